@@ -1,0 +1,17 @@
+# Source me: `. e2e/stack/env.sh` exports what the tests and tools need to reach the running stack.
+_tributary_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$_tributary_here/versions.sh"
+. "$_tributary_here/lib.sh"
+if [ -f "$STATE/ports.env" ]; then
+  . "$STATE/ports.env"
+  export KUBECONFIG="$STATE/kubeconfig"
+  export KAFKA_BOOTSTRAP KAFKA_SCRAM_BOOTSTRAP KAFKA_BROKER_PORTS
+  export KAFKA_LIB="$KAFKA_HOME/lib"
+  export KAFKA_LOG4J="$KAFKA_HOME/log4j2.properties"
+  export KAFKA_SCRAM_USER="$SCRAM_USER" KAFKA_SCRAM_PASSWORD="$SCRAM_PASSWORD"
+  export TRIBUTARY_STACK_DIR="$STATE" TRIBUTARY_STACK_LOGS="$LOGS"
+  export PATH="$K8S_BIN:$(dirname "$HELM_BIN"):$PATH"
+else
+  echo "no stack is up (run e2e/stack/up)" >&2
+fi
+unset _tributary_here

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Builds etcd and helm from the Go module proxy into $CACHE_ROOT, and installs kcat from Debian. Idempotent.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/versions.sh"
+export GOPATH="${GOPATH:-$HOME/go}" GOFLAGS=-buildvcs=false
+
+# go_tool_build NAME PACKAGE VERSION OUTDIR: builds one command through a throw-away module, so that the
+# command's own go.mod replace directives (which forbid `go install pkg@version`) do not matter.
+go_tool_build() {
+  local name=$1 pkg=$2 version=$3 out=$4 ldflags=${5:-}
+  [ -x "$out/$name" ] && { echo "$name $version cached in $out"; return 0; }
+  local start w; start=$(date +%s)
+  mkdir -p "$out"; w=$(mktemp -d)
+  ( cd "$w" && go mod init local/$name >/dev/null 2>&1 && go get -tool "$pkg@$version" \
+      && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$out/$name" "$pkg" )
+  rm -rf "$w"
+  echo "$name $version built in $(( $(date +%s) - start ))s"
+}
+
+go_tool_build etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION" "$CACHE_ROOT/etcd/$ETCD_VERSION"
+go_tool_build helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" "$CACHE_ROOT/helm/$HELM_VERSION" \
+  "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+
+if ! command -v kcat >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat) >/dev/null 2>&1 \
+      || echo "warning: could not install kcat from Debian" >&2
+  else
+    echo "warning: kcat missing and not root; install it with: sudo apt-get install kcat" >&2
+  fi
+fi
+command -v kcat >/dev/null && echo "kcat: $(command -v kcat)"

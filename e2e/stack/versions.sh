@@ -1,0 +1,7 @@
+# Pinned versions of every part of the local stack. Sourced by the stack scripts.
+K8S_VERSION=${K8S_VERSION:-v1.34.4}
+ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
+KAFKA_VERSION=${KAFKA_VERSION:-4.1.1}
+LOG4J_VERSION=${LOG4J_VERSION:-2.24.3}
+HELM_VERSION=${HELM_VERSION:-v3.22.0}
+CACHE_ROOT=${TRIBUTARY_CACHE:-$HOME/.cache/tributary}

@@ -1,0 +1,83 @@
+//! Condition helpers following the Kubernetes API conventions.
+//!
+//! `lastTransitionTime` moves only when a condition's status changes, so writing the same conditions twice yields
+//! the same status and no write is needed.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+
+pub const READY: &str = "Ready";
+
+/// The status string of a condition.
+pub fn status_str(value: bool) -> &'static str {
+    if value { "True" } else { "False" }
+}
+
+/// Builds a condition; `lastTransitionTime` is filled in by [`set_condition`].
+pub fn condition(
+    type_: &str,
+    status: bool,
+    reason: &str,
+    message: impl Into<String>,
+    generation: Option<i64>,
+) -> Condition {
+    Condition {
+        type_: type_.to_string(),
+        status: status_str(status).to_string(),
+        reason: reason.to_string(),
+        message: message.into(),
+        observed_generation: generation,
+        last_transition_time: Time(Timestamp::UNIX_EPOCH),
+    }
+}
+
+/// Puts `new` into `conditions`, keeping the previous `lastTransitionTime` when the status did not change.
+pub fn set_condition(conditions: &mut Vec<Condition>, mut new: Condition, now: Timestamp) {
+    match conditions.iter_mut().find(|c| c.type_ == new.type_) {
+        Some(existing) => {
+            new.last_transition_time =
+                if existing.status == new.status { existing.last_transition_time.clone() } else { Time(now) };
+            *existing = new;
+        }
+        None => {
+            new.last_transition_time = Time(now);
+            conditions.push(new);
+        }
+    }
+}
+
+/// Finds a condition by type.
+pub fn find<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
+    conditions.iter().find(|c| c.type_ == type_)
+}
+
+/// True when the condition exists with status `True`.
+pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
+    find(conditions, type_).is_some_and(|c| c.status == "True")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_second(secs).unwrap()
+    }
+
+    #[test]
+    fn transition_time_moves_only_on_status_change() {
+        let mut conds = vec![];
+        set_condition(&mut conds, condition(READY, false, "Connecting", "waiting", Some(1)), at(10));
+        assert_eq!(conds[0].last_transition_time.0, at(10));
+        // Same status, new reason: time stays.
+        set_condition(&mut conds, condition(READY, false, "KafkaError", "down", Some(2)), at(20));
+        assert_eq!(conds[0].last_transition_time.0, at(10));
+        assert_eq!(conds[0].reason, "KafkaError");
+        assert_eq!(conds[0].observed_generation, Some(2));
+        // Status flips: time moves.
+        set_condition(&mut conds, condition(READY, true, "Ready", "ok", Some(2)), at(30));
+        assert_eq!(conds[0].last_transition_time.0, at(30));
+        assert!(is_true(&conds, READY));
+        assert_eq!(conds.len(), 1);
+    }
+}

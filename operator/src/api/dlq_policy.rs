@@ -1,0 +1,216 @@
+//! `DlqPolicy`: retry and dead-letter topics around a source topic, dead-letter monitoring, and redrive.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::common::ConnectionRef;
+
+/// Retry and dead-letter topics for a source topic, named the way Spring Kafka names them by default.
+#[derive(CustomResource, KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[kube(
+    group = "tributary.dev",
+    version = "v1alpha1",
+    kind = "DlqPolicy",
+    namespaced,
+    status = "DlqPolicyStatus",
+    shortname = "dlq",
+    category = "tributary",
+    printcolumn = r#"{"name":"Source","type":"string","jsonPath":".spec.sourceTopic"}"#,
+    printcolumn = r#"{"name":"DLT","type":"string","jsonPath":".status.deadLetterTopic"}"#,
+    printcolumn = r#"{"name":"Depth","type":"integer","jsonPath":".status.depth"}"#,
+    printcolumn = r#"{"name":"Redrive","type":"string","jsonPath":".status.redrive.phase"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[cfg_attr(test, kube(cel))]
+#[x_kube(validation = Rule::new("has(self.connectionRef) == has(oldSelf.connectionRef) && (!has(self.connectionRef) || self.connectionRef == oldSelf.connectionRef)").message("spec.connectionRef is immutable"))]
+#[x_kube(validation = Rule::new("self.sourceTopic == oldSelf.sourceTopic").message("spec.sourceTopic is immutable"))]
+#[serde(rename_all = "camelCase")]
+pub struct DlqPolicySpec {
+    /// The KafkaConnection to use. Defaults to the operator's default connection. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_ref: Option<ConnectionRef>,
+    /// The Kafka topic whose failures this policy handles.
+    #[schemars(length(min = 1, max = 249), regex(pattern = r"^[a-zA-Z0-9._-]+$"))]
+    pub source_topic: String,
+    /// The consumer group that reads the source topic (for Spring's `kafka_dlt-original-consumer-group`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumer_group: Option<String>,
+    /// Retry topics. Absent: a dead-letter topic only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetrySpec>,
+    /// The dead-letter topic.
+    #[serde(default)]
+    pub dead_letter: DeadLetterSpec,
+    /// Limits that set `DeadLettersWithinLimit=False`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerting: Option<DlqAlerting>,
+    /// A move of dead letters back to their topics. A new `id` starts one move; clearing it cancels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redrive: Option<RedriveSpec>,
+    /// Topics a redrive may write to, besides `sourceTopic`. `*` allows any topic on the connection.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_redrive_topics: Vec<String>,
+    /// What happens to the generated topics in Kafka when the policy is deleted.
+    #[serde(default)]
+    pub deletion_policy: super::common::DeletionPolicy,
+}
+
+/// Spring-style retry topics.
+#[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[x_kube(validation = Rule::new("!(has(self.backoff) && has(self.delaysMs))").message("set retry.backoff or retry.delaysMs, not both"))]
+#[serde(rename_all = "camelCase")]
+pub struct RetrySpec {
+    /// Deliveries including the first, as Spring's `attempts` (default 3: two retry topics).
+    #[serde(default = "default_attempts")]
+    #[schemars(range(min = 1, max = 100))]
+    pub attempts: i32,
+    /// Backoff between attempts (default: fixed 1 s, Spring's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<Backoff>,
+    /// Explicit delays in milliseconds, one per retry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub delays_ms: Vec<i64>,
+    /// Suffix of retry topics (default `-retry`); the delay in ms follows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suffix: Option<String>,
+    /// Partitions of each retry topic (default: 1, as Spring creates them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub partitions: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub replication_factor: Option<i32>,
+    /// Topic config of each retry topic.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub config: BTreeMap<String, String>,
+}
+
+fn default_attempts() -> i32 {
+    3
+}
+
+/// Exponential or fixed backoff, as Spring's `@Backoff(delay, multiplier, maxDelay)`.
+#[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Backoff {
+    /// First delay in seconds (may be fractional).
+    #[schemars(range(min = 0.001))]
+    pub initial_seconds: f64,
+    /// Factor between consecutive delays (1: fixed).
+    #[serde(default = "default_multiplier")]
+    #[schemars(range(min = 1.0))]
+    pub multiplier: f64,
+    /// Largest delay in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_seconds: Option<f64>,
+}
+
+fn default_multiplier() -> f64 {
+    1.0
+}
+
+/// The dead-letter topic.
+#[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeadLetterSpec {
+    /// Name (default `<sourceTopic>-dlt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 249), regex(pattern = r"^[a-zA-Z0-9._-]+$"))]
+    pub topic_name: Option<String>,
+    /// Retention in seconds (default 14 days).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 60))]
+    pub retention_seconds: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub partitions: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub replication_factor: Option<i32>,
+}
+
+/// Limits on the dead-letter topic.
+#[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DlqAlerting {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub max_depth: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub max_age_seconds: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub max_per_minute: Option<i64>,
+}
+
+/// A rate-limited, exactly-once move of dead letters.
+#[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RedriveSpec {
+    /// A new id starts one move.
+    #[schemars(length(min = 1, max = 63))]
+    pub id: String,
+    /// Destination topic. Absent: each record's original topic from its headers, else `sourceTopic`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
+    /// Records per second at most.
+    #[serde(default = "default_max_per_second")]
+    #[schemars(range(min = 1, max = 1000000))]
+    pub max_per_second: i32,
+    /// Records to move at most. Absent: everything present when the move started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_messages: Option<i64>,
+}
+
+fn default_max_per_second() -> i32 {
+    100
+}
+
+/// Progress of a redrive.
+#[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RedriveStatus {
+    pub id: String,
+    /// `Pending`, `Running`, `Completed`, `Cancelled`, `Failed`, `Refused`.
+    pub phase: String,
+    pub moved: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Observed state of the policy.
+#[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DlqPolicyStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready`, `DeadLettersWithinLimit`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// Generated retry topics, in attempt order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retry_topics: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letter_topic: Option<String>,
+    /// Records in the dead-letter topic not yet redriven.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldest_age_seconds: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_minute: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redrive: Option<RedriveStatus>,
+}

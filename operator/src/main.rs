@@ -1,0 +1,48 @@
+//! The `tributary` binary: a thin command line over the library.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "tributary", version, about = "Kafka event topology as Kubernetes resources")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the operator.
+    Run(tributary::runtime::config::RunArgs),
+    /// Print every CustomResourceDefinition as YAML, or write one file per kind into a folder.
+    Crds {
+        /// Write `<plural>.yaml` files into this folder instead of printing.
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Crds { out_dir } => print_crds(out_dir),
+        Command::Run(args) => {
+            let config = tributary::runtime::config::OperatorConfig::load(&args)?;
+            tributary::runtime::telemetry::init(config.log_format);
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            rt.block_on(tributary::runtime::run(config))
+        }
+    }
+}
+
+fn print_crds(out_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    for (file, crd) in tributary::api::all_crds() {
+        let yaml = tributary::api::crd_yaml(&crd);
+        match &out_dir {
+            Some(dir) => std::fs::write(dir.join(file), yaml)?,
+            None => print!("{yaml}"),
+        }
+    }
+    Ok(())
+}

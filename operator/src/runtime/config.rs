@@ -1,0 +1,122 @@
+//! Operator configuration: a YAML file, overridden by flags and environment variables.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::Deserialize;
+
+use crate::api::ConnectionRef;
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// JSON when standard error is not a terminal, text otherwise.
+    #[default]
+    Auto,
+    Json,
+    Text,
+}
+
+/// Flags of `tributary run`. Each overrides the matching key of the config file.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct RunArgs {
+    /// YAML configuration file (see config/operator.yaml).
+    #[arg(long, env = "TRIBUTARY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address for /healthz, /readyz and /metrics.
+    #[arg(long, env = "TRIBUTARY_HTTP_ADDR")]
+    pub http_addr: Option<SocketAddr>,
+    /// Log format.
+    #[arg(long, env = "TRIBUTARY_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Default connection as `namespace/name`, used by resources without `connectionRef`.
+    #[arg(long, env = "TRIBUTARY_DEFAULT_CONNECTION")]
+    pub default_connection: Option<String>,
+}
+
+/// The file form of the configuration.
+#[derive(Clone, Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ConfigFile {
+    http_addr: Option<SocketAddr>,
+    log_format: Option<LogFormat>,
+    default_connection: Option<String>,
+    resync_seconds: Option<u64>,
+}
+
+/// The resolved configuration.
+#[derive(Clone, Debug)]
+pub struct OperatorConfig {
+    pub http_addr: SocketAddr,
+    pub log_format: LogFormat,
+    /// Used by resources that give no `connectionRef`.
+    pub default_connection: Option<ConnectionRef>,
+    /// How often every resource is re-read from Kafka even when nothing changed.
+    pub resync: Duration,
+}
+
+impl OperatorConfig {
+    /// Reads the file named by `--config` (if any) and applies the flags over it.
+    pub fn load(args: &RunArgs) -> anyhow::Result<Self> {
+        let file: ConfigFile = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                serde_yaml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => ConfigFile::default(),
+        };
+        let default_connection =
+            args.default_connection.clone().or(file.default_connection).map(|s| parse_connection(&s)).transpose()?;
+        Ok(OperatorConfig {
+            http_addr: args.http_addr.or(file.http_addr).unwrap_or_else(|| ([127, 0, 0, 1], 8080).into()),
+            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+            default_connection,
+            resync: Duration::from_secs(file.resync_seconds.unwrap_or(120)),
+        })
+    }
+}
+
+fn parse_connection(s: &str) -> anyhow::Result<ConnectionRef> {
+    match s.split_once('/') {
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() => {
+            Ok(ConnectionRef { name: name.to_string(), namespace: Some(ns.to_string()) })
+        }
+        _ => anyhow::bail!("default connection must be `namespace/name`, got {s:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_file_and_defaults_apply() {
+        let dir = std::env::temp_dir().join(format!("tributary-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("operator.yaml");
+        std::fs::write(&path, "httpAddr: 127.0.0.1:9000\ndefaultConnection: kafka/main\nresyncSeconds: 30\n").unwrap();
+        let args = RunArgs {
+            config: Some(path.clone()),
+            http_addr: Some("127.0.0.1:9100".parse().unwrap()),
+            ..Default::default()
+        };
+        let cfg = OperatorConfig::load(&args).unwrap();
+        assert_eq!(cfg.http_addr.port(), 9100);
+        assert_eq!(cfg.resync, Duration::from_secs(30));
+        let conn = cfg.default_connection.unwrap();
+        assert_eq!((conn.namespace.as_deref(), conn.name.as_str()), (Some("kafka"), "main"));
+
+        std::fs::write(&path, "bogus: 1\n").unwrap();
+        let err = OperatorConfig::load(&RunArgs { config: Some(path), ..Default::default() }).unwrap_err();
+        assert!(format!("{err:#}").contains("bogus"), "{err:#}");
+    }
+
+    #[test]
+    fn bad_default_connection_is_rejected() {
+        let args = RunArgs { default_connection: Some("main".into()), ..Default::default() };
+        assert!(OperatorConfig::load(&args).is_err());
+    }
+}
