@@ -1,1 +1,311 @@
-//! e2e
+//! Harness for the end-to-end tests: reaches the real stack started by `e2e/stack/up`, runs the operator binary as
+//! a process, and gives the tests Kubernetes and Kafka clients.
+//!
+//! The stack is found through the variables `e2e/stack/env.sh` exports; a test run without them fails at once with
+//! a message saying so, instead of skipping.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use rdkafka::ClientConfig;
+
+pub mod kafka;
+
+/// Where the running stack is.
+#[derive(Clone, Debug)]
+pub struct Stack {
+    pub kubeconfig: PathBuf,
+    pub bootstrap: String,
+    pub scram_bootstrap: String,
+    pub scram_user: String,
+    pub scram_password: String,
+    pub kafka_lib: PathBuf,
+    pub kafka_log4j: PathBuf,
+    pub logs: PathBuf,
+}
+
+fn env(name: &str) -> anyhow::Result<String> {
+    std::env::var(name).with_context(|| {
+        format!("{name} is not set: start the stack with `e2e/stack/up` and `. e2e/stack/env.sh` (or run `make test`)")
+    })
+}
+
+impl Stack {
+    /// Reads the stack's coordinates from the environment.
+    pub fn from_env() -> Stack {
+        let get = |n: &str| env(n).unwrap_or_else(|e| panic!("{e}"));
+        Stack {
+            kubeconfig: get("KUBECONFIG").into(),
+            bootstrap: get("KAFKA_BOOTSTRAP"),
+            scram_bootstrap: get("KAFKA_SCRAM_BOOTSTRAP"),
+            scram_user: get("KAFKA_SCRAM_USER"),
+            scram_password: get("KAFKA_SCRAM_PASSWORD"),
+            kafka_lib: get("KAFKA_LIB").into(),
+            kafka_log4j: get("KAFKA_LOG4J").into(),
+            logs: get("TRIBUTARY_STACK_LOGS").into(),
+        }
+    }
+
+    pub async fn kube(&self) -> Client {
+        Client::try_default().await.expect("a Kubernetes client from KUBECONFIG")
+    }
+
+    /// A Kafka client config for the plaintext listener.
+    pub fn kafka_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.bootstrap).set("log_level", "3");
+        c
+    }
+
+    /// Runs one of Kafka's own command-line classes (e.g. `org.apache.kafka.tools.TopicCommand`) and returns its
+    /// standard output; fails with its standard error when it exits non-zero.
+    pub fn kafka_cli(&self, class: &str, args: &[&str]) -> anyhow::Result<String> {
+        let out = Command::new("java")
+            .arg(format!("-Dlog4j2.configurationFile={}", self.kafka_log4j.display()))
+            .arg("-cp")
+            .arg(format!("{}/*", self.kafka_lib.display()))
+            .arg(class)
+            .args(args)
+            .output()
+            .with_context(|| format!("running {class}"))?;
+        if !out.status.success() {
+            bail!("{class} {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+/// A unique, DNS-safe suffix for names made by one test.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("{prefix}-{:x}{:x}", nanos % 0xfffff, N.fetch_add(1, Ordering::SeqCst))
+}
+
+/// Polls `check` until it returns `Ok(Some(v))`, or fails after `timeout` with the last error or state.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<Option<T>>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        let last = match check().await {
+            Ok(Some(v)) => return v,
+            Ok(None) => "condition not met".to_string(),
+            Err(e) => format!("{e:#}"),
+        };
+        if Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for {what}: {last}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Installs (server-side apply) every CRD the operator generates and waits until they are Established.
+pub async fn install_crds(client: &Client) -> anyhow::Result<()> {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let pp = PatchParams::apply("tributary-e2e").force();
+    for (_, crd) in tributary::api::all_crds() {
+        let name = crd.metadata.name.clone().expect("CRDs are named");
+        api.patch(&name, &pp, &Patch::Apply(&crd)).await.with_context(|| format!("applying CRD {name}"))?;
+    }
+    for (_, crd) in tributary::api::all_crds() {
+        let name = crd.metadata.name.clone().expect("CRDs are named");
+        eventually(&format!("CRD {name} Established"), Duration::from_secs(30), || {
+            let api = api.clone();
+            let name = name.clone();
+            async move {
+                let crd = api.get(&name).await?;
+                let established = crd
+                    .status
+                    .and_then(|s| s.conditions)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True");
+                Ok(established.then_some(()))
+            }
+        })
+        .await;
+    }
+    Ok(())
+}
+
+/// A namespace made for one test, deleted when dropped (without waiting).
+pub struct TestNamespace {
+    pub name: String,
+    client: Client,
+}
+
+impl TestNamespace {
+    pub async fn create(client: &Client, prefix: &str) -> TestNamespace {
+        let name = unique(prefix);
+        let api: Api<Namespace> = Api::all(client.clone());
+        let ns: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
+        api.create(&PostParams::default(), &ns).await.expect("creating the test namespace");
+        TestNamespace { name, client: client.clone() }
+    }
+}
+
+impl Drop for TestNamespace {
+    fn drop(&mut self) {
+        let client = self.client.clone();
+        let name = self.name.clone();
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let _ = Api::<Namespace>::all(client).delete(&name, &DeleteParams::background()).await;
+            });
+        }
+    }
+}
+
+/// The operator binary, built by `cargo build` before the tests (the Makefile does it).
+pub fn operator_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("TRIBUTARY_BIN") {
+        return p.into();
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root").to_path_buf();
+    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root.join("target"));
+    target.join("debug").join("tributary")
+}
+
+/// A running operator process. Stopped with SIGTERM when dropped; its log tail is printed if the test panicked.
+pub struct Operator {
+    child: Option<Child>,
+    pub http_port: u16,
+    pub log: PathBuf,
+}
+
+/// Picks a free port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Operator {
+    /// Starts `tributary run` with extra arguments.
+    pub fn start(stack: &Stack, name: &str, extra: &[&str]) -> Operator {
+        let bin = operator_binary();
+        assert!(bin.exists(), "operator binary {} missing: run `cargo build -p tributary` first", bin.display());
+        let http_port = free_port();
+        let log = stack.logs.join(format!("operator-{}.log", unique(name)));
+        let file = std::fs::File::create(&log).expect("creating the operator log");
+        let child = Command::new(bin)
+            .arg("run")
+            .arg("--http-addr")
+            .arg(format!("127.0.0.1:{http_port}"))
+            .args(extra)
+            .env("KUBECONFIG", &stack.kubeconfig)
+            .env("TRIBUTARY_LOG_FORMAT", "text")
+            .env("RUST_LOG", std::env::var("TRIBUTARY_TEST_LOG").unwrap_or_else(|_| "info,tributary=debug".into()))
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("starting the operator");
+        Operator { child: Some(child), http_port, log }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// GETs a path of the operator's HTTP server; returns (status, body).
+    pub async fn http_get(&self, path: &str) -> anyhow::Result<(u16, String)> {
+        http_get(self.http_port, path).await
+    }
+
+    /// Waits until `/readyz` answers 200.
+    pub async fn wait_ready(&self) {
+        eventually("operator /readyz", Duration::from_secs(60), || async {
+            let (code, _) = self.http_get("/readyz").await?;
+            Ok((code == 200).then_some(()))
+        })
+        .await;
+    }
+
+    /// Sends a signal and waits for the process to exit; returns its exit status.
+    pub fn stop_with(&mut self, signal: i32, timeout: Duration) -> anyhow::Result<std::process::ExitStatus> {
+        let mut child = self.child.take().context("already stopped")?;
+        unsafe_free_kill(child.id(), signal)?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                bail!("operator did not exit within {timeout:?} after signal {signal}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The operator's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// A metric's value summed over every series whose line starts with `prefix` (name plus optional labels).
+    pub async fn metric_sum(&self, prefix: &str) -> anyhow::Result<f64> {
+        let (_, body) = self.http_get("/metrics").await?;
+        Ok(body
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+            .sum())
+    }
+}
+
+/// `kill(1)`: keeps this crate free of `unsafe`.
+fn unsafe_free_kill(pid: u32, signal: i32) -> anyhow::Result<()> {
+    let status = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status()?;
+    if !status.success() {
+        bail!("kill -{signal} {pid} failed");
+    }
+    Ok(())
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = unsafe_free_kill(child.id(), 15);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            let text = self.log_text();
+            let tail: Vec<&str> = text.lines().rev().take(60).collect();
+            eprintln!("---- last lines of {} ----", self.log.display());
+            for line in tail.into_iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+/// A minimal HTTP/1.1 GET over loopback, enough for the operator's own endpoints.
+pub async fn http_get(port: u16, path: &str) -> anyhow::Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").as_bytes()).await?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await?;
+    let text = String::from_utf8_lossy(&buf);
+    let code = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).context("no HTTP status")?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Ok((code, body))
+}

@@ -1,0 +1,35 @@
+# Tributary — the commands a developer and CI run. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+CARGO ?= cargo
+STACK := e2e/stack
+BROKERS ?= 3
+
+help: ## List the targets
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+demo: ## Set everything up, run the operator on the local stack with config/samples applied
+	e2e/demo.sh
+
+test: ## Formatting, clippy, unit tests, CRD check, and the end-to-end suite against the real stack
+	e2e/run-tests.sh
+
+lint: ## cargo fmt --check and clippy with warnings denied
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+unit: ## Unit tests (no stack needed)
+	$(CARGO) test --workspace --locked --lib --bins
+	$(CARGO) test -p tributary --locked --tests
+
+crds: ## Regenerate crds/ (and the chart's CRDs) from the Rust types
+	$(CARGO) run -q -p tributary -- crds --out-dir crds
+	@if [ -d charts/tributary/crds ]; then cp crds/*.yaml charts/tributary/crds/; fi
+
+stack-up: ## Start the local stack (BROKERS=3 by default)
+	$(STACK)/up --brokers $(BROKERS)
+
+stack-down: ## Stop the local stack
+	$(STACK)/down
+
+.PHONY: help demo test lint unit crds stack-up stack-down
