@@ -25,7 +25,13 @@ impl Stack {
 }
 
 /// Creates a topic directly in Kafka.
-pub async fn create_topic(admin: &Admin, name: &str, partitions: i32, rf: i32, config: &[(&str, &str)]) -> anyhow::Result<()> {
+pub async fn create_topic(
+    admin: &Admin,
+    name: &str,
+    partitions: i32,
+    rf: i32,
+    config: &[(&str, &str)],
+) -> anyhow::Result<()> {
     let mut t = NewTopic::new(name, partitions, TopicReplication::Fixed(rf));
     for (k, v) in config {
         t = t.set(k, v);
@@ -98,7 +104,13 @@ pub struct Record {
 }
 
 /// Reads every record of `topic` from the start until `count` have arrived or `timeout` passes.
-pub fn consume_all(stack: &Stack, topic: &str, count: usize, timeout: Duration, read_committed: bool) -> anyhow::Result<Vec<Record>> {
+pub fn consume_all(
+    stack: &Stack,
+    topic: &str,
+    count: usize,
+    timeout: Duration,
+    read_committed: bool,
+) -> anyhow::Result<Vec<Record>> {
     let group = crate::unique("e2e-reader");
     let consumer: BaseConsumer = stack
         .kafka_config()

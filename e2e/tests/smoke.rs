@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use kube::api::{Patch, PatchParams, PostParams};
 use kube::Api;
+use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
 use tributary::api::{ConsumerGroup, Topic};
 use tributary_e2e::kafka::{consume_all, create_topic, produce};
@@ -54,12 +54,14 @@ async fn crds_install_and_cel_rules_reject_bad_input() {
     topics.patch("orders", &pp, &Patch::Merge(json!({"spec": {"partitions": 4}}))).await.unwrap();
 
     // Setting topicName later to something other than metadata.name changes the Kafka name: rejected.
-    let err = topics.patch("orders", &pp, &Patch::Merge(json!({"spec": {"topicName": "orders_v2"}}))).await.unwrap_err();
+    let err =
+        topics.patch("orders", &pp, &Patch::Merge(json!({"spec": {"topicName": "orders_v2"}}))).await.unwrap_err();
     assert!(err.to_string().contains("spec.topicName is immutable"), "{err}");
     // Setting it to the same name is not a change.
     topics.patch("orders", &pp, &Patch::Merge(json!({"spec": {"topicName": "orders"}}))).await.unwrap();
     // And once set, it cannot change.
-    let err = topics.patch("orders", &pp, &Patch::Merge(json!({"spec": {"topicName": "orders.v3"}}))).await.unwrap_err();
+    let err =
+        topics.patch("orders", &pp, &Patch::Merge(json!({"spec": {"topicName": "orders.v3"}}))).await.unwrap_err();
     assert!(err.to_string().contains("spec.topicName is immutable"), "{err}");
 
     // connectionRef cannot be added later.
@@ -79,13 +81,27 @@ async fn crds_install_and_cel_rules_reject_bad_input() {
         }))
         .unwrap()
     };
-    let msg = rejected(&groups, &cg(json!({"targetRef": {"name": "w"}, "minReplicas": 5, "maxReplicas": 2, "lagPerReplica": 100}))).await;
+    let msg = rejected(
+        &groups,
+        &cg(json!({"targetRef": {"name": "w"}, "minReplicas": 5, "maxReplicas": 2, "lagPerReplica": 100})),
+    )
+    .await;
     assert!(msg.contains("minReplicas must not exceed autoscaling.maxReplicas"), "{msg}");
-    let msg = rejected(&groups, &cg(json!({"targetRef": {"name": "w"}, "maxReplicas": 2, "lagPerReplica": 100, "maxDrainSeconds": 60}))).await;
+    let msg = rejected(
+        &groups,
+        &cg(json!({"targetRef": {"name": "w"}, "maxReplicas": 2, "lagPerReplica": 100, "maxDrainSeconds": 60})),
+    )
+    .await;
     assert!(msg.contains("exactly one autoscaling target"), "{msg}");
     let msg = rejected(&groups, &cg(json!({"targetRef": {"name": "w"}, "maxReplicas": 2}))).await;
     assert!(msg.contains("exactly one autoscaling target"), "{msg}");
-    groups.create(&PostParams::default(), &cg(json!({"targetRef": {"name": "w"}, "maxReplicas": 2, "lagPerReplica": 100}))).await.unwrap();
+    groups
+        .create(
+            &PostParams::default(),
+            &cg(json!({"targetRef": {"name": "w"}, "maxReplicas": 2, "lagPerReplica": 100})),
+        )
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
