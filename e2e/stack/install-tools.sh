@@ -19,8 +19,14 @@ go_tool_build() {
 }
 
 go_tool_build etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION" "$CACHE_ROOT/etcd/$ETCD_VERSION"
-go_tool_build helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" "$CACHE_ROOT/helm/$HELM_VERSION" \
-  "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+# Helm's built-in Kubernetes version (used by `helm template`/`lint` without a cluster) comes from ldflags; without
+# them it assumes v1.20 and refuses the chart's kubeVersion.
+k8s_minor=${K8S_VERSION#v1.}; k8s_minor=${k8s_minor%%.*}
+helm_ld="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+for p in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+  helm_ld="$helm_ld -X $p.k8sVersionMajor=1 -X $p.k8sVersionMinor=$k8s_minor"
+done
+go_tool_build helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" "$CACHE_ROOT/helm/$HELM_VERSION-k8s1.$k8s_minor" "$helm_ld"
 
 if ! command -v kcat >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
@@ -180,12 +180,6 @@ pub struct KafkaConnectionStatus {
     /// Id of the active controller, when the cluster reports it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub controller: Option<i32>,
-    /// Kafka version, when known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kafka_version: Option<String>,
-    /// When the cluster was last reached.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_contact_time: Option<Time>,
 }
 
 impl KafkaConnection {

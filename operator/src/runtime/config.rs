@@ -35,6 +35,9 @@ pub struct RunArgs {
     /// Default connection as `namespace/name`, used by resources without `connectionRef`.
     #[arg(long, env = "TRIBUTARY_DEFAULT_CONNECTION")]
     pub default_connection: Option<String>,
+    /// Seconds between full re-reads of every resource from Kafka.
+    #[arg(long, env = "TRIBUTARY_RESYNC_SECONDS")]
+    pub resync_seconds: Option<u64>,
 }
 
 /// The file form of the configuration.
@@ -59,6 +62,11 @@ pub struct OperatorConfig {
 }
 
 impl OperatorConfig {
+    /// The built-in defaults, without a file or flags.
+    pub fn defaults() -> Self {
+        OperatorConfig::load(&RunArgs::default()).expect("the defaults are valid")
+    }
+
     /// Reads the file named by `--config` (if any) and applies the flags over it.
     pub fn load(args: &RunArgs) -> anyhow::Result<Self> {
         let file: ConfigFile = match &args.config {
@@ -74,7 +82,7 @@ impl OperatorConfig {
             http_addr: args.http_addr.or(file.http_addr).unwrap_or_else(|| ([127, 0, 0, 1], 8080).into()),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             default_connection,
-            resync: Duration::from_secs(file.resync_seconds.unwrap_or(120)),
+            resync: Duration::from_secs(args.resync_seconds.or(file.resync_seconds).unwrap_or(120).max(1)),
         })
     }
 }

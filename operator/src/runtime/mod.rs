@@ -27,12 +27,13 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
     let client = kube::Client::try_default().await.context("building the Kubernetes client from kubeconfig")?;
     let version = client.apiserver_version().await.context("reaching the Kubernetes API server")?;
     info!(apiserver = %version.git_version, "connected to the Kubernetes API server");
-    health.set_ready(true);
 
+    let controllers = tokio::spawn(crate::controllers::run_all(client, config, metrics, health.clone(), shutdown_rx));
     wait_for_signal().await;
     info!("shutting down");
     health.set_ready(false);
     let _ = shutdown_tx.send(true);
+    controllers.await.context("controllers task")?;
     http.join.await.context("HTTP server task")??;
     info!("stopped");
     Ok(())

@@ -1,0 +1,145 @@
+//! The `KafkaConnection` controller: builds the shared client of each cluster from the spec and its Secrets, checks
+//! that the cluster answers, and reports it in status.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::jiff::Timestamp;
+use kube::runtime::controller::Action;
+use kube::{Api, ResourceExt};
+
+use super::{Context, full_name, status::apply_status};
+use crate::api::common::SecretKeyRef;
+use crate::api::conditions::{self, READY};
+use crate::api::connection::{KafkaConnection, SaslMechanism};
+use crate::kafka::ClientSettings;
+
+/// How often a connection is re-checked.
+const HEALTH_INTERVAL: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Kube(#[from] kube::Error),
+}
+
+/// A problem building the client settings (a missing Secret or key).
+struct SettingsProblem {
+    reason: &'static str,
+    message: String,
+}
+
+async fn secret_value(api: &Api<Secret>, r: &SecretKeyRef, field: &str) -> Result<String, SettingsProblem> {
+    let missing = |what: String| SettingsProblem { reason: "SecretNotFound", message: format!("{field}: {what}") };
+    let secret = match api.get_opt(&r.name).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return Err(missing(format!("Secret {:?} does not exist", r.name))),
+        Err(e) => return Err(missing(format!("cannot read Secret {:?}: {e}", r.name))),
+    };
+    let bytes = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(&r.key))
+        .map(|b| b.0.clone())
+        .or_else(|| secret.string_data.as_ref().and_then(|d| d.get(&r.key)).map(|s| s.clone().into_bytes()));
+    let Some(bytes) = bytes else {
+        return Err(missing(format!("Secret {:?} has no key {:?}", r.name, r.key)));
+    };
+    String::from_utf8(bytes).map_err(|_| missing(format!("Secret {:?} key {:?} is not UTF-8 text", r.name, r.key)))
+}
+
+/// librdkafka settings of a connection. Secret values go into the settings only, never into logs or status.
+async fn settings_for(conn: &KafkaConnection, secrets: &Api<Secret>) -> Result<ClientSettings, SettingsProblem> {
+    let spec = &conn.spec;
+    let mut s = ClientSettings::new(&spec.bootstrap_servers);
+    for (k, v) in &spec.client_properties {
+        s.set(k, v.clone());
+    }
+    let protocol = match (spec.tls.is_some(), spec.sasl.is_some()) {
+        (false, false) => "plaintext",
+        (true, false) => "ssl",
+        (false, true) => "sasl_plaintext",
+        (true, true) => "sasl_ssl",
+    };
+    s.set("security.protocol", protocol);
+    if let Some(tls) = &spec.tls {
+        if let Some(ca) = &tls.ca {
+            s.set("ssl.ca.pem", secret_value(secrets, ca, "spec.tls.ca").await?);
+        }
+        if let (Some(cert), Some(key)) = (&tls.certificate, &tls.key) {
+            s.set("ssl.certificate.pem", secret_value(secrets, cert, "spec.tls.certificate").await?);
+            s.set("ssl.key.pem", secret_value(secrets, key, "spec.tls.key").await?);
+        }
+        if tls.insecure_skip_hostname_verification {
+            s.set("ssl.endpoint.identification.algorithm", "none");
+        }
+    }
+    if let Some(sasl) = &spec.sasl {
+        s.set("sasl.mechanism", sasl.mechanism.as_str());
+        if sasl.mechanism == SaslMechanism::OauthBearer {
+            s.set("sasl.oauthbearer.method", "oidc");
+            if let Some(endpoint) = &sasl.oauth_token_endpoint {
+                s.set("sasl.oauthbearer.token.endpoint.url", endpoint.clone());
+            }
+            if let Some(u) = &sasl.username {
+                s.set("sasl.oauthbearer.client.id", secret_value(secrets, u, "spec.sasl.username").await?);
+            }
+            if let Some(p) = &sasl.password {
+                s.set("sasl.oauthbearer.client.secret", secret_value(secrets, p, "spec.sasl.password").await?);
+            }
+        } else {
+            if let Some(u) = &sasl.username {
+                s.set("sasl.username", secret_value(secrets, u, "spec.sasl.username").await?);
+            }
+            if let Some(p) = &sasl.password {
+                s.set("sasl.password", secret_value(secrets, p, "spec.sasl.password").await?);
+            }
+        }
+    }
+    Ok(s)
+}
+
+#[tracing::instrument(skip_all, fields(connection = %full_name(conn.as_ref())))]
+pub async fn reconcile(conn: Arc<KafkaConnection>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ns = conn.namespace().unwrap_or_default();
+    let key = full_name(conn.as_ref());
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
+    let mut status = conn.status.clone().unwrap_or_default();
+    let generation = conn.metadata.generation;
+    let now = Timestamp::now();
+    let ready = match settings_for(&conn, &secrets).await {
+        Err(p) => {
+            ctx.clients.remove(&key);
+            conditions::condition(READY, false, p.reason, p.message, generation)
+        }
+        Ok(settings) => match ctx.clients.get_or_create(&key, &settings) {
+            Err(e) => conditions::condition(READY, false, "InvalidClientConfig", e.to_string(), generation),
+            Ok(client) => match client.describe_cluster().await {
+                Ok(cluster) => {
+                    status.cluster_id = Some(cluster.cluster_id);
+                    status.brokers = Some(cluster.brokers.len() as i32);
+                    status.controller = cluster.controller;
+                    let msg = format!("connected to {} broker(s)", cluster.brokers.len());
+                    conditions::condition(READY, true, "Connected", msg, generation)
+                }
+                Err(e) => conditions::condition(READY, false, e.reason(), e.to_string(), generation),
+            },
+        },
+    };
+    let was_ready = conditions::is_true(&status.conditions, READY);
+    if was_ready != (ready.status == "True") {
+        let (warning, reason) = if was_ready { (true, ready.reason.clone()) } else { (false, "Connected".into()) };
+        ctx.event(conn.as_ref(), warning, &reason, "Connect", ready.message.clone()).await;
+    }
+    conditions::set_condition(&mut status.conditions, ready, now);
+    status.observed_generation = generation;
+    let api: Api<KafkaConnection> = Api::namespaced(ctx.client.clone(), &ns);
+    apply_status(&api, conn.as_ref(), conn.status.as_ref(), &status, &ctx.metrics).await?;
+    Ok(Action::requeue(HEALTH_INTERVAL))
+}
+
+pub fn error_policy(_conn: Arc<KafkaConnection>, err: &Error, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(error = %err, "connection reconcile failed");
+    Action::requeue(Duration::from_secs(5))
+}

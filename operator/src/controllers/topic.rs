@@ -1,0 +1,362 @@
+//! The `Topic` controller: creates topics, grows partitions, corrects config drift, reports it, and deletes topics
+//! only when told to and when nothing reads them.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::{Api, ResourceExt};
+
+use super::{ConnectionProblem, Context, full_name, resolve_connection, status::apply_status};
+use crate::api::common::{DeletionPolicy, ManagementPolicy};
+use crate::api::conditions::{self, READY};
+use crate::api::topic::{TOPIC_FINALIZER, Topic, TopicStatus};
+use crate::api::{FORCE_DELETE_ANNOTATION, PAUSED_ANNOTATION};
+use crate::decisions::topic::{self as plan, DesiredTopic, ObservedTopic, TopicAction};
+use crate::kafka::{ClusterClient, KafkaError, NewTopicRequest};
+use crate::runtime::metrics::{KindLabels, ReconcileLabels, ResultLabel};
+
+pub const DRIFTED: &str = "Drifted";
+pub const CONFLICT: &str = "Conflict";
+pub const PAUSED: &str = "Paused";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Kube(#[from] kube::Error),
+    #[error(transparent)]
+    Finalizer(#[from] Box<kube::runtime::finalizer::Error<Error>>),
+    #[error("{0}")]
+    Kafka(#[from] KafkaError),
+    #[error("{reason}: {message}")]
+    Refused { reason: &'static str, message: String },
+}
+
+fn annotated(topic: &Topic, key: &str) -> bool {
+    topic.annotations().get(key).is_some_and(|v| v == "true")
+}
+
+#[tracing::instrument(skip_all, fields(topic = %full_name(topic.as_ref())))]
+pub async fn reconcile(topic: Arc<Topic>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let ns = topic.namespace().unwrap_or_default();
+    let api: Api<Topic> = Api::namespaced(ctx.client.clone(), &ns);
+    let result = finalizer(&api, TOPIC_FINALIZER, topic, |event| async {
+        match event {
+            FinalizerEvent::Apply(t) => apply(t, &ctx, &api).await,
+            FinalizerEvent::Cleanup(t) => cleanup(t, &ctx, &api).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)));
+    let label = if result.is_ok() { ResultLabel::Success } else { ResultLabel::Error };
+    ctx.metrics.reconciles.get_or_create(&ReconcileLabels { kind: "Topic", result: label }).inc();
+    ctx.metrics
+        .reconcile_duration
+        .get_or_create(&KindLabels { kind: "Topic" })
+        .observe(started.elapsed().as_secs_f64());
+    ctx.metrics.managed_resources.get_or_create(&KindLabels { kind: "Topic" }).set(ctx.topic_index.len() as i64);
+    result
+}
+
+pub fn error_policy(topic: Arc<Topic>, err: &Error, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(topic = %full_name(topic.as_ref()), error = %err, "topic reconcile failed");
+    Action::requeue(Duration::from_secs(5))
+}
+
+fn desired_of(topic: &Topic) -> DesiredTopic {
+    DesiredTopic {
+        name: topic.kafka_name(),
+        partitions: topic.spec.partitions,
+        replication_factor: topic.spec.replication_factor,
+        config: topic.spec.config.clone(),
+        policy: topic.spec.management_policy,
+        ignored_keys: topic.spec.ignored_config_keys.iter().cloned().collect::<BTreeSet<_>>(),
+    }
+}
+
+async fn observe(client: &ClusterClient, name: &str) -> Result<Option<(ObservedTopic, String)>, KafkaError> {
+    let Some(desc) = client.describe_topic(name).await? else { return Ok(None) };
+    let config = client.topic_config(name).await?;
+    let replication_factor = desc.partitions.iter().map(|p| p.replicas.len() as i32).min().unwrap_or(0);
+    let observed = ObservedTopic {
+        partitions: desc.partitions.len() as i32,
+        replication_factor,
+        config: config.into_iter().map(|(k, v)| (k, (v.value, v.is_override))).collect(),
+    };
+    Ok(Some((observed, desc.topic_id)))
+}
+
+/// Status under construction: starts from the current one so `lastTransitionTime`s carry over.
+struct StatusDraft {
+    status: TopicStatus,
+    generation: Option<i64>,
+    now: Timestamp,
+}
+
+impl StatusDraft {
+    fn new(topic: &Topic) -> StatusDraft {
+        let mut status = topic.status.clone().unwrap_or_default();
+        status.topic_name = Some(topic.kafka_name());
+        status.observed_generation = topic.metadata.generation;
+        StatusDraft { status, generation: topic.metadata.generation, now: Timestamp::now() }
+    }
+
+    fn set(&mut self, type_: &str, ok: bool, reason: &str, message: impl Into<String>) {
+        let c = conditions::condition(type_, ok, reason, message, self.generation);
+        conditions::set_condition(&mut self.status.conditions, c, self.now);
+    }
+
+    fn drop_condition(&mut self, type_: &str) {
+        self.status.conditions.retain(|c| c.type_ != type_);
+    }
+
+    fn not_ready(&mut self, reason: &str, message: impl Into<String>) {
+        self.set(READY, false, reason, message);
+    }
+}
+
+async fn write(ctx: &Context, api: &Api<Topic>, topic: &Topic, draft: StatusDraft) -> Result<(), Error> {
+    apply_status(api, topic, topic.status.as_ref(), &draft.status, &ctx.metrics).await?;
+    Ok(())
+}
+
+async fn apply(topic: Arc<Topic>, ctx: &Context, api: &Api<Topic>) -> Result<Action, Error> {
+    let resync = Action::requeue(ctx.config.resync);
+    let mut draft = StatusDraft::new(&topic);
+    let ns = topic.namespace().unwrap_or_default();
+
+    if annotated(&topic, PAUSED_ANNOTATION) {
+        draft.set(PAUSED, true, "Paused", format!("annotation {PAUSED_ANNOTATION}=true: no writes to Kafka"));
+        write(ctx, api, &topic, draft).await?;
+        return Ok(resync);
+    }
+    draft.drop_condition(PAUSED);
+
+    let (conn, client) = match resolve_connection(ctx, topic.spec.connection_ref.as_ref(), &ns) {
+        Ok(c) => c,
+        Err(ConnectionProblem { reason, message }) => {
+            draft.not_ready(reason, message);
+            write(ctx, api, &topic, draft).await?;
+            return Ok(Action::requeue(Duration::from_secs(10)));
+        }
+    };
+
+    if let Some(owner) = ctx.topic_index.other_owner(&topic) {
+        let msg = format!("Kafka topic {:?} is managed by Topic {owner}", topic.kafka_name());
+        draft.set(CONFLICT, true, "Conflict", msg.clone());
+        draft.not_ready("Conflict", msg);
+        write(ctx, api, &topic, draft).await?;
+        return Ok(resync);
+    }
+    draft.drop_condition(CONFLICT);
+
+    let desired = desired_of(&topic);
+    let policy = conn.spec.policy.as_ref();
+    let pattern =
+        match policy.and_then(|p| p.topic_name_pattern.as_deref()).map(|p| regex::Regex::new(&format!("^(?:{p})$"))) {
+            Some(Err(e)) => {
+                draft.not_ready(
+                    "PolicyViolation",
+                    format!("the connection's policy.topicNamePattern is not a valid regex: {e}"),
+                );
+                write(ctx, api, &topic, draft).await?;
+                return Ok(resync);
+            }
+            Some(Ok(re)) => Some(re),
+            None => None,
+        };
+    if let Err(refusal) = plan::validate(&desired, policy, pattern.as_ref()) {
+        if topic.status.as_ref().and_then(|s| conditions::find(&s.conditions, READY)).map(|c| c.reason.as_str())
+            != Some(refusal.reason)
+        {
+            ctx.event(topic.as_ref(), true, refusal.reason, "Validate", refusal.message.clone()).await;
+        }
+        draft.not_ready(refusal.reason, refusal.message);
+        write(ctx, api, &topic, draft).await?;
+        return Ok(resync);
+    }
+
+    let observed = match observe(&client, &desired.name).await {
+        Ok(o) => o,
+        Err(e) => {
+            draft.not_ready(e.reason(), e.to_string());
+            write(ctx, api, &topic, draft).await?;
+            return Ok(Action::requeue(Duration::from_secs(10)));
+        }
+    };
+    let the_plan = plan::plan(&desired, observed.as_ref().map(|(o, _)| o));
+    let mut changed = false;
+    for action in &the_plan.actions {
+        let outcome = apply_action(ctx, &client, &topic, &desired, action).await;
+        if let Err(e) = outcome {
+            let reason = if matches!(e, KafkaError::Invalid(_)) { "KafkaRejected" } else { e.reason() };
+            ctx.event(topic.as_ref(), true, reason, "Apply", format!("{action:?} failed: {e}")).await;
+            draft.not_ready(reason, e.to_string());
+            write(ctx, api, &topic, draft).await?;
+            return Ok(Action::requeue(Duration::from_secs(10)));
+        }
+        changed = true;
+    }
+
+    // What Kafka has now (after any change), for status.
+    let (observed, topic_id) = if changed {
+        match observe(&client, &desired.name).await {
+            Ok(Some((o, id))) => (Some(o), Some(id)),
+            _ => (None, None),
+        }
+    } else {
+        match observed {
+            Some((o, id)) => (Some(o), Some(id)),
+            None => (None, None),
+        }
+    };
+    if let Some(o) = &observed {
+        draft.status.partitions = Some(o.partitions);
+        draft.status.replication_factor = Some(o.replication_factor);
+    }
+    if topic_id.as_deref().is_some_and(|id| !id.is_empty()) {
+        draft.status.topic_id = topic_id;
+    }
+    draft.status.drift = the_plan.drift.clone();
+    if the_plan.drift.is_empty() {
+        draft.set(DRIFTED, false, "InSync", "Kafka matches the spec");
+    } else {
+        let keys: Vec<_> = the_plan.drift.iter().map(|d| d.key.as_str()).collect();
+        let (reason, what) = match desired.policy {
+            ManagementPolicy::Enforce => ("DriftCorrected", "corrected"),
+            ManagementPolicy::Observe => ("DriftObserved", "left alone (managementPolicy Observe)"),
+            ManagementPolicy::CreateOnly => ("DriftObserved", "left alone (managementPolicy CreateOnly)"),
+        };
+        draft.set(DRIFTED, true, reason, format!("config differed from the spec in {}: {what}", keys.join(", ")));
+    }
+    match the_plan.blocked {
+        Some(b) => draft.not_ready(b.reason, b.message),
+        None => {
+            let msg = match desired.policy {
+                ManagementPolicy::Enforce => "topic matches the spec",
+                ManagementPolicy::Observe => "topic observed (read-only)",
+                ManagementPolicy::CreateOnly => "topic exists (never altered)",
+            };
+            draft.set(READY, true, "Ready", msg);
+        }
+    }
+    if changed || draft.status.last_sync_time.is_none() {
+        draft.status.last_sync_time = Some(Time(draft.now));
+    }
+    write(ctx, api, &topic, draft).await?;
+    Ok(resync)
+}
+
+async fn apply_action(
+    ctx: &Context,
+    client: &ClusterClient,
+    topic: &Topic,
+    desired: &DesiredTopic,
+    action: &TopicAction,
+) -> Result<(), KafkaError> {
+    match action {
+        TopicAction::Create { partitions, replication_factor, config } => {
+            let req = NewTopicRequest {
+                name: desired.name.clone(),
+                partitions: *partitions,
+                replication_factor: *replication_factor,
+                config: config.clone(),
+            };
+            match client.create_topic(req).await {
+                // Created by someone else between our look and our create: the next reconcile adopts it.
+                Err(KafkaError::Broker { code, .. }) if code == "TopicAlreadyExists" => {}
+                other => other?,
+            }
+            let msg = format!("created Kafka topic {:?} with {partitions} partition(s)", desired.name);
+            ctx.event(topic, false, "Created", "Create", msg).await;
+        }
+        TopicAction::AddPartitions { total } => {
+            client.create_partitions(&desired.name, *total as usize).await?;
+            ctx.event(topic, false, "PartitionsIncreased", "Update", format!("partitions increased to {total}")).await;
+        }
+        TopicAction::AlterConfig { set, delete } => {
+            let mut ops: Vec<_> = set.iter().map(|(k, v)| crate::kafka::ConfigOp::Set(k.clone(), v.clone())).collect();
+            ops.extend(delete.iter().map(|k| crate::kafka::ConfigOp::Delete(k.clone())));
+            client.alter_topic_config(&desired.name, ops).await?;
+            ctx.metrics.drift_corrections.get_or_create(&KindLabels { kind: "Topic" }).inc();
+            let mut parts: Vec<String> = set.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            parts.extend(delete.iter().map(|k| format!("{k} (override removed)")));
+            ctx.event(topic, false, "DriftCorrected", "Update", format!("config set: {}", parts.join(", "))).await;
+        }
+    }
+    Ok(())
+}
+
+async fn cleanup(topic: Arc<Topic>, ctx: &Context, api: &Api<Topic>) -> Result<Action, Error> {
+    let name = topic.kafka_name();
+    if ctx.topic_index.other_owner(&topic).is_some() {
+        // A conflicting resource never deletes anything.
+        return Ok(Action::await_change());
+    }
+    if topic.spec.deletion_policy == DeletionPolicy::Retain || topic.spec.management_policy == ManagementPolicy::Observe
+    {
+        ctx.event(
+            topic.as_ref(),
+            false,
+            "Retained",
+            "Delete",
+            format!("Kafka topic {name:?} retained (deletionPolicy Retain)"),
+        )
+        .await;
+        return Ok(Action::await_change());
+    }
+    if annotated(&topic, PAUSED_ANNOTATION) {
+        return Err(Error::Refused {
+            reason: "Paused",
+            message: "paused: the Kafka topic is not deleted while paused".into(),
+        });
+    }
+    let ns = topic.namespace().unwrap_or_default();
+    let (conn, client) = match resolve_connection(ctx, topic.spec.connection_ref.as_ref(), &ns) {
+        Ok(c) => c,
+        Err(p) if p.reason == "ConnectionNotFound" || p.reason == "NoConnection" => {
+            // Nothing can be deleted without a connection; holding the finalizer would trap the namespace.
+            ctx.event(
+                topic.as_ref(),
+                true,
+                "DeletionSkipped",
+                "Delete",
+                format!("{}: Kafka topic {name:?} left in place", p.message),
+            )
+            .await;
+            return Ok(Action::await_change());
+        }
+        Err(p) => return Err(Error::Refused { reason: p.reason, message: p.message }),
+    };
+    if !conn.spec.policy.as_ref().is_none_or(|p| p.allow_topic_deletion) {
+        let msg = format!("the connection's policy.allowTopicDeletion is false: Kafka topic {name:?} left in place");
+        ctx.event(topic.as_ref(), true, "DeletionNotAllowed", "Delete", msg).await;
+        return Ok(Action::await_change());
+    }
+    if !annotated(&topic, FORCE_DELETE_ANNOTATION) {
+        let readers = client.active_groups_reading(&name).await?;
+        if !readers.is_empty() {
+            let msg = format!(
+                "not deleting Kafka topic {name:?}: consumer group(s) {} have members and committed offsets on it (annotate {FORCE_DELETE_ANNOTATION}=true to force)",
+                readers.join(", ")
+            );
+            let mut draft = StatusDraft::new(&topic);
+            draft.not_ready("InUse", msg.clone());
+            write(ctx, api, &topic, draft).await?;
+            ctx.event(topic.as_ref(), true, "InUse", "Delete", msg.clone()).await;
+            return Err(Error::Refused { reason: "InUse", message: msg });
+        }
+    }
+    match client.delete_topic(&name).await {
+        Ok(()) => {}
+        Err(KafkaError::Broker { code, .. }) if code == "UnknownTopicOrPartition" => {}
+        Err(e) => return Err(e.into()),
+    }
+    ctx.event(topic.as_ref(), false, "Deleted", "Delete", format!("deleted Kafka topic {name:?}")).await;
+    Ok(Action::await_change())
+}

@@ -1,0 +1,131 @@
+//! Which Topic resource owns which Kafka topic on which cluster.
+//!
+//! Two resources that name the same Kafka topic on the same connection conflict: the oldest (by creation time,
+//! then namespace/name) owns it; the others never write nor delete. The index is kept current from the Topic
+//! watch stream itself, so it always agrees with the controller's cache, and it asks for a reconcile of the
+//! new owner when an owner goes away (a clean handover).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use kube::ResourceExt;
+use kube::runtime::reflector::ObjectRef;
+use tokio::sync::mpsc;
+
+use crate::api::Topic;
+use crate::runtime::config::OperatorConfig;
+
+/// Ordering key: creation time (seconds), then `namespace/name`.
+type Claim = (i64, String);
+
+#[derive(Default)]
+struct Inner {
+    claims: HashMap<(String, String), BTreeMap<Claim, ObjectRef<Topic>>>,
+    by_object: HashMap<String, ((String, String), Claim)>,
+}
+
+/// The shared index.
+#[derive(Clone)]
+pub struct TopicIndex {
+    inner: Arc<Mutex<Inner>>,
+    config: OperatorConfig,
+    handover: mpsc::UnboundedSender<ObjectRef<Topic>>,
+}
+
+impl TopicIndex {
+    /// The index and the stream of topics to reconcile after a handover.
+    pub fn new(config: OperatorConfig) -> (TopicIndex, mpsc::UnboundedReceiver<ObjectRef<Topic>>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (TopicIndex { inner: Arc::default(), config, handover: tx }, rx)
+    }
+
+    fn key_of(&self, topic: &Topic) -> Option<(String, String)> {
+        let ns = topic.namespace()?;
+        let conn = super::connection_key(topic.spec.connection_ref.as_ref(), &ns, &self.config)?;
+        Some((conn, topic.kafka_name()))
+    }
+
+    /// Records a topic seen on the watch stream.
+    pub fn upsert(&self, topic: &Topic) {
+        let Some(key) = self.key_of(topic) else { return };
+        let name = super::full_name(topic);
+        let created = topic.metadata.creation_timestamp.as_ref().map(|t| t.0.as_second()).unwrap_or(i64::MAX);
+        let claim = (created, name.clone());
+        let Ok(mut inner) = self.inner.lock() else { return };
+        if let Some((old_key, old_claim)) = inner.by_object.get(&name).cloned() {
+            if old_key == key && old_claim == claim {
+                return;
+            }
+            if let Some(m) = inner.claims.get_mut(&old_key) {
+                m.remove(&old_claim);
+            }
+        }
+        inner.claims.entry(key.clone()).or_default().insert(claim.clone(), ObjectRef::from_obj(topic));
+        inner.by_object.insert(name, (key, claim));
+    }
+
+    /// Forgets a deleted topic; if it owned its Kafka topic, the next claimant is reconciled.
+    pub fn remove(&self, topic: &Topic) {
+        let name = super::full_name(topic);
+        let Ok(mut inner) = self.inner.lock() else { return };
+        let Some((key, claim)) = inner.by_object.remove(&name) else { return };
+        let Some(m) = inner.claims.get_mut(&key) else { return };
+        let was_owner = m.keys().next() == Some(&claim);
+        m.remove(&claim);
+        if was_owner && let Some(next) = m.values().next() {
+            let _ = self.handover.send(next.clone());
+        }
+        if m.is_empty() {
+            inner.claims.remove(&key);
+        }
+    }
+
+    /// The owner (`namespace/name`) of the Kafka topic `topic` names, when it is not `topic` itself.
+    pub fn other_owner(&self, topic: &Topic) -> Option<String> {
+        let key = self.key_of(topic)?;
+        let name = super::full_name(topic);
+        let inner = self.inner.lock().ok()?;
+        let (_, owner) = inner.claims.get(&key)?.keys().next()?;
+        (owner != &name).then(|| owner.clone())
+    }
+
+    /// Number of topic resources indexed.
+    pub fn len(&self) -> usize {
+        self.inner.lock().map(|i| i.by_object.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn topic(ns: &str, name: &str, kafka: &str, created: &str) -> Topic {
+        serde_json::from_value(json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "Topic",
+            "metadata": {"name": name, "namespace": ns, "creationTimestamp": created},
+            "spec": {"topicName": kafka, "connectionRef": {"name": "main", "namespace": "kafka"}}}))
+        .unwrap()
+    }
+
+    #[test]
+    fn oldest_wins_and_ownership_hands_over() {
+        let cfg = OperatorConfig::defaults();
+        let (index, mut rx) = TopicIndex::new(cfg);
+        let old = topic("a", "orders", "orders", "2026-01-01T00:00:00Z");
+        let new = topic("b", "orders-copy", "orders", "2026-02-01T00:00:00Z");
+        let other = topic("b", "payments", "payments", "2026-02-01T00:00:00Z");
+        index.upsert(&new);
+        index.upsert(&old);
+        index.upsert(&other);
+        assert_eq!(index.other_owner(&old), None);
+        assert_eq!(index.other_owner(&new).as_deref(), Some("a/orders"));
+        assert_eq!(index.other_owner(&other), None);
+        index.remove(&old);
+        assert_eq!(index.other_owner(&new), None);
+        assert_eq!(rx.try_recv().unwrap().name, "orders-copy");
+    }
+}

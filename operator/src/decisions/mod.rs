@@ -1,0 +1,15 @@
+//! Pure decisions: the reconcile plan of a topic, lag maths, Burrow-style partition status and the autoscaling
+//! algorithm.
+//!
+//! Everything here is plain functions over plain data: no I/O, no Kafka, no Kubernetes client and no clock. Time
+//! is always a parameter (`now_ms`, milliseconds since the Unix epoch), so every rule can be unit tested with
+//! tables and replayed against simulated time series.
+
+pub mod autoscale;
+pub mod burrow;
+pub mod lag;
+pub mod topic;
+pub mod topic_config;
+
+#[cfg(test)]
+mod simulation;

@@ -1,0 +1,521 @@
+//! The only code that talks to Kafka.
+//!
+//! One [`ClusterClient`] per `KafkaConnection`, shared by every controller: one admin client (one set of broker
+//! connections), request batchers that group many resources' calls into few Kafka requests, a circuit breaker
+//! that fails fast while the cluster is down, and metrics per operation. [`Clients`] keeps them, rebuilding a
+//! client only when the connection's settings change.
+
+pub mod batch;
+pub mod ffi;
+pub mod settings;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientContext;
+use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::client::Client;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka_sys::types::RDKafkaRespErr;
+
+use self::batch::{BatchShape, Batcher};
+pub use self::ffi::{
+    ClusterDescription, ConfigOp, OffsetSpec, PartitionDescription, PartitionOffset, TopicDescription,
+};
+pub use self::settings::ClientSettings;
+use crate::runtime::metrics::{KafkaRequestLabels, Metrics, OperationLabels, ResultLabel};
+
+/// Errors from Kafka, classified for conditions and retries.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum KafkaError {
+    #[error("timed out waiting for Kafka")]
+    Timeout,
+    #[error("cannot reach Kafka: {0}")]
+    Unreachable(String),
+    #[error("authentication failed: {0}")]
+    Authentication(String),
+    #[error("not authorized: {0}")]
+    Authorization(String),
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    #[error("Kafka error {code}: {message}")]
+    Broker { code: String, message: String },
+    #[error("unexpected answer: {0}")]
+    Protocol(String),
+    #[error("cluster unavailable, retrying later: {0}")]
+    CircuitOpen(String),
+    #[error("client closed")]
+    Closed,
+}
+
+impl KafkaError {
+    /// Maps a librdkafka error code and message.
+    pub fn from_code(code: RDKafkaRespErr, message: String) -> KafkaError {
+        KafkaError::from_rdkafka_code(RDKafkaErrorCode::from(code), message)
+    }
+
+    fn from_rdkafka_code(code: RDKafkaErrorCode, message: String) -> KafkaError {
+        use RDKafkaErrorCode as C;
+        let message = if message.is_empty() { code.to_string() } else { message };
+        match code {
+            C::OperationTimedOut | C::RequestTimedOut => KafkaError::Timeout,
+            C::BrokerTransportFailure | C::AllBrokersDown | C::Resolve | C::NetworkException => {
+                KafkaError::Unreachable(message)
+            }
+            C::Authentication | C::SaslAuthenticationFailed | C::UnsupportedSASLMechanism => {
+                KafkaError::Authentication(message)
+            }
+            C::TopicAuthorizationFailed | C::ClusterAuthorizationFailed | C::GroupAuthorizationFailed => {
+                KafkaError::Authorization(message)
+            }
+            C::InvalidConfig
+            | C::InvalidPartitions
+            | C::InvalidReplicationFactor
+            | C::InvalidRequest
+            | C::PolicyViolation
+            | C::InvalidTopic => KafkaError::Invalid(message),
+            other => KafkaError::Broker { code: format!("{other:?}"), message },
+        }
+    }
+
+    /// A stable condition reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            KafkaError::Timeout | KafkaError::Unreachable(_) | KafkaError::CircuitOpen(_) => "KafkaUnreachable",
+            KafkaError::Authentication(_) => "AuthenticationFailed",
+            KafkaError::Authorization(_) => "NotAuthorized",
+            KafkaError::Invalid(_) => "KafkaRejected",
+            _ => "KafkaError",
+        }
+    }
+
+    /// True for faults that say the cluster (not one request) is unhealthy.
+    pub fn is_cluster_fault(&self) -> bool {
+        matches!(
+            self,
+            KafkaError::Timeout
+                | KafkaError::Unreachable(_)
+                | KafkaError::Authentication(_)
+                | KafkaError::CircuitOpen(_)
+        )
+    }
+}
+
+impl From<rdkafka::error::KafkaError> for KafkaError {
+    fn from(e: rdkafka::error::KafkaError) -> Self {
+        match e.rdkafka_error_code() {
+            Some(code) => KafkaError::from_rdkafka_code(code, e.to_string()),
+            None => KafkaError::Protocol(e.to_string()),
+        }
+    }
+}
+
+/// Client context: routes librdkafka's logs to `tracing` and remembers the last client-level error (an
+/// authentication failure shows up there first, long before a request times out).
+#[derive(Default)]
+pub struct TributaryContext {
+    last_error: Mutex<Option<(Instant, KafkaError)>>,
+}
+
+impl ClientContext for TributaryContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
+                tracing::warn!(target: "librdkafka", facility = fac, "{log_message}")
+            }
+            _ => tracing::debug!(target: "librdkafka", facility = fac, "{log_message}"),
+        }
+    }
+
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        let mapped = match error.rdkafka_error_code() {
+            Some(code) => KafkaError::from_rdkafka_code(code, reason.to_string()),
+            None => KafkaError::Protocol(reason.to_string()),
+        };
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = Some((Instant::now(), mapped));
+        }
+    }
+}
+
+impl TributaryContext {
+    /// The last client error seen within `window`.
+    fn recent_error(&self, window: Duration) -> Option<KafkaError> {
+        let last = self.last_error.lock().ok()?;
+        last.as_ref().filter(|(at, _)| at.elapsed() <= window).map(|(_, e)| e.clone())
+    }
+}
+
+pub type Admin = AdminClient<TributaryContext>;
+
+/// A new topic to create.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewTopicRequest {
+    pub name: String,
+    pub partitions: i32,
+    /// `None`: the broker's default.
+    pub replication_factor: Option<i32>,
+    pub config: BTreeMap<String, String>,
+}
+
+/// One config entry of a topic as Kafka reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigValue {
+    pub value: Option<String>,
+    /// Set on the topic itself (not a broker or static default).
+    pub is_override: bool,
+    pub read_only: bool,
+    pub sensitive: bool,
+}
+
+/// All config entries of a topic.
+pub type TopicConfig = BTreeMap<String, ConfigValue>;
+
+/// Circuit breaker state.
+#[derive(Default)]
+struct Breaker {
+    failures: u32,
+    open_until: Option<Instant>,
+    last: Option<KafkaError>,
+}
+
+/// The shared client of one Kafka cluster.
+pub struct ClusterClient {
+    pub key: String,
+    pub fingerprint: u64,
+    admin: Arc<Admin>,
+    breaker: Arc<Mutex<Breaker>>,
+    metrics: Arc<Metrics>,
+    timeout: Duration,
+    describe_topics: Batcher<String, Option<TopicDescription>>,
+    describe_configs: Batcher<String, TopicConfig>,
+    create_topics: Batcher<NewTopicRequest, ()>,
+    create_partitions: Batcher<(String, usize), ()>,
+    alter_configs: Batcher<(String, Vec<ConfigOp>), ()>,
+    delete_topics: Batcher<String, ()>,
+}
+
+/// Wraps one Kafka request: circuit breaker, metrics, and client-error enrichment.
+#[derive(Clone)]
+struct Call {
+    op: &'static str,
+    admin: Arc<Admin>,
+    breaker: Arc<Mutex<Breaker>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Call {
+    async fn run<T, Fut>(&self, fut: Fut) -> Result<T, KafkaError>
+    where
+        Fut: std::future::Future<Output = Result<T, KafkaError>>,
+    {
+        if let Ok(b) = self.breaker.lock()
+            && let Some(until) = b.open_until
+            && Instant::now() < until
+        {
+            let last = b.last.as_ref().map(|e| e.to_string()).unwrap_or_default();
+            return Err(KafkaError::CircuitOpen(last));
+        }
+        let started = Instant::now();
+        let mut result = fut.await;
+        // A time-out after an authentication failure is an authentication failure: say so.
+        if let Err(e) = &result
+            && matches!(e, KafkaError::Timeout | KafkaError::Unreachable(_))
+            && let Some(client_err) = self.admin.inner().context().recent_error(Duration::from_secs(60))
+            && client_err.is_cluster_fault()
+        {
+            result = Err(client_err);
+        }
+        let label = if result.is_ok() { ResultLabel::Success } else { ResultLabel::Error };
+        self.metrics.kafka_requests.get_or_create(&KafkaRequestLabels { operation: self.op, result: label }).inc();
+        self.metrics
+            .kafka_request_duration
+            .get_or_create(&OperationLabels { operation: self.op })
+            .observe(started.elapsed().as_secs_f64());
+        if let Ok(mut b) = self.breaker.lock() {
+            match &result {
+                Err(e) if e.is_cluster_fault() => {
+                    b.failures += 1;
+                    // After three failures in a row, fail fast for 1 s, doubling up to 30 s.
+                    if b.failures >= 3 {
+                        let backoff =
+                            Duration::from_millis(1000u64 << (b.failures - 3).min(5)).min(Duration::from_secs(30));
+                        b.open_until = Some(Instant::now() + backoff);
+                    }
+                    b.last = Some(e.clone());
+                }
+                _ => *b = Breaker::default(),
+            }
+        }
+        result
+    }
+}
+
+const BATCH: BatchShape = BatchShape { max_batch: 100, linger: Duration::from_millis(20), queue: 1024, in_flight: 4 };
+
+impl ClusterClient {
+    /// Builds the client and its batchers. Does not contact the cluster.
+    pub fn new(key: String, settings: &ClientSettings, metrics: Arc<Metrics>) -> Result<ClusterClient, KafkaError> {
+        let admin: Admin = settings.client_config().create_with_context(TributaryContext::default())?;
+        let admin = Arc::new(admin);
+        let breaker = Arc::new(Mutex::new(Breaker::default()));
+        let timeout = Duration::from_secs(15);
+        let call =
+            |op: &'static str| Call { op, admin: admin.clone(), breaker: breaker.clone(), metrics: metrics.clone() };
+
+        let c = call("describe_topics");
+        let describe_topics = Batcher::spawn(BatchShape { max_batch: 500, ..BATCH }, move |names: Vec<String>| {
+            let c = c.clone();
+            async move {
+                let admin = c.admin.clone();
+                let out = c.run(blocking(move || ffi::describe_topics(&admin, &names, timeout))).await?;
+                Ok(out.into_iter().map(|(_, r)| r).collect())
+            }
+        });
+
+        let c = call("describe_configs");
+        let describe_configs = Batcher::spawn(BATCH, move |names: Vec<String>| {
+            let c = c.clone();
+            async move {
+                let specs: Vec<ResourceSpecifier<'_>> = names.iter().map(|n| ResourceSpecifier::Topic(n)).collect();
+                let opts = AdminOptions::new().request_timeout(Some(timeout));
+                let results = c.run(async { Ok(c.admin.describe_configs(specs.iter(), &opts).await?) }).await?;
+                Ok(results
+                    .into_iter()
+                    .map(|r| {
+                        r.map_err(|code| KafkaError::from_rdkafka_code(code, String::new())).map(|res| {
+                            res.entries
+                                .into_iter()
+                                .map(|e| {
+                                    let is_override = e.source == rdkafka::admin::ConfigSource::DynamicTopic;
+                                    (
+                                        e.name,
+                                        ConfigValue {
+                                            value: e.value,
+                                            is_override,
+                                            read_only: e.is_read_only,
+                                            sensitive: e.is_sensitive,
+                                        },
+                                    )
+                                })
+                                .collect()
+                        })
+                    })
+                    .collect())
+            }
+        });
+
+        let c = call("create_topics");
+        let create_topics = Batcher::spawn(BATCH, move |reqs: Vec<NewTopicRequest>| {
+            let c = c.clone();
+            async move {
+                let topics: Vec<NewTopic<'_>> = reqs
+                    .iter()
+                    .map(|r| {
+                        let rf = TopicReplication::Fixed(r.replication_factor.unwrap_or(-1));
+                        r.config.iter().fold(NewTopic::new(&r.name, r.partitions, rf), |t, (k, v)| t.set(k, v))
+                    })
+                    .collect();
+                let opts = AdminOptions::new().operation_timeout(Some(timeout)).request_timeout(Some(timeout));
+                let results = c.run(async { Ok(c.admin.create_topics(topics.iter(), &opts).await?) }).await?;
+                Ok(per_topic(&reqs.iter().map(|r| r.name.clone()).collect::<Vec<_>>(), results))
+            }
+        });
+
+        let c = call("create_partitions");
+        let create_partitions = Batcher::spawn(BATCH, move |reqs: Vec<(String, usize)>| {
+            let c = c.clone();
+            async move {
+                let parts: Vec<NewPartitions<'_>> =
+                    reqs.iter().map(|(n, total)| NewPartitions::new(n, *total)).collect();
+                let opts = AdminOptions::new().operation_timeout(Some(timeout)).request_timeout(Some(timeout));
+                let results = c.run(async { Ok(c.admin.create_partitions(parts.iter(), &opts).await?) }).await?;
+                Ok(per_topic(&reqs.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(), results))
+            }
+        });
+
+        let c = call("incremental_alter_configs");
+        let alter_configs = Batcher::spawn(BATCH, move |reqs: Vec<(String, Vec<ConfigOp>)>| {
+            let c = c.clone();
+            async move {
+                let admin = c.admin.clone();
+                let out = c.run(blocking(move || ffi::incremental_alter_topic_configs(&admin, &reqs, timeout))).await?;
+                Ok(out.into_iter().map(|(_, r)| r.map_err(KafkaError::Invalid)).collect())
+            }
+        });
+
+        let c = call("delete_topics");
+        let delete_topics = Batcher::spawn(BATCH, move |names: Vec<String>| {
+            let c = c.clone();
+            async move {
+                let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                let opts = AdminOptions::new().operation_timeout(Some(timeout)).request_timeout(Some(timeout));
+                let results = c.run(async { Ok(c.admin.delete_topics(&refs, &opts).await?) }).await?;
+                Ok(per_topic(&names, results))
+            }
+        });
+
+        Ok(ClusterClient {
+            key,
+            fingerprint: settings.fingerprint(),
+            admin,
+            breaker,
+            metrics,
+            timeout,
+            describe_topics,
+            describe_configs,
+            create_topics,
+            create_partitions,
+            alter_configs,
+            delete_topics,
+        })
+    }
+
+    fn call(&self, op: &'static str) -> Call {
+        Call { op, admin: self.admin.clone(), breaker: self.breaker.clone(), metrics: self.metrics.clone() }
+    }
+
+    /// DescribeCluster (not batched: one per connection check).
+    pub async fn describe_cluster(&self) -> Result<ClusterDescription, KafkaError> {
+        let admin = self.admin.clone();
+        let timeout = self.timeout;
+        self.call("describe_cluster").run(blocking(move || ffi::describe_cluster(&admin, timeout))).await
+    }
+
+    pub async fn describe_topic(&self, name: &str) -> Result<Option<TopicDescription>, KafkaError> {
+        self.describe_topics.submit(name.to_string()).await
+    }
+
+    pub async fn topic_config(&self, name: &str) -> Result<TopicConfig, KafkaError> {
+        self.describe_configs.submit(name.to_string()).await
+    }
+
+    pub async fn create_topic(&self, req: NewTopicRequest) -> Result<(), KafkaError> {
+        self.create_topics.submit(req).await
+    }
+
+    pub async fn create_partitions(&self, name: &str, total: usize) -> Result<(), KafkaError> {
+        self.create_partitions.submit((name.to_string(), total)).await
+    }
+
+    pub async fn alter_topic_config(&self, name: &str, ops: Vec<ConfigOp>) -> Result<(), KafkaError> {
+        self.alter_configs.submit((name.to_string(), ops)).await
+    }
+
+    pub async fn delete_topic(&self, name: &str) -> Result<(), KafkaError> {
+        self.delete_topics.submit(name.to_string()).await
+    }
+
+    /// Committed offsets of one group (one request per group: librdkafka's limit).
+    pub async fn group_offsets(&self, group: &str) -> Result<Vec<PartitionOffset>, KafkaError> {
+        let admin = self.admin.clone();
+        let (group, timeout) = (group.to_string(), self.timeout);
+        self.call("list_group_offsets").run(blocking(move || ffi::list_group_offsets(&admin, &group, timeout))).await
+    }
+
+    /// Offsets for many partitions (one call; librdkafka sends one request per leader).
+    pub async fn list_offsets(
+        &self,
+        partitions: Vec<(String, i32)>,
+        spec: OffsetSpec,
+        read_committed: bool,
+    ) -> Result<Vec<PartitionOffset>, KafkaError> {
+        let admin = self.admin.clone();
+        let timeout = self.timeout;
+        self.call("list_offsets")
+            .run(blocking(move || ffi::list_offsets(&admin, &partitions, spec, read_committed, timeout)))
+            .await
+    }
+
+    /// Groups with members that have committed offsets on `topic`: deleting the topic would break them.
+    pub async fn active_groups_reading(&self, topic: &str) -> Result<Vec<String>, KafkaError> {
+        let admin = self.admin.clone();
+        let timeout = self.timeout;
+        let groups = self
+            .call("list_groups")
+            .run(blocking(move || {
+                let list = admin.inner().fetch_group_list(None, timeout)?;
+                Ok(list
+                    .groups()
+                    .iter()
+                    .filter(|g| !g.members().is_empty())
+                    .map(|g| g.name().to_string())
+                    .collect::<Vec<_>>())
+            }))
+            .await?;
+        let mut readers = vec![];
+        for g in groups {
+            let offsets = self.group_offsets(&g).await?;
+            if offsets.iter().any(|o| o.topic == topic && o.offset >= 0) {
+                readers.push(g);
+            }
+        }
+        Ok(readers)
+    }
+
+    /// The underlying rdkafka client (for read-only metadata helpers).
+    pub fn client(&self) -> &Client<TributaryContext> {
+        self.admin.inner()
+    }
+}
+
+/// Maps rdkafka's per-topic results to answers in request order.
+fn per_topic(names: &[String], results: Vec<rdkafka::admin::TopicResult>) -> Vec<Result<(), KafkaError>> {
+    let mut by_name: HashMap<String, Result<(), KafkaError>> = results
+        .into_iter()
+        .map(|r| match r {
+            Ok(name) => (name, Ok(())),
+            Err((name, code)) => (name, Err(KafkaError::from_rdkafka_code(code, String::new()))),
+        })
+        .collect();
+    names
+        .iter()
+        .map(|n| by_name.remove(n).unwrap_or_else(|| Err(KafkaError::Protocol(format!("no result for {n}")))))
+        .collect()
+}
+
+/// Runs blocking librdkafka work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, KafkaError> + Send + 'static,
+) -> Result<T, KafkaError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| KafkaError::Protocol(format!("blocking task failed: {e}")))?
+}
+
+/// The shared clients, one per connection, rebuilt only when a connection's settings change.
+#[derive(Clone)]
+pub struct Clients {
+    inner: Arc<Mutex<HashMap<String, Arc<ClusterClient>>>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Clients {
+    pub fn new(metrics: Arc<Metrics>) -> Clients {
+        Clients { inner: Arc::default(), metrics }
+    }
+
+    /// The client for `key` (namespace/name of the connection) with these settings.
+    pub fn get_or_create(&self, key: &str, settings: &ClientSettings) -> Result<Arc<ClusterClient>, KafkaError> {
+        let mut map = self.inner.lock().map_err(|_| KafkaError::Closed)?;
+        if let Some(c) = map.get(key)
+            && c.fingerprint == settings.fingerprint()
+        {
+            return Ok(c.clone());
+        }
+        let client = Arc::new(ClusterClient::new(key.to_string(), settings, self.metrics.clone())?);
+        map.insert(key.to_string(), client.clone());
+        Ok(client)
+    }
+
+    /// The current client for `key`, if one was built.
+    pub fn get(&self, key: &str) -> Option<Arc<ClusterClient>> {
+        self.inner.lock().ok()?.get(key).cloned()
+    }
+
+    pub fn remove(&self, key: &str) {
+        if let Ok(mut map) = self.inner.lock() {
+            map.remove(key);
+        }
+    }
+}
