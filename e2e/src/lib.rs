@@ -309,3 +309,132 @@ pub async fn http_get(port: u16, path: &str) -> anyhow::Result<(u16, String)> {
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     Ok((code, body))
 }
+
+/// One test's world: the stack, a Kubernetes client, a namespace and a running operator.
+pub struct Fixture {
+    pub stack: Stack,
+    pub client: Client,
+    pub ns: TestNamespace,
+    pub operator: Operator,
+}
+
+impl Fixture {
+    /// Installs the CRDs, makes a namespace and starts an operator with `args`.
+    pub async fn start(prefix: &str, args: &[&str]) -> Fixture {
+        let stack = Stack::from_env();
+        let client = stack.kube().await;
+        install_crds(&client).await.expect("installing CRDs");
+        let ns = TestNamespace::create(&client, prefix).await;
+        let operator = Operator::start(&stack, prefix, args);
+        operator.wait_ready().await;
+        Fixture { stack, client, ns, operator }
+    }
+
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        Api::namespaced(self.client.clone(), &self.ns.name)
+    }
+
+    /// Server-side applies a manifest (JSON) in the test namespace and returns the stored object.
+    pub async fn apply<K>(&self, manifest: serde_json::Value) -> K
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + serde::Serialize
+            + std::fmt::Debug,
+    {
+        apply_in(&self.client, &self.ns.name, manifest).await
+    }
+
+    /// A KafkaConnection named `name` to the stack's plaintext listener.
+    pub async fn connection(&self, name: &str) -> tributary::api::KafkaConnection {
+        self.apply(serde_json::json!({
+            "apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaConnection",
+            "metadata": {"name": name},
+            "spec": {"bootstrapServers": self.stack.bootstrap.split(',').collect::<Vec<_>>()}
+        }))
+        .await
+    }
+}
+
+/// Server-side applies a manifest in `namespace`.
+pub async fn apply_in<K>(client: &Client, namespace: &str, manifest: serde_json::Value) -> K
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let name = manifest["metadata"]["name"].as_str().expect("manifest has a name").to_string();
+    api.patch(&name, &PatchParams::apply("tributary-e2e").force(), &Patch::Apply(&manifest))
+        .await
+        .unwrap_or_else(|e| panic!("applying {name}: {e}"))
+}
+
+/// The `(status, reason, message)` of a condition in a status's `conditions`.
+pub fn condition_of(
+    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+    type_: &str,
+) -> Option<(String, String, String)> {
+    conditions.iter().find(|c| c.type_ == type_).map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+/// Waits until `get` returns an object whose condition `type_` has `status` (and `reason`, when given).
+pub async fn wait_condition<K, F>(
+    api: &Api<K>,
+    name: &str,
+    type_: &str,
+    status: &str,
+    reason: Option<&str>,
+    conds: F,
+    timeout: Duration,
+) -> K
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    F: Fn(&K) -> Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
+{
+    let what = format!("{name} {type_}={status} {reason:?}");
+    eventually(&what, timeout, || async {
+        let obj = api.get(name).await?;
+        let c = condition_of(&conds(&obj), type_);
+        match c {
+            Some((s, r, _)) if s == status && reason.is_none_or(|want| want == r) => Ok(Some(obj)),
+            other => Err(anyhow::anyhow!("condition now {other:?}")),
+        }
+    })
+    .await
+}
+
+/// Conditions of a Topic.
+pub fn topic_conditions(t: &tributary::api::Topic) -> Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    t.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default()
+}
+
+/// Conditions of a KafkaConnection.
+pub fn connection_conditions(
+    c: &tributary::api::KafkaConnection,
+) -> Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    c.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default()
+}
+
+/// Events about objects in `namespace`, as `(reason, note)`.
+pub async fn events_in(client: &Client, namespace: &str) -> Vec<(String, String, String)> {
+    let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), namespace);
+    api.list(&Default::default())
+        .await
+        .map(|l| {
+            l.items
+                .into_iter()
+                .map(|e| {
+                    let regarding = e.regarding.and_then(|r| r.name).unwrap_or_default();
+                    (regarding, e.reason.unwrap_or_default(), e.note.unwrap_or_default())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}

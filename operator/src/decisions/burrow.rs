@@ -210,7 +210,8 @@ mod tests {
         let sample = |at_ms, committed, lag| CommitSample { at_ms, committed, lag };
         // (samples, full, now, current lag, expected, why)
         type Case = (&'static [CommitSample], bool, i64, i64, PartitionStatus, &'static str);
-        let stuck = &[CommitSample { at_ms: 0, committed: 5, lag: 9 }, CommitSample { at_ms: 5000, committed: 5, lag: 9 }];
+        let stuck =
+            &[CommitSample { at_ms: 0, committed: 5, lag: 9 }, CommitSample { at_ms: 5000, committed: 5, lag: 9 }];
         let cases: &[Case] = &[
             (&[], false, 0, 10, PartitionStatus::Ok, "no commits yet"),
             (stuck, false, 5000, 9, PartitionStatus::Ok, "two identical commits are not yet a stall"),
@@ -250,7 +251,8 @@ mod tests {
         for &(partitions, expected) in cases {
             assert_eq!(group_status(partitions.iter().copied()), expected, "{partitions:?}");
         }
-        let words: Vec<&str> = [S::Ok, S::Warn, S::Stall, S::Stop, S::Rewind].iter().map(|status| status.as_str()).collect();
+        let words: Vec<&str> =
+            [S::Ok, S::Warn, S::Stall, S::Stop, S::Rewind].iter().map(|status| status.as_str()).collect();
         assert_eq!(words, ["OK", "Warn", "Stalled", "Stopped", "Rewound"]);
     }
 }

@@ -383,13 +383,13 @@ mod tests {
         let now_ms = 120_000;
         // (consumer position, true age in seconds of the record at that position)
         let cases: &[(i64, f64)] = &[
-            (66_000, 0.0),                    // caught up with the newest sample
-            (6000, 60.0),                     // produced at t = 60 s
-            (3000, 90.0),                     // t = 30 s
-            (3050, 89.5),                     // between samples (t = 30.5 s)
-            (6000 + 30_000, 30.0),            // t = 90 s, in the fast phase
-            (6000 + 30_000 + 2_500, 27.5),    // between samples in the fast phase
-            (0, 120.0),                       // the very first record
+            (66_000, 0.0),                 // caught up with the newest sample
+            (6000, 60.0),                  // produced at t = 60 s
+            (3000, 90.0),                  // t = 30 s
+            (3050, 89.5),                  // between samples (t = 30.5 s)
+            (6000 + 30_000, 30.0),         // t = 90 s, in the fast phase
+            (6000 + 30_000 + 2_500, 27.5), // between samples in the fast phase
+            (0, 120.0),                    // the very first record
         ];
         for &(position, age) in cases {
             let got = timeline.lag_seconds(position, now_ms).unwrap_or(f64::NAN);
@@ -490,7 +490,8 @@ mod tests {
         // Position 500 on partition 0 was reached at 5 s.
         assert_eq!(lag.partitions[&partition(0)].lag_seconds, Some(5.0));
         assert_eq!(lag.total_lag_excluding(&BTreeSet::from([partition(1)])), 500);
-        let lag = tracker.observe(20_000, [(partition(0), PartitionOffsets { end: 2000, committed: None, log_start: 0 })]);
+        let lag =
+            tracker.observe(20_000, [(partition(0), PartitionOffsets { end: 2000, committed: None, log_start: 0 })]);
         assert_eq!(lag.partitions.len(), 1);
         assert_eq!(tracker.partitions.len(), 1);
     }

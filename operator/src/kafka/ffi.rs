@@ -1,5 +1,6 @@
 //! Safe wrappers over librdkafka admin calls that rdkafka's `AdminClient` does not expose:
-//! IncrementalAlterConfigs, ListOffsets, ListConsumerGroupOffsets, and the cluster id / controller id.
+//! IncrementalAlterConfigs, DescribeTopics, DescribeCluster, ListOffsets, ListConsumerGroupOffsets, and the
+//! client's main queue (logs and client-level errors).
 //!
 //! Each call runs on a blocking thread: it creates its own result queue, issues the request, waits for the one
 //! result event and copies everything out into owned Rust values before freeing the native objects. This is the
@@ -203,7 +204,7 @@ pub fn incremental_alter_topic_configs(
     admin: &Admin,
     changes: &[(String, Vec<ConfigOp>)],
     timeout: Duration,
-) -> Result<Vec<(String, Result<(), String>)>, KafkaError> {
+) -> Result<Vec<Result<(), String>>, KafkaError> {
     if changes.is_empty() {
         return Ok(vec![]);
     }
@@ -284,7 +285,7 @@ pub fn incremental_alter_topic_configs(
     }
     Ok(changes
         .iter()
-        .map(|(t, _)| (t.clone(), by_name.remove(t).unwrap_or_else(|| Err("no result for this topic".into()))))
+        .map(|(t, _)| by_name.remove(t).unwrap_or_else(|| Err("no result for this topic".into())))
         .collect())
 }
 
@@ -418,12 +419,11 @@ pub struct TopicDescription {
     pub partitions: Vec<PartitionDescription>,
 }
 
-/// DescribeTopics for many topics in one Metadata request. Topics that do not exist are `Ok(None)`.
-pub fn describe_topics(
-    admin: &Admin,
-    names: &[String],
-    timeout: Duration,
-) -> Result<Vec<(String, Result<Option<TopicDescription>, KafkaError>)>, KafkaError> {
+/// One topic's answer to DescribeTopics: `Ok(None)` when it does not exist.
+pub type TopicAnswer = Result<Option<TopicDescription>, KafkaError>;
+
+/// DescribeTopics for many topics in one Metadata request, answers in input order.
+pub fn describe_topics(admin: &Admin, names: &[String], timeout: Duration) -> Result<Vec<TopicAnswer>, KafkaError> {
     if names.is_empty() {
         return Ok(vec![]);
     }
@@ -488,5 +488,46 @@ pub fn describe_topics(
             by_name.insert(name.clone(), Ok(Some(TopicDescription { name, topic_id, partitions })));
         }
     }
-    Ok(names.iter().map(|n| (n.clone(), by_name.remove(n).unwrap_or(Ok(None)))).collect())
+    Ok(names.iter().map(|n| by_name.remove(n).unwrap_or(Ok(None))).collect())
+}
+
+/// A client-level notice from librdkafka's main queue.
+#[derive(Clone, Debug)]
+pub enum ClientNotice {
+    /// A log line (syslog level: 3 is error, 4 warning, ...).
+    Log { level: i32, facility: String, message: String },
+    /// A client-level error, e.g. all brokers down or an authentication failure.
+    Error { error: KafkaError },
+}
+
+/// Waits up to `timeout` for one event on the client's main queue (logs and client errors, which an admin
+/// client never polls by itself).
+pub fn poll_main_queue(admin: &Admin, timeout: Duration) -> Option<ClientNotice> {
+    let rk = admin.inner().native_ptr();
+    // SAFETY: `rk` is live; `rd_kafka_queue_get_main` returns a new reference that `Queue` releases.
+    let queue = Queue(unsafe { sys::rd_kafka_queue_get_main(rk) });
+    // SAFETY: the queue is valid; a null result means nothing arrived in time.
+    let ev = unsafe { sys::rd_kafka_queue_poll(queue.0, timeout.as_millis() as i32) };
+    if ev.is_null() {
+        return None;
+    }
+    let ev = Event(ev);
+    // SAFETY: `ev.0` is valid; strings read belong to the live event and are copied at once.
+    unsafe {
+        match sys::rd_kafka_event_type(ev.0) {
+            sys::RD_KAFKA_EVENT_LOG => {
+                let mut fac = ptr::null();
+                let mut msg = ptr::null();
+                let mut level = 0;
+                sys::rd_kafka_event_log(ev.0, &mut fac, &mut msg, &mut level);
+                Some(ClientNotice::Log { level, facility: owned(fac), message: owned(msg) })
+            }
+            sys::RD_KAFKA_EVENT_ERROR => {
+                let code = sys::rd_kafka_event_error(ev.0);
+                let message = owned(sys::rd_kafka_event_error_string(ev.0));
+                Some(ClientNotice::Error { error: KafkaError::from_code(code, message) })
+            }
+            _ => None,
+        }
+    }
 }

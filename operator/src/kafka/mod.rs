@@ -119,23 +119,44 @@ pub struct TributaryContext {
     last_error: Mutex<Option<(Instant, KafkaError)>>,
 }
 
-impl ClientContext for TributaryContext {
-    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
-        match level {
-            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
-                tracing::warn!(target: "librdkafka", facility = fac, "{log_message}")
-            }
-            _ => tracing::debug!(target: "librdkafka", facility = fac, "{log_message}"),
-        }
-    }
+impl ClientContext for TributaryContext {}
 
-    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
-        let mapped = match error.rdkafka_error_code() {
-            Some(code) => KafkaError::from_rdkafka_code(code, reason.to_string()),
-            None => KafkaError::Protocol(reason.to_string()),
+impl TributaryContext {
+    /// Handles a notice from the main queue: logs it and remembers client-level faults. librdkafka's messages
+    /// carry no credentials.
+    fn notice(&self, notice: ffi::ClientNotice) {
+        let fault = match notice {
+            ffi::ClientNotice::Log { level, facility, message } => {
+                if level <= 4 {
+                    tracing::warn!(target: "librdkafka", facility, "{message}");
+                } else {
+                    tracing::debug!(target: "librdkafka", facility, "{message}");
+                }
+                let lower = message.to_ascii_lowercase();
+                if level > 3 {
+                    None
+                } else if lower.contains("authentication") || lower.contains("sasl") || lower.contains("ssl handshake")
+                {
+                    Some(KafkaError::Authentication(message))
+                } else if facility == "FAIL" {
+                    Some(KafkaError::Unreachable(message))
+                } else {
+                    None
+                }
+            }
+            ffi::ClientNotice::Error { error } => {
+                tracing::warn!(target: "librdkafka", "{error}");
+                Some(error)
+            }
         };
-        if let Ok(mut last) = self.last_error.lock() {
-            *last = Some((Instant::now(), mapped));
+        // Keep the most telling fault: an authentication failure is not overwritten by the transport errors that
+        // follow it.
+        if let (Some(e), Ok(mut last)) = (fault, self.last_error.lock()) {
+            let keep_auth = matches!(&*last, Some((at, KafkaError::Authentication(_))) if at.elapsed() < Duration::from_secs(30))
+                && !matches!(e, KafkaError::Authentication(_));
+            if !keep_auth {
+                *last = Some((Instant::now(), e));
+            }
         }
     }
 }
@@ -258,8 +279,12 @@ const BATCH: BatchShape = BatchShape { max_batch: 100, linger: Duration::from_mi
 impl ClusterClient {
     /// Builds the client and its batchers. Does not contact the cluster.
     pub fn new(key: String, settings: &ClientSettings, metrics: Arc<Metrics>) -> Result<ClusterClient, KafkaError> {
-        let admin: Admin = settings.client_config().create_with_context(TributaryContext::default())?;
+        let admin: Admin = settings
+            .client_config()
+            .set_log_level(RDKafkaLogLevel::Info)
+            .create_with_context(TributaryContext::default())?;
         let admin = Arc::new(admin);
+        spawn_notice_poller(&admin);
         let breaker = Arc::new(Mutex::new(Breaker::default()));
         let timeout = Duration::from_secs(15);
         let call =
@@ -270,8 +295,7 @@ impl ClusterClient {
             let c = c.clone();
             async move {
                 let admin = c.admin.clone();
-                let out = c.run(blocking(move || ffi::describe_topics(&admin, &names, timeout))).await?;
-                Ok(out.into_iter().map(|(_, r)| r).collect())
+                c.run(blocking(move || ffi::describe_topics(&admin, &names, timeout))).await
             }
         });
 
@@ -342,7 +366,7 @@ impl ClusterClient {
             async move {
                 let admin = c.admin.clone();
                 let out = c.run(blocking(move || ffi::incremental_alter_topic_configs(&admin, &reqs, timeout))).await?;
-                Ok(out.into_iter().map(|(_, r)| r.map_err(KafkaError::Invalid)).collect())
+                Ok(out.into_iter().map(|r| r.map_err(KafkaError::Invalid)).collect())
             }
         });
 
@@ -458,6 +482,21 @@ impl ClusterClient {
     /// The underlying rdkafka client (for read-only metadata helpers).
     pub fn client(&self) -> &Client<TributaryContext> {
         self.admin.inner()
+    }
+}
+
+/// Polls the client's main queue on a thread of its own until the client is dropped.
+fn spawn_notice_poller(admin: &Arc<Admin>) {
+    let weak = Arc::downgrade(admin);
+    let spawned = std::thread::Builder::new().name("kafka-notices".into()).spawn(move || {
+        while let Some(admin) = weak.upgrade() {
+            if let Some(notice) = ffi::poll_main_queue(&admin, Duration::from_millis(500)) {
+                admin.inner().context().notice(notice);
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "could not start the Kafka notice thread");
     }
 }
 

@@ -1,0 +1,498 @@
+//! The KafkaConnection and Topic controllers against the real stack. Kafka is checked with an independent client
+//! (rdkafka used directly by the test), Kubernetes with the real apiserver.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::Api;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use rdkafka::admin::{AdminOptions, AlterConfig, ResourceSpecifier};
+use serde_json::json;
+use tributary::api::{KafkaConnection, Topic};
+use tributary_e2e::kafka::{create_topic, describe_topic};
+use tributary_e2e::*;
+
+const T: Duration = Duration::from_secs(60);
+
+fn topic_manifest(name: &str, spec: serde_json::Value) -> serde_json::Value {
+    json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "Topic", "metadata": {"name": name}, "spec": spec})
+}
+
+async fn ready_topic(f: &Fixture, name: &str) -> Topic {
+    wait_condition(&f.api::<Topic>(), name, "Ready", "True", None, topic_conditions, T).await
+}
+
+async fn not_ready_topic(f: &Fixture, name: &str, reason: &str) -> (Topic, String) {
+    let t = wait_condition(&f.api::<Topic>(), name, "Ready", "False", Some(reason), topic_conditions, T).await;
+    let msg = condition_of(&topic_conditions(&t), "Ready").unwrap().2;
+    (t, msg)
+}
+
+async fn overrides(f: &Fixture, topic: &str) -> HashMap<String, String> {
+    describe_topic(&f.stack, &f.stack.admin(), topic).await.unwrap().expect("topic exists").overrides
+}
+
+/// Replaces all topic-level overrides of `topic` behind the operator's back (legacy full-replace AlterConfigs).
+async fn set_overrides_directly(f: &Fixture, topic: &str, entries: &[(&str, &str)]) {
+    let mut ac = AlterConfig::new(ResourceSpecifier::Topic(topic));
+    for (k, v) in entries {
+        ac = ac.set(k, v);
+    }
+    for r in f.stack.admin().alter_configs([&ac], &AdminOptions::new()).await.unwrap() {
+        r.unwrap();
+    }
+}
+
+async fn kafka_has(f: &Fixture, topic: &str) -> bool {
+    describe_topic(&f.stack, &f.stack.admin(), topic).await.unwrap().is_some()
+}
+
+#[tokio::test]
+async fn connection_ready_unreachable_and_namespace_refusal() {
+    let f = Fixture::start("conn", &[]).await;
+    f.connection("main").await;
+    let conns = f.api::<KafkaConnection>();
+    let c = wait_condition(&conns, "main", "Ready", "True", Some("Connected"), connection_conditions, T).await;
+    let st = c.status.unwrap();
+    assert!(!st.cluster_id.unwrap_or_default().is_empty());
+    let brokers = f.stack.bootstrap.split(',').count() as i32;
+    assert_eq!(st.brokers, Some(brokers));
+
+    // Nothing listens on port 1 of loopback.
+    f.apply::<KafkaConnection>(json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaConnection",
+        "metadata": {"name": "dead"}, "spec": {"bootstrapServers": ["127.0.0.1:1"]}}))
+        .await;
+    let c = wait_condition(&conns, "dead", "Ready", "False", Some("KafkaUnreachable"), connection_conditions, T).await;
+    assert!(condition_of(&connection_conditions(&c), "Ready").unwrap().2.len() > 5);
+    let dead_topic = unique("on-dead");
+    f.apply::<Topic>(topic_manifest(&dead_topic, json!({"connectionRef": {"name": "dead"}}))).await;
+    let (_, msg) = not_ready_topic(&f, &dead_topic, "ConnectionNotReady").await;
+    assert!(msg.contains("dead"), "{msg}");
+
+    // A Topic in another namespace may not borrow `main` until the connection allows that namespace.
+    let other = TestNamespace::create(&f.client, "conn-other").await;
+    let borrower = unique("borrower");
+    apply_in::<Topic>(
+        &f.client,
+        &other.name,
+        topic_manifest(&borrower, json!({"connectionRef": {"name": "main", "namespace": f.ns.name}})),
+    )
+    .await;
+    let other_topics: Api<Topic> = Api::namespaced(f.client.clone(), &other.name);
+    let t =
+        wait_condition(&other_topics, &borrower, "Ready", "False", Some("ConnectionNotAllowed"), topic_conditions, T)
+            .await;
+    assert!(condition_of(&topic_conditions(&t), "Ready").unwrap().2.contains("allowedNamespaces"));
+    assert!(!kafka_has(&f, &borrower).await, "a refused topic must not be created");
+    conns
+        .patch("main", &PatchParams::default(), &Patch::Merge(json!({"spec": {"allowedNamespaces": [other.name]}})))
+        .await
+        .unwrap();
+    wait_condition(&other_topics, &borrower, "Ready", "True", None, topic_conditions, T).await;
+    assert!(kafka_has(&f, &borrower).await);
+}
+
+#[tokio::test]
+async fn scram_connection_works_and_wrong_credentials_say_so_without_leaking() {
+    let f = Fixture::start("scram", &[]).await;
+    let wrong = "not-the-password-4711";
+    for (name, password) in [("good", f.stack.scram_password.clone()), ("bad", wrong.to_string())] {
+        f.apply::<Secret>(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": format!("kafka-{name}")},
+            "stringData": {"username": f.stack.scram_user, "password": password}}))
+            .await;
+        f.apply::<KafkaConnection>(json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaConnection",
+            "metadata": {"name": name},
+            "spec": {"bootstrapServers": [f.stack.scram_bootstrap],
+                     "sasl": {"mechanism": "SCRAM-SHA-512",
+                              "username": {"name": format!("kafka-{name}"), "key": "username"},
+                              "password": {"name": format!("kafka-{name}"), "key": "password"}}}}))
+            .await;
+    }
+    let conns = f.api::<KafkaConnection>();
+    wait_condition(&conns, "good", "Ready", "True", Some("Connected"), connection_conditions, T).await;
+    let topic = unique("scram-topic");
+    f.apply::<Topic>(topic_manifest(&topic, json!({"connectionRef": {"name": "good"}, "partitions": 2}))).await;
+    ready_topic(&f, &topic).await;
+    assert_eq!(describe_topic(&f.stack, &f.stack.admin(), &topic).await.unwrap().unwrap().partitions, 2);
+
+    let bad =
+        wait_condition(&conns, "bad", "Ready", "False", Some("AuthenticationFailed"), connection_conditions, T).await;
+    let status_text = serde_json::to_string(&bad.status).unwrap();
+    let events = format!("{:?}", events_in(&f.client, &f.ns.name).await);
+    let log = f.operator.log_text();
+    for secret in [wrong, f.stack.scram_password.as_str()] {
+        assert!(!status_text.contains(secret), "secret in status: {status_text}");
+        assert!(!events.contains(secret), "secret in events");
+        assert!(!log.contains(secret), "secret in the operator log");
+    }
+}
+
+#[tokio::test]
+async fn create_update_and_kafka_names_with_underscore_and_dot() {
+    let f = Fixture::start("create", &[]).await;
+    f.connection("main").await;
+    let kafka_name = format!("orders_v1.{}", unique("events"));
+    let rf = f.stack.bootstrap.split(',').count().min(3) as i32;
+    f.apply::<Topic>(topic_manifest(
+        "orders",
+        json!({"connectionRef": {"name": "main"}, "topicName": kafka_name,
+        "partitions": 3, "replicationFactor": rf, "config": {"retention.ms": "3600000", "cleanup.policy": "compact"}}),
+    ))
+    .await;
+    let t = ready_topic(&f, "orders").await;
+    let st = t.status.unwrap();
+    assert!(!st.topic_id.unwrap_or_default().is_empty(), "status.topicId");
+    assert_eq!(
+        (st.partitions, st.replication_factor, st.topic_name.as_deref()),
+        (Some(3), Some(rf), Some(kafka_name.as_str()))
+    );
+    let facts = describe_topic(&f.stack, &f.stack.admin(), &kafka_name).await.unwrap().unwrap();
+    assert_eq!((facts.partitions, facts.replication_factor as i32), (3, rf));
+    assert_eq!(facts.overrides.get("retention.ms").map(String::as_str), Some("3600000"));
+    assert_eq!(facts.overrides.get("cleanup.policy").map(String::as_str), Some("compact"));
+
+    // A config change and a partition increase.
+    f.apply::<Topic>(topic_manifest("orders", json!({"connectionRef": {"name": "main"}, "topicName": kafka_name,
+        "partitions": 5, "replicationFactor": rf, "config": {"retention.ms": "7200000", "cleanup.policy": "compact", "segment.ms": "600000"}})))
+    .await;
+    eventually("config and partitions applied", T, || async {
+        let facts = describe_topic(&f.stack, &f.stack.admin(), &kafka_name).await?.unwrap();
+        let ok = facts.partitions == 5
+            && facts.overrides.get("retention.ms").map(String::as_str) == Some("7200000")
+            && facts.overrides.get("segment.ms").map(String::as_str) == Some("600000");
+        Ok(ok.then_some(()))
+    })
+    .await;
+    let t = eventually("status shows 5 partitions", T, || async {
+        let t = f.api::<Topic>().get("orders").await?;
+        Ok((t.status.as_ref().and_then(|s| s.partitions) == Some(5)
+            && t.status.as_ref().and_then(|s| s.observed_generation) == t.metadata.generation)
+            .then_some(t))
+    })
+    .await;
+    assert_eq!(condition_of(&topic_conditions(&t), "Ready").unwrap().0, "True");
+    let reasons: Vec<String> = events_in(&f.client, &f.ns.name).await.into_iter().map(|(_, r, _)| r).collect();
+    for want in ["Created", "PartitionsIncreased", "DriftCorrected"] {
+        assert!(reasons.iter().any(|r| r == want), "no {want} Event in {reasons:?}");
+    }
+}
+
+#[tokio::test]
+async fn drift_is_corrected_observed_or_left_alone_per_policy() {
+    let f = Fixture::start("drift", &["--resync-seconds", "2"]).await;
+    f.connection("main").await;
+    let enforce = unique("enforce");
+    let observe = unique("observe");
+    let create_only = unique("createonly");
+    create_topic(&f.stack.admin(), &observe, 1, 1, &[("retention.ms", "5000000")]).await.unwrap();
+    f.apply::<Topic>(topic_manifest(
+        &enforce,
+        json!({"connectionRef": {"name": "main"},
+        "config": {"retention.ms": "3600000"}, "ignoredConfigKeys": ["segment.ms"]}),
+    ))
+    .await;
+    f.apply::<Topic>(topic_manifest(
+        &observe,
+        json!({"connectionRef": {"name": "main"},
+        "config": {"retention.ms": "3600000"}, "managementPolicy": "Observe"}),
+    ))
+    .await;
+    f.apply::<Topic>(topic_manifest(
+        &create_only,
+        json!({"connectionRef": {"name": "main"},
+        "config": {"retention.ms": "3600000"}, "managementPolicy": "CreateOnly"}),
+    ))
+    .await;
+    for t in [&enforce, &observe, &create_only] {
+        ready_topic(&f, t).await;
+    }
+
+    // Another writer changes every topic.
+    let outside = [
+        ("retention.ms", "999999"),
+        ("max.message.bytes", "2000000"),
+        ("segment.ms", "1234567"),
+        ("leader.replication.throttled.replicas", "0:1"),
+    ];
+    for t in [&enforce, &create_only] {
+        set_overrides_directly(&f, t, &outside).await;
+    }
+
+    // Enforce: spec keys set back, foreign overrides removed, ignored and throttled keys untouched.
+    eventually("drift corrected", T, || async {
+        let o = overrides(&f, &enforce).await;
+        Ok((o.get("retention.ms").map(String::as_str) == Some("3600000") && !o.contains_key("max.message.bytes"))
+            .then_some(o))
+    })
+    .await;
+    let o = overrides(&f, &enforce).await;
+    assert_eq!(o.get("segment.ms").map(String::as_str), Some("1234567"), "ignoredConfigKeys must not be touched");
+    assert_eq!(
+        o.get("leader.replication.throttled.replicas").map(String::as_str),
+        Some("0:1"),
+        "throttled keys must not be touched"
+    );
+    let events = events_in(&f.client, &f.ns.name).await;
+    let corrected =
+        events.iter().find(|(obj, r, _)| obj == &enforce && r == "DriftCorrected").expect("a DriftCorrected Event");
+    assert!(
+        corrected.2.contains("retention.ms=3600000") && corrected.2.contains("max.message.bytes"),
+        "{}",
+        corrected.2
+    );
+    assert!(f.operator.metric_sum("tributary_drift_corrections_total").await.unwrap() >= 1.0);
+
+    // Observe: drift reported in status, Kafka untouched.
+    let t = wait_condition(&f.api::<Topic>(), &observe, "Drifted", "True", Some("DriftObserved"), topic_conditions, T)
+        .await;
+    let drift = t.status.unwrap().drift;
+    assert_eq!(drift.len(), 1, "{drift:?}");
+    assert_eq!(
+        (drift[0].key.as_str(), drift[0].desired.as_deref(), drift[0].actual.as_deref()),
+        ("retention.ms", Some("3600000"), Some("5000000"))
+    );
+
+    // CreateOnly: drift reported, never altered, even after several resyncs.
+    wait_condition(&f.api::<Topic>(), &create_only, "Drifted", "True", Some("DriftObserved"), topic_conditions, T)
+        .await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(overrides(&f, &create_only).await.get("retention.ms").map(String::as_str), Some("999999"));
+    assert_eq!(overrides(&f, &observe).await.get("retention.ms").map(String::as_str), Some("5000000"));
+}
+
+#[tokio::test]
+async fn bad_input_and_policy_violations_touch_nothing() {
+    let f = Fixture::start("badinput", &[]).await;
+    f.connection("main").await;
+    f.apply::<KafkaConnection>(json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaConnection",
+        "metadata": {"name": "guarded"},
+        "spec": {"bootstrapServers": f.stack.bootstrap.split(',').collect::<Vec<_>>(),
+                 "policy": {"maxPartitions": 4, "minReplicationFactor": 1, "topicNamePattern": "team-a\\..*",
+                            "protectedConfig": [{"key": "retention.ms", "min": 3600000}]}}}))
+        .await;
+
+    let unknown = unique("unknown-key");
+    f.apply::<Topic>(topic_manifest(
+        &unknown,
+        json!({"connectionRef": {"name": "main"}, "config": {"retention.hours": "1"}}),
+    ))
+    .await;
+    let (_, msg) = not_ready_topic(&f, &unknown, "InvalidConfig").await;
+    assert!(msg.contains("retention.hours"), "{msg}");
+    let badvalue = unique("bad-value");
+    f.apply::<Topic>(topic_manifest(
+        &badvalue,
+        json!({"connectionRef": {"name": "main"}, "config": {"retention.ms": "a week"}}),
+    ))
+    .await;
+    let (_, msg) = not_ready_topic(&f, &badvalue, "InvalidConfig").await;
+    assert!(msg.contains("retention.ms"), "{msg}");
+
+    let cases = [
+        (format!("team-a.{}", unique("wide")), json!({"partitions": 8}), "maxPartitions"),
+        (unique("other-team"), json!({"partitions": 1}), "topicNamePattern"),
+        (format!("team-a.{}", unique("short")), json!({"config": {"retention.ms": "60000"}}), "protectedConfig"),
+    ];
+    for (name, extra, rule) in &cases {
+        let mut spec = extra.clone();
+        spec["connectionRef"] = json!({"name": "guarded"});
+        f.apply::<Topic>(topic_manifest(name, spec)).await;
+        let (_, msg) = not_ready_topic(&f, name, "PolicyViolation").await;
+        assert!(msg.contains(rule), "{msg}");
+    }
+    for name in [&unknown, &badvalue].into_iter().chain(cases.iter().map(|(n, _, _)| n)) {
+        assert!(!kafka_has(&f, name).await, "{name} must not be created");
+    }
+
+    // An existing topic with more partitions than the spec: a clear condition, nothing altered.
+    let wider = unique("wider");
+    create_topic(&f.stack.admin(), &wider, 4, 1, &[("retention.ms", "5000000")]).await.unwrap();
+    f.apply::<Topic>(topic_manifest(
+        &wider,
+        json!({"connectionRef": {"name": "main"}, "partitions": 2, "config": {"retention.ms": "3600000"}}),
+    ))
+    .await;
+    let (_, msg) = not_ready_topic(&f, &wider, "PartitionDecrease").await;
+    assert!(msg.contains('4') && msg.contains('2'), "{msg}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let facts = describe_topic(&f.stack, &f.stack.admin(), &wider).await.unwrap().unwrap();
+    assert_eq!(facts.partitions, 4);
+    assert_eq!(facts.overrides.get("retention.ms").map(String::as_str), Some("5000000"));
+}
+
+#[tokio::test]
+async fn conflicting_topics_never_write_and_ownership_hands_over() {
+    let f = Fixture::start("conflict", &["--resync-seconds", "2"]).await;
+    f.connection("main").await;
+    let kafka_name = unique("shared");
+    f.apply::<Topic>(topic_manifest(
+        "first",
+        json!({"connectionRef": {"name": "main"}, "topicName": kafka_name, "config": {"retention.ms": "3600000"}}),
+    ))
+    .await;
+    ready_topic(&f, "first").await;
+    f.apply::<Topic>(topic_manifest(
+        "second",
+        json!({"connectionRef": {"name": "main"}, "topicName": kafka_name, "config": {"retention.ms": "7200000"}}),
+    ))
+    .await;
+    let (t, msg) = not_ready_topic(&f, "second", "Conflict").await;
+    assert!(msg.contains(&format!("{}/first", f.ns.name)), "{msg}");
+    assert_eq!(condition_of(&topic_conditions(&t), "Conflict").unwrap().0, "True");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(overrides(&f, &kafka_name).await.get("retention.ms").map(String::as_str), Some("3600000"));
+
+    // The owner goes (Retain): the topic stays and the other resource takes over.
+    f.api::<Topic>().delete("first", &DeleteParams::default()).await.unwrap();
+    ready_topic(&f, "second").await;
+    eventually("new owner's config applied", T, || async {
+        Ok((overrides(&f, &kafka_name).await.get("retention.ms").map(String::as_str) == Some("7200000")).then_some(()))
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn adoption_and_pause() {
+    let f = Fixture::start("adopt", &["--resync-seconds", "2"]).await;
+    f.connection("main").await;
+    let name = unique("existing");
+    create_topic(&f.stack.admin(), &name, 2, 1, &[("retention.ms", "5000000"), ("segment.ms", "700000")])
+        .await
+        .unwrap();
+    f.apply::<Topic>(topic_manifest(
+        &name,
+        json!({"connectionRef": {"name": "main"}, "partitions": 2, "config": {"retention.ms": "3600000"}}),
+    ))
+    .await;
+    ready_topic(&f, &name).await;
+    let o = overrides(&f, &name).await;
+    assert_eq!(o.get("retention.ms").map(String::as_str), Some("3600000"));
+    assert!(!o.contains_key("segment.ms"));
+
+    let topics = f.api::<Topic>();
+    topics
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"tributary.dev/paused": "true"}}})),
+        )
+        .await
+        .unwrap();
+    wait_condition(&topics, &name, "Paused", "True", Some("Paused"), topic_conditions, T).await;
+    set_overrides_directly(&f, &name, &[("retention.ms", "999999")]).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(overrides(&f, &name).await.get("retention.ms").map(String::as_str), Some("999999"), "paused: no writes");
+
+    topics
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"tributary.dev/paused": null}}})),
+        )
+        .await
+        .unwrap();
+    eventually("unpaused topic corrected", T, || async {
+        Ok((overrides(&f, &name).await.get("retention.ms").map(String::as_str) == Some("3600000")).then_some(()))
+    })
+    .await;
+    let t = topics.get(&name).await.unwrap();
+    assert!(condition_of(&topic_conditions(&t), "Paused").is_none());
+}
+
+#[tokio::test]
+async fn deletion_retains_deletes_refuses_in_use_and_never_traps_a_namespace() {
+    let f = Fixture::start("delete", &[]).await;
+    f.connection("main").await;
+    let topics = f.api::<Topic>();
+    let kept = unique("kept");
+    let gone = unique("gone");
+    let used = unique("used");
+    f.apply::<Topic>(topic_manifest(&kept, json!({"connectionRef": {"name": "main"}}))).await;
+    f.apply::<Topic>(topic_manifest(&gone, json!({"connectionRef": {"name": "main"}, "deletionPolicy": "Delete"})))
+        .await;
+    f.apply::<Topic>(topic_manifest(&used, json!({"connectionRef": {"name": "main"}, "deletionPolicy": "Delete"})))
+        .await;
+    for t in [&kept, &gone, &used] {
+        ready_topic(&f, t).await;
+    }
+
+    // A live consumer group with committed offsets on `used`.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let consumer_thread = {
+        let stack = f.stack.clone();
+        let used = used.clone();
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+            let consumer: BaseConsumer = stack
+                .kafka_config()
+                .set("group.id", format!("{used}-readers"))
+                .set("auto.offset.reset", "earliest")
+                .create()
+                .unwrap();
+            consumer.subscribe(&[&used]).unwrap();
+            let mut committed = false;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let _ = consumer.poll(Duration::from_millis(100));
+                if !committed && !consumer.assignment().unwrap().elements().is_empty() {
+                    let mut tpl = rdkafka::TopicPartitionList::new();
+                    tpl.add_partition_offset(&used, 0, rdkafka::Offset::Offset(0)).unwrap();
+                    committed = consumer.commit(&tpl, CommitMode::Sync).is_ok();
+                }
+            }
+            consumer.unsubscribe();
+        })
+    };
+    eventually("group has committed", T, || async {
+        let g = f.stack.admin().inner().fetch_group_list(Some(&format!("{used}-readers")), Duration::from_secs(5))?;
+        Ok(g.groups().iter().any(|g| !g.members().is_empty()).then_some(()))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    for t in [&kept, &gone, &used] {
+        topics.delete(t, &DeleteParams::default()).await.unwrap();
+    }
+    eventually("kept and gone resources removed", T, || async {
+        Ok((topics.get_opt(&kept).await?.is_none() && topics.get_opt(&gone).await?.is_none()).then_some(()))
+    })
+    .await;
+    assert!(kafka_has(&f, &kept).await, "Retain keeps the Kafka topic");
+    eventually("Delete removes the Kafka topic", T, || async { Ok((!kafka_has(&f, &gone).await).then_some(())) }).await;
+
+    let (_, msg) = not_ready_topic(&f, &used, "InUse").await;
+    assert!(msg.contains(&format!("{used}-readers")), "{msg}");
+    assert!(kafka_has(&f, &used).await, "a topic in use is not deleted");
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    consumer_thread.join().unwrap();
+    eventually("in-use topic deleted once the group is empty", Duration::from_secs(90), || async {
+        Ok((topics.get_opt(&used).await?.is_none() && !kafka_has(&f, &used).await).then_some(()))
+    })
+    .await;
+
+    // A namespace whose connection is gone still terminates.
+    let doomed = TestNamespace::create(&f.client, "doomed").await;
+    let orphan = unique("orphan");
+    apply_in::<KafkaConnection>(
+        &f.client,
+        &doomed.name,
+        json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaConnection",
+        "metadata": {"name": "main"}, "spec": {"bootstrapServers": f.stack.bootstrap.split(',').collect::<Vec<_>>()}}),
+    )
+    .await;
+    apply_in::<Topic>(&f.client, &doomed.name, topic_manifest(&orphan, json!({"connectionRef": {"name": "main"}})))
+        .await;
+    let doomed_topics: Api<Topic> = Api::namespaced(f.client.clone(), &doomed.name);
+    wait_condition(&doomed_topics, &orphan, "Ready", "True", None, topic_conditions, T).await;
+    Api::<KafkaConnection>::namespaced(f.client.clone(), &doomed.name)
+        .delete("main", &DeleteParams::default())
+        .await
+        .unwrap();
+    Api::<Namespace>::all(f.client.clone()).delete(&doomed.name, &DeleteParams::default()).await.unwrap();
+    eventually("namespace terminated", Duration::from_secs(120), || async {
+        Ok(Api::<Namespace>::all(f.client.clone()).get_opt(&doomed.name).await?.is_none().then_some(()))
+    })
+    .await;
+    assert!(kafka_has(&f, &orphan).await, "Retain keeps the topic when its namespace goes");
+}
