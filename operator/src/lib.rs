@@ -8,11 +8,7 @@
 #![deny(rust_2018_idioms)]
 
 pub mod api;
-pub mod decisions {
-    //! Pure decisions: plans, lag maths, autoscaling. No I/O, no clock.
-    pub mod topic;
-    pub mod topic_config;
-}
 pub mod controllers;
+pub mod decisions;
 pub mod kafka;
 pub mod runtime;
