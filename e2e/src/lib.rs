@@ -16,7 +16,9 @@ use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use rdkafka::ClientConfig;
 
+pub mod emulator;
 pub mod kafka;
+pub mod scale;
 
 /// Where the running stack is.
 #[derive(Clone, Debug)]
@@ -142,7 +144,6 @@ pub async fn install_crds(client: &Client) -> anyhow::Result<()> {
 /// A namespace made for one test, deleted when dropped (without waiting).
 pub struct TestNamespace {
     pub name: String,
-    client: Client,
 }
 
 impl TestNamespace {
@@ -151,19 +152,24 @@ impl TestNamespace {
         let api: Api<Namespace> = Api::all(client.clone());
         let ns: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
         api.create(&PostParams::default(), &ns).await.expect("creating the test namespace");
-        TestNamespace { name, client: client.clone() }
+        TestNamespace { name }
     }
 }
 
 impl Drop for TestNamespace {
     fn drop(&mut self) {
-        let client = self.client.clone();
+        // From a thread of its own with a fresh client: a task spawned on the test's runtime would not run once the
+        // test returns or unwinds after a panic, and the namespace (with its resources) would be left behind.
         let name = self.name.clone();
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move {
-                let _ = Api::<Namespace>::all(client).delete(&name, &DeleteParams::background()).await;
-            });
-        }
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            rt.block_on(async {
+                let client = Client::try_default().await?;
+                Api::<Namespace>::all(client).delete(&name, &DeleteParams::background()).await?;
+                Ok::<_, anyhow::Error>(())
+            })
+        })
+        .join();
     }
 }
 
@@ -192,7 +198,12 @@ pub fn free_port() -> u16 {
 impl Operator {
     /// Starts `tributary run` with extra arguments.
     pub fn start(stack: &Stack, name: &str, extra: &[&str]) -> Operator {
-        let bin = operator_binary();
+        let filter = std::env::var("TRIBUTARY_TEST_LOG").unwrap_or_else(|_| "info,tributary=debug".into());
+        Operator::start_with(stack, name, &operator_binary(), extra, &filter)
+    }
+
+    /// Starts `bin run` with extra arguments and `RUST_LOG=log_filter` (benchmarks run a release build quietly).
+    pub fn start_with(stack: &Stack, name: &str, bin: &Path, extra: &[&str], log_filter: &str) -> Operator {
         assert!(bin.exists(), "operator binary {} missing: run `cargo build -p tributary` first", bin.display());
         let http_port = free_port();
         let log = stack.logs.join(format!("operator-{}.log", unique(name)));
@@ -204,7 +215,7 @@ impl Operator {
             .args(extra)
             .env("KUBECONFIG", &stack.kubeconfig)
             .env("TRIBUTARY_LOG_FORMAT", "text")
-            .env("RUST_LOG", std::env::var("TRIBUTARY_TEST_LOG").unwrap_or_else(|_| "info,tributary=debug".into()))
+            .env("RUST_LOG", log_filter)
             .stdout(Stdio::null())
             .stderr(file)
             .spawn()

@@ -8,6 +8,13 @@ use serde::{Deserialize, Serialize};
 
 use super::common::ConnectionRef;
 
+/// Finalizer that stops a policy's redrive before the policy goes.
+pub const DLQ_POLICY_FINALIZER: &str = "tributary.dev/dlq-policy";
+/// Label on the child `Topic` resources a policy generates, naming the policy.
+pub const DLQ_POLICY_LABEL: &str = "tributary.dev/dlq-policy";
+/// Condition: depth, age and rate of dead letters are within `spec.alerting`.
+pub const DEAD_LETTERS_WITHIN_LIMIT: &str = "DeadLettersWithinLimit";
+
 /// Retry and dead-letter topics for a source topic, named the way Spring Kafka names them by default.
 #[derive(CustomResource, KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[kube(
@@ -62,6 +69,7 @@ pub struct DlqPolicySpec {
 /// Spring-style retry topics.
 #[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[x_kube(validation = Rule::new("!(has(self.backoff) && has(self.delaysMs))").message("set retry.backoff or retry.delaysMs, not both"))]
+#[x_kube(validation = Rule::new("!has(self.delaysMs) || size(self.delaysMs) <= self.attempts - 1").message("retry.delaysMs must not have more delays than attempts - 1 retries"))]
 #[serde(rename_all = "camelCase")]
 pub struct RetrySpec {
     /// Deliveries including the first, as Spring's `attempts` (default 3: two retry topics).
@@ -71,12 +79,22 @@ pub struct RetrySpec {
     /// Backoff between attempts (default: fixed 1 s, Spring's default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backoff: Option<Backoff>,
-    /// Explicit delays in milliseconds, one per retry.
+    /// Explicit delays in milliseconds, one per retry; the last one repeats for the remaining retries.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
     pub delays_ms: Vec<i64>,
-    /// Suffix of retry topics (default `-retry`); the delay in ms follows it.
+    /// Suffix of retry topics (default `-retry`, Spring's `retryTopicSuffix`); the delay in ms (or the index)
+    /// follows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 100), regex(pattern = r"^[a-zA-Z0-9._-]+$"))]
     pub suffix: Option<String>,
+    /// What follows the suffix, as Spring's `topicSuffixingStrategy`: `DelayValue` (default) or `IndexValue`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suffixing: Option<TopicSuffixing>,
+    /// Whether the last retries with the same delay share one topic, as Spring's
+    /// `sameIntervalTopicReuseStrategy`: `SingleTopic` (default since Spring Kafka 3.2) or `MultipleTopics`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_interval_topic_reuse: Option<SameIntervalTopicReuse>,
     /// Partitions of each retry topic (default: 1, as Spring creates them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
@@ -91,6 +109,26 @@ pub struct RetrySpec {
 
 fn default_attempts() -> i32 {
     3
+}
+
+/// Spring's `TopicSuffixingStrategy`.
+#[derive(schemars::JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TopicSuffixing {
+    /// `<topic>-retry-<delayMs>` (a fixed back-off with several topics uses the index).
+    #[default]
+    DelayValue,
+    /// `<topic>-retry-<index>`.
+    IndexValue,
+}
+
+/// Spring's `SameIntervalTopicReuseStrategy`.
+#[derive(schemars::JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SameIntervalTopicReuse {
+    /// The last retries with the same delay share one topic.
+    #[default]
+    SingleTopic,
+    /// One topic per retry.
+    MultipleTopics,
 }
 
 /// Exponential or fixed backoff, as Spring's `@Backoff(delay, multiplier, maxDelay)`.
@@ -115,12 +153,17 @@ fn default_multiplier() -> f64 {
 
 /// The dead-letter topic.
 #[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[x_kube(validation = Rule::new("!(has(self.topicName) && has(self.suffix))").message("set deadLetter.topicName or deadLetter.suffix, not both"))]
 #[serde(rename_all = "camelCase")]
 pub struct DeadLetterSpec {
-    /// Name (default `<sourceTopic>-dlt`).
+    /// Name (default `<sourceTopic><suffix>`, i.e. `<sourceTopic>-dlt`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 249), regex(pattern = r"^[a-zA-Z0-9._-]+$"))]
     pub topic_name: Option<String>,
+    /// Suffix of the dead-letter topic (default `-dlt`, Spring's `dltTopicSuffix`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 100), regex(pattern = r"^[a-zA-Z0-9._-]+$"))]
+    pub suffix: Option<String>,
     /// Retention in seconds (default 14 days).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 60))]
@@ -131,6 +174,9 @@ pub struct DeadLetterSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub replication_factor: Option<i32>,
+    /// Topic config of the dead-letter topic; `retentionSeconds` sets `retention.ms` over it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub config: BTreeMap<String, String>,
 }
 
 /// Limits on the dead-letter topic.
@@ -158,9 +204,9 @@ pub struct RedriveSpec {
     /// Destination topic. Absent: each record's original topic from its headers, else `sourceTopic`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destination: Option<String>,
-    /// Records per second at most.
+    /// Records per second at most (default 100); 0 means no limit.
     #[serde(default = "default_max_per_second")]
-    #[schemars(range(min = 1, max = 1000000))]
+    #[schemars(range(min = 0, max = 10000000))]
     pub max_per_second: i32,
     /// Records to move at most. Absent: everything present when the move started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -207,10 +253,52 @@ pub struct DlqPolicyStatus {
     /// Records in the dead-letter topic not yet redriven.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub depth: Option<i64>,
+    /// Age of the oldest record not yet redriven, as of the last status write. It is refreshed whenever Kafka
+    /// changes and when it crosses 1m, 5m, 15m, 1h, 6h, 1d, 3d, 7d; `oldestRecordTime` gives the exact age.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oldest_age_seconds: Option<i64>,
+    /// Timestamp of the oldest record not yet redriven.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldest_record_time: Option<Time>,
+    /// The consumer group whose committed offsets mark what was redriven (also the redrive's transactional id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redrive_group: Option<String>,
+    /// Records per minute arriving in the dead-letter topic (end-offset growth over the last 5 minutes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per_minute: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redrive: Option<RedriveStatus>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn policy(spec: serde_json::Value) -> DlqPolicy {
+        serde_json::from_value(json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "DlqPolicy",
+            "metadata": {"name": "orders"}, "spec": spec}))
+        .unwrap()
+    }
+
+    #[test]
+    fn cel_rules() {
+        let ok = policy(json!({"sourceTopic": "orders", "retry": {"attempts": 3, "delaysMs": [100, 200]}}));
+        assert!(ok.validate_cel().is_ok());
+        let too_many = policy(json!({"sourceTopic": "orders", "retry": {"attempts": 2, "delaysMs": [100, 200]}}));
+        assert!(too_many.validate_cel().unwrap_err().to_string().contains("attempts - 1"));
+        let both = policy(json!({"sourceTopic": "orders", "deadLetter": {"topicName": "x", "suffix": "-y"}}));
+        assert!(both.validate_cel().unwrap_err().to_string().contains("not both"));
+        let old = policy(json!({"sourceTopic": "orders"}));
+        let err = policy(json!({"sourceTopic": "payments"})).validate_cel_update(&old).unwrap_err();
+        assert!(err.to_string().contains("sourceTopic is immutable"), "{err}");
+    }
+
+    #[test]
+    fn defaults_match_spring() {
+        let p = policy(json!({"sourceTopic": "orders", "retry": {}, "redrive": {"id": "r1"}}));
+        assert_eq!(p.spec.retry.as_ref().unwrap().attempts, 3);
+        assert_eq!(p.spec.redrive.as_ref().unwrap().max_per_second, 100);
+        assert_eq!(p.spec.deletion_policy, super::super::common::DeletionPolicy::Retain);
+    }
 }

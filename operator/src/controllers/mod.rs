@@ -4,6 +4,8 @@
 //! plan (pure) → act → write status (only when it changed) with server-side apply.
 
 pub mod connection;
+pub mod consumer_group;
+pub mod dlq_policy;
 pub mod status;
 pub mod topic;
 pub mod topic_index;
@@ -55,7 +57,7 @@ pub async fn run_all(
             _ => {}
         })
         .applied_objects()
-        .predicate_filter(topic_predicate, Default::default());
+        .predicate_filter(spec_or_control_changed::<Topic>, Default::default());
 
     let ctx = Arc::new(Context::new(client.clone(), config, metrics, connections, index));
     let mut handovers = handovers;
@@ -84,24 +86,38 @@ pub async fn run_all(
         .graceful_shutdown_on(stop(shutdown.clone()))
         .run(topic::reconcile, topic::error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
+    let groups_api: Api<crate::api::ConsumerGroup> = Api::all(client.clone());
+    let (group_reader, group_writer) = reflector::store();
+    let group_stream = watcher(groups_api, watcher::Config::default())
+        .default_backoff()
+        .reflect(group_writer)
+        .applied_objects()
+        .predicate_filter(spec_or_control_changed::<crate::api::ConsumerGroup>, Default::default());
+    let group_controller = Controller::for_stream(group_stream, group_reader)
+        .with_config(controller::Config::default().concurrency(64))
+        .graceful_shutdown_on(stop(shutdown.clone()))
+        .run(consumer_group::reconcile, consumer_group::error_policy, ctx.clone())
+        .for_each(|_| futures::future::ready(()));
     let connection_controller = connection_controller
         .graceful_shutdown_on(stop(shutdown.clone()))
         .run(connection::reconcile, connection::error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
     health.set_ready(true);
-    tokio::join!(connection_controller, topic_controller);
+    let dlq_controller = dlq_policy::run(ctx.clone(), shutdown.clone());
+    tokio::join!(connection_controller, topic_controller, group_controller, dlq_controller);
 }
 
-/// Reconcile a Topic when its spec, finalizers, control annotations or deletion change; status writes do not count.
-fn topic_predicate(t: &crate::api::Topic) -> Option<u64> {
+/// Reconcile when the spec, finalizers, control annotations or deletion change; status writes do not count.
+fn spec_or_control_changed<K: kube::Resource>(t: &K) -> Option<u64> {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    t.metadata.generation.hash(&mut h);
-    t.metadata.deletion_timestamp.as_ref().map(|d| d.0.as_second()).hash(&mut h);
+    let m = t.meta();
+    m.generation.hash(&mut h);
+    m.deletion_timestamp.as_ref().map(|d| d.0.as_second()).hash(&mut h);
     // The finalizer helper adds ours and then waits for that change to come back.
-    t.metadata.finalizers.hash(&mut h);
+    m.finalizers.hash(&mut h);
     for key in [crate::api::PAUSED_ANNOTATION, crate::api::FORCE_DELETE_ANNOTATION] {
-        t.annotations().get(key).hash(&mut h);
+        m.annotations.as_ref().and_then(|a| a.get(key)).hash(&mut h);
     }
     Some(h.finish())
 }
@@ -115,6 +131,7 @@ pub struct Context {
     pub config: OperatorConfig,
     pub connections: Store<KafkaConnection>,
     pub topic_index: topic_index::TopicIndex,
+    pub groups: consumer_group::GroupMemories,
 }
 
 impl Context {
@@ -134,6 +151,7 @@ impl Context {
             config,
             connections,
             topic_index,
+            groups: Default::default(),
         }
     }
 

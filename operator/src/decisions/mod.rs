@@ -7,7 +7,9 @@
 
 pub mod autoscale;
 pub mod burrow;
+pub mod dlq;
 pub mod lag;
+pub mod offset_reset;
 pub mod topic;
 pub mod topic_config;
 

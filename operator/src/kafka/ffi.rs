@@ -531,3 +531,42 @@ pub fn poll_main_queue(admin: &Admin, timeout: Duration) -> Option<ClientNotice>
         }
     }
 }
+
+/// AlterConsumerGroupOffsets: sets the committed offsets of an empty group. Returns per-partition errors.
+pub fn alter_group_offsets(
+    admin: &Admin,
+    group: &str,
+    offsets: &[(String, i32, i64)],
+    timeout: Duration,
+) -> Result<Vec<PartitionOffset>, KafkaError> {
+    let gid = cstring(group)?;
+    let list = PartitionList::new(offsets)?;
+    // SAFETY: both arguments are valid; librdkafka copies the list into the request object we own.
+    let mut req = [unsafe { sys::rd_kafka_AlterConsumerGroupOffsets_new(gid.as_ptr(), list.0) }];
+    let result = call(admin, timeout, false, |rk, opts, q| {
+        // SAFETY: `req` holds one valid request object, copied by librdkafka.
+        unsafe { sys::rd_kafka_AlterConsumerGroupOffsets(rk, req.as_mut_ptr(), 1, opts, q) }
+    });
+    // SAFETY: we still own the request object.
+    unsafe { sys::rd_kafka_AlterConsumerGroupOffsets_destroy(req[0]) };
+    let ev = result?;
+    // SAFETY: the event is an AlterConsumerGroupOffsets result; pointers belong to the live event.
+    unsafe {
+        let res = sys::rd_kafka_event_AlterConsumerGroupOffsets_result(ev.0);
+        if res.is_null() {
+            return Err(KafkaError::Protocol("unexpected event type for AlterConsumerGroupOffsets".into()));
+        }
+        let mut n = 0usize;
+        let groups = sys::rd_kafka_AlterConsumerGroupOffsets_result_groups(res, &mut n);
+        let mut out = vec![];
+        for i in 0..n {
+            let g = *groups.add(i);
+            let e = sys::rd_kafka_group_result_error(g);
+            if !e.is_null() {
+                return Err(KafkaError::from_code(sys::rd_kafka_error_code(e), owned(sys::rd_kafka_error_string(e))));
+            }
+            out.extend(copy_partitions(sys::rd_kafka_group_result_partitions(g)));
+        }
+        Ok(out)
+    }
+}

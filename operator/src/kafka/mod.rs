@@ -7,6 +7,7 @@
 
 pub mod batch;
 pub mod ffi;
+pub mod redrive;
 pub mod settings;
 
 use std::collections::{BTreeMap, HashMap};
@@ -206,6 +207,8 @@ struct Breaker {
 pub struct ClusterClient {
     pub key: String,
     pub fingerprint: u64,
+    /// The connection's settings, for the producers and consumers a redrive builds (secrets stay inside).
+    settings: ClientSettings,
     admin: Arc<Admin>,
     breaker: Arc<Mutex<Breaker>>,
     metrics: Arc<Metrics>,
@@ -384,6 +387,7 @@ impl ClusterClient {
         Ok(ClusterClient {
             key,
             fingerprint: settings.fingerprint(),
+            settings: settings.clone(),
             admin,
             breaker,
             metrics,
@@ -453,6 +457,40 @@ impl ClusterClient {
             .await
     }
 
+    /// Sets the committed offsets of an (empty) group. Fails per partition when the group is not empty.
+    pub async fn alter_group_offsets(&self, group: &str, offsets: Vec<(String, i32, i64)>) -> Result<(), KafkaError> {
+        let admin = self.admin.clone();
+        let (group, timeout) = (group.to_string(), self.timeout);
+        let results = self
+            .call("alter_group_offsets")
+            .run(blocking(move || ffi::alter_group_offsets(&admin, &group, &offsets, timeout)))
+            .await?;
+        match results.into_iter().find(|r| r.error.is_some()) {
+            Some(r) => Err(KafkaError::Broker {
+                code: "AlterOffsets".into(),
+                message: format!("{}[{}]: {}", r.topic, r.partition, r.error.unwrap_or_default()),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// State and member count of one group (a DescribeGroups request); `None` when Kafka does not know it.
+    pub async fn group_state(&self, group: &str) -> Result<Option<(String, i32)>, KafkaError> {
+        let admin = self.admin.clone();
+        let (group, timeout) = (group.to_string(), self.timeout);
+        self.call("describe_group")
+            .run(blocking(move || {
+                let list = admin.inner().fetch_group_list(Some(&group), timeout)?;
+                Ok(list
+                    .groups()
+                    .iter()
+                    .find(|g| g.name() == group)
+                    .filter(|g| g.state() != "Dead")
+                    .map(|g| (g.state().to_string(), g.members().len() as i32)))
+            }))
+            .await
+    }
+
     /// Groups with members that have committed offsets on `topic`: deleting the topic would break them.
     pub async fn active_groups_reading(&self, topic: &str) -> Result<Vec<String>, KafkaError> {
         let admin = self.admin.clone();
@@ -477,6 +515,11 @@ impl ClusterClient {
             }
         }
         Ok(readers)
+    }
+
+    /// The connection's client settings (for the producer and consumers of a redrive).
+    pub fn settings(&self) -> &ClientSettings {
+        &self.settings
     }
 
     /// The underlying rdkafka client (for read-only metadata helpers).

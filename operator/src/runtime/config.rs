@@ -38,6 +38,9 @@ pub struct RunArgs {
     /// Seconds between full re-reads of every resource from Kafka.
     #[arg(long, env = "TRIBUTARY_RESYNC_SECONDS")]
     pub resync_seconds: Option<u64>,
+    /// Seconds between lag polls of a ConsumerGroup without `spec.autoscaling.pollSeconds`.
+    #[arg(long, env = "TRIBUTARY_GROUP_POLL_SECONDS")]
+    pub group_poll_seconds: Option<u64>,
 }
 
 /// The file form of the configuration.
@@ -48,6 +51,7 @@ struct ConfigFile {
     log_format: Option<LogFormat>,
     default_connection: Option<String>,
     resync_seconds: Option<u64>,
+    group_poll_seconds: Option<u64>,
 }
 
 /// The resolved configuration.
@@ -59,6 +63,8 @@ pub struct OperatorConfig {
     pub default_connection: Option<ConnectionRef>,
     /// How often every resource is re-read from Kafka even when nothing changed.
     pub resync: Duration,
+    /// Default lag poll interval of consumer groups.
+    pub group_poll: Duration,
 }
 
 impl OperatorConfig {
@@ -83,6 +89,7 @@ impl OperatorConfig {
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             default_connection,
             resync: Duration::from_secs(args.resync_seconds.or(file.resync_seconds).unwrap_or(120).max(1)),
+            group_poll: Duration::from_secs(args.group_poll_seconds.or(file.group_poll_seconds).unwrap_or(5).max(1)),
         })
     }
 }

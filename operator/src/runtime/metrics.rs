@@ -36,6 +36,16 @@ pub struct OperationLabels {
     pub operation: &'static str,
 }
 
+/// Per-resource labels, for the few gauges a person watches per group or policy (one series per resource, never
+/// per partition or record).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResourceLabels {
+    pub namespace: String,
+    pub name: String,
+}
+
+type FloatGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
+
 /// Every metric the operator exports, registered once.
 pub struct Metrics {
     registry: Registry,
@@ -46,6 +56,16 @@ pub struct Metrics {
     pub drift_corrections: Family<KindLabels, Counter>,
     pub kafka_requests: Family<KafkaRequestLabels, Counter>,
     pub kafka_request_duration: Family<OperationLabels, Histogram>,
+    pub group_lag_messages: Family<ResourceLabels, Gauge>,
+    pub group_lag_seconds: Family<ResourceLabels, FloatGauge>,
+    pub group_lag_within_slo: Family<ResourceLabels, Gauge>,
+    pub group_replicas_desired: Family<ResourceLabels, Gauge>,
+    pub group_replicas_current: Family<ResourceLabels, Gauge>,
+    pub group_scale_events: Family<KindLabels, Counter>,
+    pub dlq_depth: Family<ResourceLabels, Gauge>,
+    pub dlq_oldest_age_seconds: Family<ResourceLabels, Gauge>,
+    pub dlq_within_limit: Family<ResourceLabels, Gauge>,
+    pub dlq_redriven_records: Family<KindLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -77,8 +97,66 @@ impl Default for Metrics {
             "Latency of Kafka admin requests, by operation",
             kafka_request_duration.clone(),
         );
+        let group_lag_messages = Family::<ResourceLabels, Gauge>::default();
+        registry.register(
+            "consumergroup_lag_messages",
+            "Total lag of a consumer group in records",
+            group_lag_messages.clone(),
+        );
+        let group_lag_seconds = Family::<ResourceLabels, FloatGauge>::default();
+        registry.register(
+            "consumergroup_lag_seconds",
+            "Largest lag of a consumer group in seconds",
+            group_lag_seconds.clone(),
+        );
+        let group_lag_within_slo = Family::<ResourceLabels, Gauge>::default();
+        registry.register(
+            "consumergroup_lag_within_slo",
+            "1 when the group's lag is within spec.lag.maxSeconds",
+            group_lag_within_slo.clone(),
+        );
+        let group_replicas_desired = Family::<ResourceLabels, Gauge>::default();
+        registry.register(
+            "consumergroup_replicas_desired",
+            "Replicas the autoscaler wants",
+            group_replicas_desired.clone(),
+        );
+        let group_replicas_current = Family::<ResourceLabels, Gauge>::default();
+        registry.register(
+            "consumergroup_replicas_current",
+            "Replicas of the scale target",
+            group_replicas_current.clone(),
+        );
+        let group_scale_events = Family::<KindLabels, Counter>::default();
+        registry.register("scale_changes", "Replica changes made through /scale", group_scale_events.clone());
+        let dlq_depth = Family::<ResourceLabels, Gauge>::default();
+        registry.register("dlq_depth", "Dead letters of a DlqPolicy not yet redriven", dlq_depth.clone());
+        let dlq_oldest_age_seconds = Family::<ResourceLabels, Gauge>::default();
+        registry.register(
+            "dlq_oldest_age_seconds",
+            "Age of the oldest dead letter of a DlqPolicy not yet redriven",
+            dlq_oldest_age_seconds.clone(),
+        );
+        let dlq_within_limit = Family::<ResourceLabels, Gauge>::default();
+        registry.register(
+            "dlq_within_limit",
+            "1 when a DlqPolicy's dead letters are within spec.alerting",
+            dlq_within_limit.clone(),
+        );
+        let dlq_redriven_records = Family::<KindLabels, Counter>::default();
+        registry.register("dlq_redriven_records", "Dead letters moved back by redrives", dlq_redriven_records.clone());
         Metrics {
             registry,
+            dlq_depth,
+            dlq_oldest_age_seconds,
+            dlq_within_limit,
+            dlq_redriven_records,
+            group_lag_messages,
+            group_lag_seconds,
+            group_lag_within_slo,
+            group_replicas_desired,
+            group_replicas_current,
+            group_scale_events,
             reconciles,
             reconcile_duration,
             managed_resources,

@@ -1,0 +1,507 @@
+//! The ConsumerGroup controller against the real stack, with real producers and consumers: lag and lag seconds,
+//! partition health, autoscaling through /scale (a replica emulator keeps as many real consumers as the
+//! Deployment has replicas), conflicts with an HPA, and declarative offset resets.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::Api;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use serde_json::json;
+use tributary::api::ConsumerGroup;
+use tributary_e2e::emulator::ReplicaEmulator;
+use tributary_e2e::kafka::{create_topic, produce};
+use tributary_e2e::*;
+
+const T: Duration = Duration::from_secs(90);
+
+fn group_conditions(g: &ConsumerGroup) -> Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    g.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default()
+}
+
+fn group_manifest(name: &str, spec: serde_json::Value) -> serde_json::Value {
+    json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "ConsumerGroup", "metadata": {"name": name}, "spec": spec})
+}
+
+fn deployment_manifest(name: &str, replicas: i32) -> serde_json::Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}},
+                              "spec": {"containers": [{"name": "consumer", "image": "registry.invalid/consumer:1"}]}}}})
+}
+
+/// Commits `offsets` for `group` as a consumer that then leaves.
+fn commit(stack: &Stack, group: &str, offsets: &[(&str, i32, i64)]) {
+    let c: BaseConsumer = stack.kafka_config().set("group.id", group).create().unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for (t, p, o) in offsets {
+        tpl.add_partition_offset(t, *p, Offset::Offset(*o)).unwrap();
+    }
+    c.commit(&tpl, CommitMode::Sync).unwrap();
+}
+
+/// Per-partition (end, committed) as Kafka's own ConsumerGroupCommand describes them.
+fn describe_with_kafka_cli(stack: &Stack, group: &str) -> HashMap<(String, i32), (i64, Option<i64>)> {
+    let out = stack
+        .kafka_cli(
+            "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+            &["--bootstrap-server", &stack.bootstrap, "--describe", "--group", group],
+        )
+        .unwrap();
+    let mut rows = HashMap::new();
+    for line in out.lines() {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        // GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG ...
+        if cols.len() >= 6 && cols[0] == group {
+            let (Ok(p), Ok(end)) = (cols[2].parse::<i32>(), cols[4].parse::<i64>()) else { continue };
+            rows.insert((cols[1].to_string(), p), (end, cols[3].parse::<i64>().ok()));
+        }
+    }
+    rows
+}
+
+async fn wait_group<F>(f: &Fixture, name: &str, what: &str, check: F) -> ConsumerGroup
+where
+    F: Fn(&ConsumerGroup) -> bool,
+{
+    let api = f.api::<ConsumerGroup>();
+    eventually(what, T, || async {
+        let g = api.get(name).await?;
+        Ok(check(&g).then_some(g))
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lag_matches_kafka_counts_from_log_start_and_ignores_transaction_markers() {
+    let f = Fixture::start("lag", &["--group-poll-seconds", "1"]).await;
+    f.connection("main").await;
+    let topic = unique("lag-topic");
+    let admin = f.stack.admin();
+    create_topic(&admin, &topic, 3, 1, &[]).await.unwrap();
+    let producer = f.stack.producer();
+    produce(&producer, &topic, "v", 300).await.unwrap();
+
+    // Partition 2 loses its first records to retention (DeleteRecords): the group never committed there, so its lag
+    // counts from the log start, not from zero.
+    let group = unique("lag-group");
+    commit(&f.stack, &group, &[(&topic, 0, 10), (&topic, 1, 0)]);
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&topic, 2, Offset::Offset(5)).unwrap();
+    admin.delete_records(&tpl, &rdkafka::admin::AdminOptions::new()).await.unwrap();
+
+    f.apply::<ConsumerGroup>(group_manifest(
+        "billing",
+        json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic]}),
+    ))
+    .await;
+    let g = wait_group(&f, "billing", "lag observed", |g| g.status.as_ref().and_then(|s| s.total_lag).is_some()).await;
+    let st = g.status.clone().unwrap();
+
+    // What Kafka's own tool says, computed the same way (partitions with no commit count from the log start).
+    let rows = describe_with_kafka_cli(&f.stack, &group);
+    let consumer: BaseConsumer = f.stack.kafka_config().create().unwrap();
+    let mut expected = 0i64;
+    for p in 0..3 {
+        let (low, high) = consumer.fetch_watermarks(&topic, p, Duration::from_secs(5)).unwrap();
+        let committed = rows.get(&(topic.clone(), p)).and_then(|(_, c)| *c);
+        if let Some((end, _)) = rows.get(&(topic.clone(), p)) {
+            assert_eq!(*end, high, "ConsumerGroupCommand and the watermarks agree on partition {p}");
+        }
+        expected += high - committed.unwrap_or(low).max(low);
+    }
+    assert_eq!(st.total_lag, Some(expected), "status {st:?}");
+    assert_eq!(st.topics.len(), 1);
+    assert_eq!((st.topics[0].lag, st.topics[0].partitions), (expected, 3));
+    assert!(expected < 300 - 10, "the deleted records of partition 2 are not lag");
+    assert_eq!(condition_of(&group_conditions(&g), "Ready").unwrap().0, "True");
+
+    // A transactional producer writes 100 records; a read_committed reader consumes and commits all of them:
+    // the commit marker must not show as lag.
+    let tx_topic = unique("tx-topic");
+    create_topic(&admin, &tx_topic, 1, 1, &[]).await.unwrap();
+    let tx: BaseProducer = f.stack.kafka_config().set("transactional.id", unique("tx")).create().unwrap();
+    tx.init_transactions(Duration::from_secs(30)).unwrap();
+    tx.begin_transaction().unwrap();
+    for i in 0..100 {
+        let v = format!("t{i}");
+        tx.send(BaseRecord::<(), str>::to(&tx_topic).payload(&v)).map_err(|(e, _)| e).unwrap();
+    }
+    tx.commit_transaction(Duration::from_secs(30)).unwrap();
+    let tx_group = unique("tx-group");
+    let reader: BaseConsumer = f
+        .stack
+        .kafka_config()
+        .set("group.id", &tx_group)
+        .set("isolation.level", "read_committed")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    reader.subscribe(&[&tx_topic]).unwrap();
+    let mut n = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while n < 100 && Instant::now() < deadline {
+        if let Some(Ok(_)) = reader.poll(Duration::from_millis(200)) {
+            n += 1;
+        }
+    }
+    assert_eq!(n, 100);
+    // Commit the consumer's position, which is past the commit marker only because the reader moved past it.
+    for _ in 0..10 {
+        let _ = reader.poll(Duration::from_millis(100));
+    }
+    reader.commit_consumer_state(CommitMode::Sync).unwrap();
+    let (_, high) = consumer.fetch_watermarks(&tx_topic, 0, Duration::from_secs(5)).unwrap();
+    assert_eq!(high, 101, "100 records plus one commit marker");
+    drop(reader);
+    f.apply::<ConsumerGroup>(group_manifest(
+        "tx",
+        json!({"connectionRef": {"name": "main"}, "groupId": tx_group, "topics": [tx_topic]}),
+    ))
+    .await;
+    let g = wait_group(&f, "tx", "tx lag observed", |g| g.status.as_ref().and_then(|s| s.total_lag).is_some()).await;
+    assert_eq!(g.status.unwrap().total_lag, Some(0), "no phantom lag from the transaction marker");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lag_in_seconds_follows_a_known_produce_schedule() {
+    let f = Fixture::start("lagsec", &["--group-poll-seconds", "1"]).await;
+    f.connection("main").await;
+    let topic = unique("sched");
+    create_topic(&f.stack.admin(), &topic, 1, 1, &[]).await.unwrap();
+    let group = unique("sched-group");
+    commit(&f.stack, &group, &[(&topic, 0, 0)]);
+    f.apply::<ConsumerGroup>(group_manifest(
+        "sched",
+        json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic],
+        "lag": {"maxSeconds": 8}}),
+    ))
+    .await;
+    // One record per second for 20 s; the group stays at offset 0, so the oldest unconsumed record is the first.
+    let producer = f.stack.producer();
+    let first = Instant::now();
+    for i in 0..20 {
+        produce(&producer, &topic, &format!("s{i}"), 1).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let g = wait_group(&f, "sched", "lag seconds reported", |g| {
+        g.status.as_ref().and_then(|s| s.max_lag_seconds).is_some()
+    })
+    .await;
+    let reported = g.status.as_ref().unwrap().max_lag_seconds.unwrap();
+    let truth = first.elapsed().as_secs_f64();
+    // Tolerance: one poll interval, the interpolation step (1 s between samples) and rounding to whole seconds.
+    assert!((reported - truth).abs() <= 4.0, "reported {reported} s, true lag {truth:.1} s");
+    // The SLO of 8 s is breached.
+    let g = wait_condition(
+        &f.api::<ConsumerGroup>(),
+        "sched",
+        "LagWithinSLO",
+        "False",
+        Some("LagAboveSLO"),
+        group_conditions,
+        T,
+    )
+    .await;
+    assert!(g.status.unwrap().total_lag.unwrap() >= 20);
+    // Catch up: lag 0, the SLO is met again.
+    commit(&f.stack, &group, &[(&topic, 0, 20)]);
+    wait_condition(&f.api::<ConsumerGroup>(), "sched", "LagWithinSLO", "True", Some("WithinSLO"), group_conditions, T)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partition_health_stalled_stopped_and_rewound() {
+    let f = Fixture::start("health", &["--group-poll-seconds", "1"]).await;
+    f.connection("main").await;
+    let topic = unique("health");
+    create_topic(&f.stack.admin(), &topic, 1, 1, &[]).await.unwrap();
+    let producer = f.stack.producer();
+    produce(&producer, &topic, "h", 50).await.unwrap();
+
+    // Stalled: a member that stays in the group, committed once, and never moves while records arrive.
+    let group = unique("stuck");
+    commit(&f.stack, &group, &[(&topic, 0, 10)]);
+    let member: BaseConsumer =
+        f.stack.kafka_config().set("group.id", &group).set("enable.auto.commit", "false").create().unwrap();
+    member.subscribe(&[&topic]).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let member_thread = std::thread::spawn(move || {
+        // Polls (so it stays in the group) but never commits: a poison record retried forever.
+        while !stop2.load(std::sync::atomic::Ordering::SeqCst) {
+            let _ = member.poll(Duration::from_millis(100));
+        }
+    });
+    f.apply::<ConsumerGroup>(group_manifest(
+        "stuck",
+        json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic]}),
+    ))
+    .await;
+    let g = wait_condition(&f.api::<ConsumerGroup>(), "stuck", "Stalled", "True", Some("Stalled"), group_conditions, T)
+        .await;
+    let msg = condition_of(&group_conditions(&g), "Stalled").unwrap().2;
+    assert!(msg.contains(&format!("{topic}[0]")), "{msg}");
+    assert_eq!(g.status.unwrap().partitions[0].status, "Stalled");
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    member_thread.join().unwrap();
+
+    // Stopped: commits that moved, then silence (no member) while lag remains.
+    let quiet = unique("quiet");
+    commit(&f.stack, &quiet, &[(&topic, 0, 5)]);
+    f.apply::<ConsumerGroup>(group_manifest(
+        "quiet",
+        json!({"connectionRef": {"name": "main"}, "groupId": quiet, "topics": [topic]}),
+    ))
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    commit(&f.stack, &quiet, &[(&topic, 0, 8)]);
+    wait_condition(&f.api::<ConsumerGroup>(), "quiet", "Stalled", "True", Some("Stopped"), group_conditions, T).await;
+
+    // Rewound: the committed offset goes backwards.
+    let rewind = unique("rewind");
+    commit(&f.stack, &rewind, &[(&topic, 0, 40)]);
+    f.apply::<ConsumerGroup>(group_manifest(
+        "rewind",
+        json!({"connectionRef": {"name": "main"}, "groupId": rewind, "topics": [topic]}),
+    ))
+    .await;
+    wait_group(&f, "rewind", "first observation", |g| g.status.as_ref().and_then(|s| s.total_lag).is_some()).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    commit(&f.stack, &rewind, &[(&topic, 0, 3)]);
+    wait_condition(&f.api::<ConsumerGroup>(), "rewind", "Stalled", "True", Some("Rewound"), group_conditions, T).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_scales_up_to_the_partition_cap_drains_and_scales_down_after_stabilization() {
+    let f = Fixture::start("burst", &[]).await;
+    f.connection("main").await;
+    let topic = unique("burst");
+    create_topic(&f.stack.admin(), &topic, 4, 1, &[]).await.unwrap();
+    let group = unique("burst-group");
+    f.apply::<Deployment>(deployment_manifest("consumer", 1)).await;
+    let emulator = ReplicaEmulator::start(&f.stack, f.client.clone(), &f.ns.name, "consumer", &group, &topic, 100);
+    f.apply::<ConsumerGroup>(group_manifest(
+        "burst",
+        json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic],
+        "autoscaling": {"targetRef": {"name": "consumer"}, "minReplicas": 1, "maxReplicas": 10, "lagPerReplica": 100,
+                        "pollSeconds": 1, "scaleDown": {"stabilizationSeconds": 20}}}),
+    ))
+    .await;
+    wait_condition(&f.api::<ConsumerGroup>(), "burst", "ScalingActive", "True", None, group_conditions, T).await;
+
+    let burst_start = Instant::now();
+    produce(&f.stack.producer(), &topic, "b", 3000).await.unwrap();
+    let deployments: Api<Deployment> = f.api();
+    let replicas = |d: &Deployment| d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
+    let up = eventually("scaled up", T, || async {
+        let d = deployments.get("consumer").await?;
+        Ok((replicas(&d) > 1).then_some(replicas(&d)))
+    })
+    .await;
+    let reaction = burst_start.elapsed();
+    let scaled_up_at = Instant::now();
+    assert!(up <= 4, "never above the partition count (4), got {up}");
+    wait_group(&f, "burst", "lag drained after a scale-up", |g| {
+        g.status.as_ref().is_some_and(|s| s.total_lag == Some(0) && s.last_scale.is_some())
+    })
+    .await;
+    let max_seen = emulator.replicas_seen.lock().unwrap().iter().map(|(_, n)| *n).max().unwrap_or(0);
+    assert!(max_seen <= 4, "the emulator saw {max_seen} replicas");
+
+    // Scale down only after the stabilization window (20 s): 4 replicas drain the burst in under 10 s, so without
+    // the window the count would fall right after the lag did.
+    eventually("scaled down", T, || async {
+        let d = deployments.get("consumer").await?;
+        Ok((replicas(&d) == 1).then_some(()))
+    })
+    .await;
+    let held = scaled_up_at.elapsed();
+    assert!(held >= Duration::from_secs(17), "scaled down only {held:?} after scaling up");
+    let g = wait_group(&f, "burst", "status records the scale-down", |g| {
+        g.status.as_ref().and_then(|s| s.last_scale.as_ref()).is_some_and(|l| l.to == 1)
+    })
+    .await;
+    let last = g.status.unwrap().last_scale.unwrap();
+    assert_eq!(last.from, up);
+    assert!(last.reason.contains("scale down"), "{}", last.reason);
+    let events = events_in(&f.client, &f.ns.name).await;
+    let scaled: Vec<_> = events.iter().filter(|(o, r, _)| o == "burst" && r.starts_with("Scaled")).collect();
+    assert!(
+        scaled.iter().any(|(_, r, _)| r == "ScaledUp") && scaled.iter().any(|(_, r, _)| r == "ScaledDown"),
+        "{scaled:?}"
+    );
+    assert!(scaled.iter().all(|(_, _, n)| n.contains("from") && n.contains(" to ") && n.contains("lag")), "{scaled:?}");
+    assert!(scaled.iter().any(|(_, r, n)| r == "ScaledUp" && n.contains(&format!("from 1 to {up}"))), "{scaled:?}");
+    eprintln!("reaction: burst to /scale patch in {reaction:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_group_scales_to_zero_and_wakes_on_activation_lag() {
+    let f = Fixture::start("zero", &[]).await;
+    f.connection("main").await;
+    let topic = unique("zero");
+    create_topic(&f.stack.admin(), &topic, 2, 1, &[]).await.unwrap();
+    let group = unique("zero-group");
+    f.apply::<Deployment>(deployment_manifest("consumer", 1)).await;
+    let _emulator = ReplicaEmulator::start(&f.stack, f.client.clone(), &f.ns.name, "consumer", &group, &topic, 200);
+    f.apply::<ConsumerGroup>(group_manifest(
+        "zero",
+        json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic],
+        "autoscaling": {"targetRef": {"name": "consumer"}, "minReplicas": 0, "maxReplicas": 2, "lagPerReplica": 100,
+                        "activationLag": 5, "pollSeconds": 1, "scaleDown": {"stabilizationSeconds": 3}}}),
+    ))
+    .await;
+    let deployments: Api<Deployment> = f.api();
+    let replicas = |d: Deployment| d.spec.and_then(|s| s.replicas).unwrap_or(-1);
+    eventually("scaled to zero", T, || async { Ok((replicas(deployments.get("consumer").await?) == 0).then_some(())) })
+        .await;
+    // At or below the activation lag it stays at zero.
+    produce(&f.stack.producer(), &topic, "few", 4).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(replicas(deployments.get("consumer").await.unwrap()), 0);
+    // Above it, it wakes.
+    produce(&f.stack.producer(), &topic, "more", 20).await.unwrap();
+    eventually("woke to one", T, || async { Ok((replicas(deployments.get("consumer").await?) >= 1).then_some(())) })
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_hpa_on_the_same_target_stops_scaling() {
+    let f = Fixture::start("hpa", &[]).await;
+    f.connection("main").await;
+    let topic = unique("hpa");
+    create_topic(&f.stack.admin(), &topic, 4, 1, &[]).await.unwrap();
+    f.apply::<Deployment>(deployment_manifest("consumer", 1)).await;
+    f.apply::<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler>(json!({"apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler", "metadata": {"name": "cpu"},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "consumer"}, "minReplicas": 1, "maxReplicas": 3}})).await;
+    produce(&f.stack.producer(), &topic, "x", 2000).await.unwrap();
+    f.apply::<ConsumerGroup>(group_manifest(
+        "hpa",
+        json!({"connectionRef": {"name": "main"}, "groupId": unique("hpa-group"), "topics": [topic],
+        "autoscaling": {"targetRef": {"name": "consumer"}, "maxReplicas": 4, "lagPerReplica": 10, "pollSeconds": 1}}),
+    ))
+    .await;
+    let g = wait_condition(
+        &f.api::<ConsumerGroup>(),
+        "hpa",
+        "ScalingActive",
+        "False",
+        Some("ConflictingAutoscaler"),
+        group_conditions,
+        T,
+    )
+    .await;
+    assert!(condition_of(&group_conditions(&g), "ScalingActive").unwrap().2.contains("HorizontalPodAutoscaler cpu"));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let d = f.api::<Deployment>().get("consumer").await.unwrap();
+    assert_eq!(d.spec.unwrap().replicas, Some(1), "no scaling while another autoscaler owns the target");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offset_reset_to_a_timestamp_replays_exactly_the_records_since_then() {
+    let f = Fixture::start("reset", &[]).await;
+    f.connection("main").await;
+    let topic = unique("replay");
+    create_topic(&f.stack.admin(), &topic, 2, 1, &[]).await.unwrap();
+    let group = unique("replay-group");
+    let producer = f.stack.producer();
+    produce(&producer, &topic, "before", 50).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let cut = k8s_openapi::jiff::Timestamp::now().as_millisecond();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    produce(&producer, &topic, "after", 50).await.unwrap();
+
+    f.apply::<Deployment>(deployment_manifest("consumer", 1)).await;
+    let emulator = ReplicaEmulator::start(&f.stack, f.client.clone(), &f.ns.name, "consumer", &group, &topic, 1000);
+    let spec = |reset: Option<serde_json::Value>| {
+        let mut s = json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic],
+            "autoscaling": {"targetRef": {"name": "consumer"}, "minReplicas": 1, "maxReplicas": 1, "lagPerReplica": 1000, "pollSeconds": 1}});
+        if let Some(r) = reset {
+            s["offsetReset"] = r;
+        }
+        s
+    };
+    f.apply::<ConsumerGroup>(group_manifest("replay", spec(None))).await;
+    eventually("everything consumed once", T, || async {
+        Ok((emulator.processed_values().len() >= 100).then_some(()))
+    })
+    .await;
+    wait_group(&f, "replay", "lag 0", |g| g.status.as_ref().and_then(|s| s.total_lag) == Some(0)).await;
+    let consumed_before_reset = emulator.processed_values().len();
+
+    f.apply::<ConsumerGroup>(group_manifest(
+        "replay",
+        spec(Some(json!({"id": "replay-1", "to": "Timestamp", "value": cut.to_string()}))),
+    ))
+    .await;
+    let g = wait_group(&f, "replay", "reset done", |g| {
+        g.status.as_ref().and_then(|s| s.offset_reset.as_ref()).is_some_and(|r| r.id == "replay-1" && r.phase == "Done")
+    })
+    .await;
+    let r = g.status.unwrap().offset_reset.unwrap();
+    assert_eq!(r.saved_replicas, Some(1));
+    let seen = emulator.replicas_seen.lock().unwrap().clone();
+    assert!(seen.iter().any(|(_, n)| *n == 0), "the target was scaled to zero during the reset: {seen:?}");
+    eventually("replayed", T, || async {
+        Ok((emulator.processed_values().len() >= consumed_before_reset + 50).then_some(()))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut replayed: Vec<String> = emulator.processed_values()[consumed_before_reset..].to_vec();
+    replayed.sort();
+    let mut expected: Vec<String> = (0..50).map(|i| format!("after-{i}")).collect();
+    expected.sort();
+    assert_eq!(replayed, expected, "exactly the records produced after the timestamp, once each");
+    assert_eq!(
+        f.api::<Deployment>().get("consumer").await.unwrap().spec.unwrap().replicas,
+        Some(1),
+        "replicas restored"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offset_reset_with_members_the_operator_does_not_control_is_refused() {
+    let f = Fixture::start("refuse", &["--group-poll-seconds", "1"]).await;
+    f.connection("main").await;
+    let topic = unique("refuse");
+    create_topic(&f.stack.admin(), &topic, 1, 1, &[]).await.unwrap();
+    produce(&f.stack.producer(), &topic, "r", 10).await.unwrap();
+    let group = unique("refuse-group");
+    commit(&f.stack, &group, &[(&topic, 0, 7)]);
+    let member: BaseConsumer =
+        f.stack.kafka_config().set("group.id", &group).set("enable.auto.commit", "false").create().unwrap();
+    member.subscribe(&[&topic]).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let t = std::thread::spawn(move || {
+        while !stop2.load(std::sync::atomic::Ordering::SeqCst) {
+            let _ = member.poll(Duration::from_millis(100));
+        }
+    });
+    eventually("member joined", T, || async {
+        let g = f.stack.admin().inner().fetch_group_list(Some(&group), Duration::from_secs(5))?;
+        Ok(g.groups().iter().any(|g| !g.members().is_empty()).then_some(()))
+    })
+    .await;
+    f.apply::<ConsumerGroup>(group_manifest(
+        "refuse",
+        json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic],
+        "offsetReset": {"id": "r1", "to": "Earliest"}}),
+    ))
+    .await;
+    let g = wait_group(&f, "refuse", "refused", |g| {
+        g.status.as_ref().and_then(|s| s.offset_reset.as_ref()).is_some_and(|r| r.phase == "Refused")
+    })
+    .await;
+    assert!(g.status.unwrap().offset_reset.unwrap().message.unwrap().contains("member"));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    t.join().unwrap();
+    let rows = describe_with_kafka_cli(&f.stack, &group);
+    assert_eq!(rows.get(&(topic.clone(), 0)).and_then(|(_, c)| *c), Some(7), "offsets unchanged");
+}

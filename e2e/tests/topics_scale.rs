@@ -1,0 +1,278 @@
+//! The Topic controller at scale and under faults, against the real stack: an idle operator with 1,000 Ready topics
+//! stays quiet; a Kafka outage in the middle of a 500-topic reconcile is reported and recovered from; an operator
+//! killed with SIGKILL in the middle of a 500-topic batch converges with nothing lost or duplicated. Kafka is
+//! checked with Kafka's own CLI and rdkafka used directly, the operator through its /metrics.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use kube::Api;
+use kube::api::ListParams;
+use serde_json::json;
+use tributary::api::{KafkaConnection, Topic};
+use tributary_e2e::scale::*;
+use tributary_e2e::*;
+
+const T: Duration = Duration::from_secs(60);
+/// Topic resources created at once against the apiserver.
+const CONCURRENCY: usize = 32;
+
+fn names(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}-{i:04}")).collect()
+}
+
+fn manifests(names: &[String], spec: serde_json::Value) -> Vec<serde_json::Value> {
+    names.iter().map(|n| topic_manifest(n, spec.clone())).collect()
+}
+
+async fn connected(f: &Fixture) {
+    f.connection("main").await;
+    wait_condition(&f.api::<KafkaConnection>(), "main", "Ready", "True", None, connection_conditions, T).await;
+}
+
+/// Removes the test's Topic resources (the running operator releases the finalizers) and then its Kafka topics.
+async fn cleanup(f: &Fixture, prefix: &str) {
+    let started = Instant::now();
+    delete_all_topics(&f.client, &f.ns.name, Duration::from_secs(240)).await.expect("deleting the Topic resources");
+    let left = kafka_topic_names(&f.stack, prefix).expect("listing Kafka topics");
+    delete_kafka_topics(&f.stack, &left).await.expect("deleting the Kafka topics");
+    eprintln!("cleanup of {} topics took {:.1}s", left.len(), started.elapsed().as_secs_f64());
+}
+
+/// `metadata.resourceVersion` of every Topic in the namespace.
+async fn resource_versions(api: &Api<Topic>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut lp = ListParams::default().limit(500);
+    loop {
+        let page = api.list_metadata(&lp).await.expect("listing Topics");
+        for t in page.items {
+            out.insert(t.metadata.name.unwrap_or_default(), t.metadata.resource_version.unwrap_or_default());
+        }
+        match page.metadata.continue_ {
+            Some(c) if !c.is_empty() => lp = lp.continue_token(&c),
+            _ => return out,
+        }
+    }
+}
+
+/// Events with `reason` per object, counting the repeats a series folds into one Event.
+async fn event_counts(f: &Fixture, reason: &str) -> HashMap<String, i32> {
+    let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(f.client.clone(), &f.ns.name);
+    let mut out = HashMap::new();
+    for e in api.list(&ListParams::default()).await.expect("listing Events").items {
+        if e.reason.as_deref() == Some(reason) {
+            let name = e.regarding.and_then(|r| r.name).unwrap_or_default();
+            *out.entry(name).or_default() += e.series.map(|s| s.count).unwrap_or(1);
+        }
+    }
+    out
+}
+
+/// Checks every topic in Kafka with Kafka's own CLI: exactly `names`, each with `partitions` and `config`.
+fn check_in_kafka(
+    f: &Fixture,
+    prefix: &str,
+    names: &[String],
+    partitions: usize,
+    config: &[(&str, &str)],
+) -> HashMap<String, CliTopic> {
+    let listed = kafka_topic_names(&f.stack, prefix).expect("listing Kafka topics");
+    let mut want = names.to_vec();
+    want.sort();
+    assert_eq!(listed.len(), want.len(), "Kafka has {} topics named {prefix}-*, want {}", listed.len(), want.len());
+    assert_eq!(listed, want, "Kafka's topics differ from the resources");
+    let described = describe_topics_cli(&f.stack, &format!("{prefix}-.*")).expect("describing topics");
+    assert_eq!(described.len(), names.len(), "TopicCommand described {} topics", described.len());
+    for n in names {
+        let t = described.get(n).unwrap_or_else(|| panic!("{n} missing in Kafka"));
+        assert_eq!(t.partitions, partitions, "partitions of {n}");
+        for (k, v) in config {
+            assert_eq!(t.configs.get(*k).map(String::as_str), Some(*v), "{k} of {n}: {:?}", t.configs);
+        }
+    }
+    described
+}
+
+#[tokio::test]
+async fn idle_operator_with_1000_ready_topics_writes_nothing_and_reconciles_at_resync() {
+    const N: usize = 1000;
+    const RESYNC: u64 = 30;
+    const WINDOW: u64 = 60;
+    let f = Fixture::start("scale-idle", &["--resync-seconds", &RESYNC.to_string()]).await;
+    connected(&f).await;
+    let prefix = unique("idle");
+    let names = names(&prefix, N);
+    let tracker = ReadyTracker::start(f.api());
+    let spec = json!({"connectionRef": {"name": "main"}, "partitions": 1, "config": {"retention.ms": "3600000"}});
+    let created = create_all(&f.client, &f.ns.name, manifests(&names, spec), CONCURRENCY).await.unwrap();
+    let ready = tracker.wait_ready(N, Duration::from_secs(240)).await.unwrap();
+    eprintln!(
+        "{N} Topic resources created in {:.1}s; all Ready {:.1}s later",
+        created.as_secs_f64(),
+        ready.as_secs_f64()
+    );
+    // Whatever was in flight when the last status landed (Events) drains; then a quiet minute is measured.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let versions_before = resource_versions(&f.api()).await;
+    let before = MetricsSnapshot::take(&f.operator).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(WINDOW)).await;
+    let after = MetricsSnapshot::take(&f.operator).await.unwrap();
+    let versions_after = resource_versions(&f.api()).await;
+
+    let delta = |name: &str, with: &[(&str, &str)]| after.sum(name, with) - before.sum(name, with);
+    let requests = kafka_requests_delta(&before, &after);
+    let reconciles = delta("tributary_reconciles_total", &[("kind", "Topic")]);
+    let status_writes = delta("tributary_status_writes_total", &[]);
+    eprintln!(
+        "idle {WINDOW}s: {reconciles} Topic reconciles, {status_writes} status writes, Kafka requests {requests:?}"
+    );
+
+    assert_eq!(status_writes, 0.0, "status writes while nothing changed");
+    let writes: Vec<_> =
+        requests.iter().filter(|(op, _)| ["create", "alter", "delete"].iter().any(|w| op.contains(w))).collect();
+    assert!(writes.is_empty(), "Kafka writes while nothing changed: {writes:?}");
+    let max = (N as u64 * (WINDOW / RESYNC + 1)) as f64;
+    assert!(reconciles <= max, "{reconciles} reconciles in {WINDOW}s, at most {max} at a {RESYNC}s resync");
+    assert!(reconciles >= N as f64, "{reconciles} reconciles in {WINDOW}s: the {RESYNC}s resync did not run");
+    assert_eq!(versions_before.len(), N);
+    let changed: Vec<_> = versions_before.iter().filter(|(n, v)| versions_after.get(*n) != Some(*v)).take(5).collect();
+    assert!(changed.is_empty(), "Topic objects changed in the apiserver while idle: {changed:?}");
+    assert_eq!(tracker.counts().ready, N);
+
+    cleanup(&f, &prefix).await;
+}
+
+#[tokio::test]
+async fn kafka_controller_outage_during_a_500_topic_reconcile_is_reported_and_recovered() {
+    const N: usize = 500;
+    let f = Fixture::start("scale-outage", &["--resync-seconds", "10"]).await;
+    // Node 1 is the only KRaft controller: without it no broker can create a topic, the whole cluster is out for
+    // writes (stopping a broker-only node would only take away the partitions it leads).
+    let controller = KafkaNode::of(&f.stack, 1).unwrap();
+    let guard = RestartGuard(controller.clone());
+    connected(&f).await;
+    let prefix = unique("outage");
+    let names = names(&prefix, N);
+    let tracker = ReadyTracker::start(f.api());
+    let config = [("retention.ms", "3600000"), ("cleanup.policy", "compact")];
+    let spec = json!({"connectionRef": {"name": "main"}, "partitions": 3,
+        "config": {"retention.ms": "3600000", "cleanup.policy": "compact"}});
+    let creating = tokio::spawn({
+        let (client, ns, m) = (f.client.clone(), f.ns.name.clone(), manifests(&names, spec));
+        async move { create_all(&client, &ns, m, CONCURRENCY).await }
+    });
+    // The first topics are done: the rest of the batch is on its way when the controller goes.
+    tracker.wait_ready(1, T).await.unwrap();
+    let stop_started = Instant::now();
+    controller.stop(Duration::from_secs(60)).unwrap();
+    eprintln!(
+        "stopped kafka-1 (the controller) in {:.1}s with {:?}",
+        stop_started.elapsed().as_secs_f64(),
+        tracker.counts()
+    );
+    creating.await.unwrap().unwrap();
+
+    let conns = f.api::<KafkaConnection>();
+    let reported = eventually("the outage in conditions", Duration::from_secs(120), || async {
+        let reasons = tracker.not_ready_reasons();
+        let topic_says = ["KafkaUnreachable", "ConnectionNotReady"].iter().find(|r| reasons.contains_key(**r));
+        let conn = conns.get("main").await?;
+        let conn_says = condition_of(&connection_conditions(&conn), "Ready").filter(|(s, _, _)| s == "False");
+        Ok(match (topic_says, conn_says) {
+            (Some(r), _) => Some(format!("Topic Ready=False {r}")),
+            (None, Some((_, r, m))) => Some(format!("KafkaConnection Ready=False {r}: {m}")),
+            _ => None,
+        })
+    })
+    .await;
+    let during = tracker.counts();
+    eprintln!("reported: {reported}; topics now {during:?}; reasons seen {:?}", tracker.not_ready_reasons());
+    assert!(during.ready < N, "every topic was done before the outage: the test proved nothing");
+    let (code, _) = f.operator.http_get("/healthz").await.expect("the operator keeps running during the outage");
+    assert_eq!(code, 200);
+
+    let down_for = stop_started.elapsed();
+    controller.start().unwrap();
+    controller.wait_listening(Duration::from_secs(120)).unwrap();
+    let back = Instant::now();
+    tracker.wait_ready(N, Duration::from_secs(240)).await.unwrap();
+    eprintln!(
+        "Kafka controller down {:.1}s; all {N} Ready {:.1}s after it listened again",
+        down_for.as_secs_f64(),
+        back.elapsed().as_secs_f64()
+    );
+    drop(guard);
+
+    let described = check_in_kafka(&f, &prefix, &names, 3, &config);
+    for (name, seen) in tracker.topics() {
+        assert_eq!(seen.partitions, Some(3), "status.partitions of {name}");
+        assert_eq!(
+            seen.topic_id.as_deref().map(normalize_topic_id),
+            Some(normalize_topic_id(&described[&name].id)),
+            "status.topicId of {name}"
+        );
+    }
+    cleanup(&f, &prefix).await;
+}
+
+#[tokio::test]
+async fn operator_killed_mid_batch_converges_with_nothing_lost_or_duplicated() {
+    const N: usize = 500;
+    let mut f = Fixture::start("scale-crash", &[]).await;
+    connected(&f).await;
+    let prefix = unique("crash");
+    let names = names(&prefix, N);
+    let tracker = ReadyTracker::start(f.api());
+    let config = [("retention.ms", "7200000")];
+    let spec = json!({"connectionRef": {"name": "main"}, "partitions": 2, "config": {"retention.ms": "7200000"}});
+    let creating = tokio::spawn({
+        let (client, ns, m) = (f.client.clone(), f.ns.name.clone(), manifests(&names, spec));
+        async move { create_all(&client, &ns, m, CONCURRENCY).await }
+    });
+    // SIGKILL as soon as Kafka has the first topics of the batch.
+    let first = eventually("the first topics in Kafka", T, || async {
+        let n = kafka_topic_names(&f.stack, &prefix)?.len();
+        Ok((n > 0).then_some(n))
+    })
+    .await;
+    let status = f.operator.stop_with(9, Duration::from_secs(10)).unwrap();
+    let at_kill = tracker.counts();
+    eprintln!("operator killed ({status}) with {first} topics seen in Kafka; resources {at_kill:?}");
+    assert!(at_kill.ready < N, "the batch was over before the kill");
+    creating.await.unwrap().unwrap();
+    // Requests already at the brokers finish without the operator.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = describe_topics_cli(&f.stack, &format!("{prefix}-.*")).unwrap();
+    eprintln!("{} of {N} topics in Kafka after the kill", before.len());
+    assert!(before.len() < N, "Kafka had every topic before the restart: nothing left to converge");
+
+    f.operator = Operator::start(&f.stack, "scale-crash-restarted", &[]);
+    f.operator.wait_ready().await;
+    let took = tracker.wait_ready(N, Duration::from_secs(240)).await.unwrap();
+    eprintln!("restarted operator: all {N} Ready in {:.1}s", took.as_secs_f64());
+
+    let after = check_in_kafka(&f, &prefix, &names, 2, &config);
+    for (name, t) in &before {
+        assert_eq!(after[name].id, t.id, "{name} was recreated (topic id changed)");
+    }
+    let seen = tracker.topics();
+    assert_eq!(seen.len(), N);
+    for (name, s) in &seen {
+        assert!(s.is_ready() && s.finalized, "{name} stuck: {s:?}");
+        assert_eq!(
+            s.topic_id.as_deref().map(normalize_topic_id),
+            Some(normalize_topic_id(&after[name].id)),
+            "status.topicId of {name}"
+        );
+    }
+    let created = event_counts(&f, "Created").await;
+    let dup: Vec<_> = created.iter().filter(|(_, c)| **c > 1).collect();
+    assert!(dup.is_empty(), "\"Created\" more than once: {dup:?}");
+    let total: i32 = created.values().sum();
+    assert!(
+        total as usize >= N - before.len(),
+        "{total} Created Events, {} topics made after the kill",
+        N - before.len()
+    );
+    cleanup(&f, &prefix).await;
+}
