@@ -28,6 +28,9 @@ pub struct ReplicaEmulator {
     watcher: Option<JoinHandle<()>>,
     /// Records per second per replica.
     pub rate: Arc<AtomicU64>,
+    /// Records per second all replicas together can process (0: no limit), like a shared database that
+    /// saturates: with n replicas each gets at most capacity / n.
+    pub shared_capacity: Arc<AtomicU64>,
     pub processed: Arc<Mutex<Vec<Processed>>>,
     pub replicas_seen: Arc<Mutex<Vec<(Instant, usize)>>>,
 }
@@ -44,11 +47,14 @@ impl ReplicaEmulator {
     ) -> ReplicaEmulator {
         let stop = Arc::new(AtomicBool::new(false));
         let rate = Arc::new(AtomicU64::new(rate));
+        let shared_capacity = Arc::new(AtomicU64::new(0));
+        let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let processed = Arc::new(Mutex::new(Vec::new()));
         let replicas_seen = Arc::new(Mutex::new(Vec::new()));
         let (stack, ns, deployment, group, topic) =
             (stack.clone(), ns.to_string(), deployment.to_string(), group.to_string(), topic.to_string());
         let (stop2, rate2, processed2, seen2) = (stop.clone(), rate.clone(), processed.clone(), replicas_seen.clone());
+        let (capacity2, running2) = (shared_capacity.clone(), running.clone());
         let handle = tokio::runtime::Handle::current();
         let watcher = std::thread::spawn(move || {
             let api: Api<Deployment> = Api::namespaced(client, &ns);
@@ -64,8 +70,10 @@ impl ReplicaEmulator {
                 if want != replicas.len() {
                     seen2.lock().unwrap().push((Instant::now(), want));
                 }
+                running2.store(want, Ordering::SeqCst);
                 while replicas.len() < want {
-                    replicas.push(spawn_replica(&stack, &group, &topic, rate2.clone(), processed2.clone()));
+                    let limits = Limits { rate: rate2.clone(), capacity: capacity2.clone(), running: running2.clone() };
+                    replicas.push(spawn_replica(&stack, &group, &topic, limits, processed2.clone()));
                 }
                 while replicas.len() > want {
                     let r = replicas.pop().unwrap();
@@ -81,7 +89,7 @@ impl ReplicaEmulator {
                 let _ = r.thread.join();
             }
         });
-        ReplicaEmulator { stop, watcher: Some(watcher), rate, processed, replicas_seen }
+        ReplicaEmulator { stop, watcher: Some(watcher), rate, shared_capacity, processed, replicas_seen }
     }
 
     pub fn processed_values(&self) -> Vec<String> {
@@ -89,11 +97,28 @@ impl ReplicaEmulator {
     }
 }
 
+/// What bounds one replica's speed.
+struct Limits {
+    rate: Arc<AtomicU64>,
+    capacity: Arc<AtomicU64>,
+    running: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Limits {
+    fn per_second(&self) -> u64 {
+        let own = self.rate.load(Ordering::SeqCst).max(1);
+        match self.capacity.load(Ordering::SeqCst) {
+            0 => own,
+            cap => own.min(cap / self.running.load(Ordering::SeqCst).max(1) as u64).max(1),
+        }
+    }
+}
+
 fn spawn_replica(
     stack: &Stack,
     group: &str,
     topic: &str,
-    rate: Arc<AtomicU64>,
+    limits: Limits,
     processed: Arc<Mutex<Vec<Processed>>>,
 ) -> Replica {
     let stop = Arc::new(AtomicBool::new(false));
@@ -114,8 +139,7 @@ fn spawn_replica(
             if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
                 let value = m.payload().map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
                 processed.lock().unwrap().push((value, Instant::now()));
-                let r = rate.load(Ordering::SeqCst).max(1);
-                std::thread::sleep(Duration::from_micros(1_000_000 / r));
+                std::thread::sleep(Duration::from_micros(1_000_000 / limits.per_second()));
             }
         }
         // Commit what was processed, then leave the group.

@@ -330,13 +330,27 @@ pub struct Fixture {
 }
 
 impl Fixture {
-    /// Installs the CRDs, makes a namespace and starts an operator with `args`.
+    /// Installs the CRDs, makes a namespace and starts an operator with `args` that watches only that namespace,
+    /// so tests running side by side never act on each other's resources.
     pub async fn start(prefix: &str, args: &[&str]) -> Fixture {
+        Fixture::start_scoped(prefix, args, true).await
+    }
+
+    /// Like [`Fixture::start`], but the operator watches every namespace (for cross-namespace behaviour).
+    pub async fn start_cluster_wide(prefix: &str, args: &[&str]) -> Fixture {
+        Fixture::start_scoped(prefix, args, false).await
+    }
+
+    async fn start_scoped(prefix: &str, args: &[&str], scoped: bool) -> Fixture {
         let stack = Stack::from_env();
         let client = stack.kube().await;
         install_crds(&client).await.expect("installing CRDs");
         let ns = TestNamespace::create(&client, prefix).await;
-        let operator = Operator::start(&stack, prefix, args);
+        let mut args: Vec<&str> = args.to_vec();
+        if scoped {
+            args.extend(["--namespace", ns.name.as_str()]);
+        }
+        let operator = Operator::start(&stack, prefix, &args);
         operator.wait_ready().await;
         Fixture { stack, client, ns, operator }
     }

@@ -50,7 +50,7 @@ async fn kafka_has(f: &Fixture, topic: &str) -> bool {
 
 #[tokio::test]
 async fn connection_ready_unreachable_and_namespace_refusal() {
-    let f = Fixture::start("conn", &[]).await;
+    let f = Fixture::start_cluster_wide("conn", &[]).await;
     f.connection("main").await;
     let conns = f.api::<KafkaConnection>();
     let c = wait_condition(&conns, "main", "Ready", "True", Some("Connected"), connection_conditions, T).await;
@@ -402,7 +402,7 @@ async fn adoption_and_pause() {
 
 #[tokio::test]
 async fn deletion_retains_deletes_refuses_in_use_and_never_traps_a_namespace() {
-    let f = Fixture::start("delete", &[]).await;
+    let f = Fixture::start_cluster_wide("delete", &[]).await;
     f.connection("main").await;
     let topics = f.api::<Topic>();
     let kept = unique("kept");

@@ -263,7 +263,8 @@ pub struct DlqPolicyStatus {
     /// The consumer group whose committed offsets mark what was redriven (also the redrive's transactional id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redrive_group: Option<String>,
-    /// Records per minute arriving in the dead-letter topic (end-offset growth over the last 5 minutes).
+    /// Records per minute arriving in the dead-letter topic: end-offset growth over the last minute, recomputed when
+    /// the end offsets move, held while they stand still, 0 after a quiet minute.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per_minute: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -40,7 +40,7 @@ use crate::runtime::metrics::{KindLabels, ReconcileLabels, ResourceLabels, Resul
 /// How often the dead-letter topic is observed.
 const MONITOR_INTERVAL: Duration = Duration::from_secs(10);
 /// Window of the arrival rate.
-const RATE_WINDOW_MS: i64 = 5 * 60 * 1000;
+const RATE_WINDOW_MS: i64 = 60 * 1000;
 /// A running move wakes its reconcile at most this often.
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -93,12 +93,13 @@ fn policy_predicate(p: &DlqPolicy) -> Option<u64> {
 pub async fn run(ctx: Arc<Context>, shutdown: tokio::sync::watch::Receiver<bool>) {
     let client = ctx.client.clone();
     let (topic_reader, topic_writer) = reflector::store();
-    let children = watcher(Api::<Topic>::all(client.clone()), watcher::Config::default().labels(DLQ_POLICY_LABEL))
-        .default_backoff()
-        .reflect(topic_writer)
-        .touched_objects();
+    let children =
+        watcher(super::watched::<Topic>(&client, &ctx.config), watcher::Config::default().labels(DLQ_POLICY_LABEL))
+            .default_backoff()
+            .reflect(topic_writer)
+            .touched_objects();
     let (policy_reader, policy_writer) = reflector::store();
-    let policies = watcher(Api::<DlqPolicy>::all(client), watcher::Config::default())
+    let policies = watcher(super::watched::<DlqPolicy>(&client, &ctx.config), watcher::Config::default())
         .default_backoff()
         .reflect(policy_writer)
         .applied_objects()
@@ -161,8 +162,10 @@ fn now_ms() -> i64 {
     Timestamp::now().as_millisecond()
 }
 
+/// A status time: whole seconds, as the API server stores them (anything finer would differ after a round trip
+/// and cause a write at every poll).
 fn time_of(ms: i64) -> Option<Time> {
-    Timestamp::from_millisecond(ms).ok().map(Time)
+    Timestamp::from_second(ms.div_euclid(1000)).ok().map(Time)
 }
 
 /// The redrive group (and transactional id) of a policy.
@@ -321,6 +324,7 @@ async fn observe(
     client: &Arc<ClusterClient>,
     dlt: &str,
     group: &str,
+    prev_rate: Option<f64>,
 ) -> Result<Observation, KafkaError> {
     let desc = client
         .describe_topic(dlt)
@@ -354,7 +358,7 @@ async fn observe(
     let now = now_ms();
     mon.samples.push(EndSample { at_ms: now, total_end: offsets.values().map(|o| o.end).sum() });
     dlq::trim_samples(&mut mon.samples, now, RATE_WINDOW_MS);
-    let per_minute = dlq::per_minute(&mon.samples, now, RATE_WINDOW_MS);
+    let per_minute = dlq::published_per_minute(prev_rate, &mon.samples, now, RATE_WINDOW_MS);
 
     mon.heads.retain(|p, _| heads.iter().any(|(hp, _)| hp == p));
     let stale: Vec<(i32, i64)> =
@@ -467,7 +471,7 @@ async fn redrive(
                 }
                 Some(RedriveStatus {
                     phase: "Cancelled".into(),
-                    finished_at: Some(Time(Timestamp::now())),
+                    finished_at: time_of(now_ms()),
                     message: Some("cancelled: spec.redrive was cleared".into()),
                     ..p.clone()
                 })
@@ -663,7 +667,9 @@ async fn apply(policy: Arc<DlqPolicy>, st: &Arc<DlqContext>, api: &Api<DlqPolicy
     match (&connection, not_ready.is_empty()) {
         (Err(ConnectionProblem { reason, message }), _) => d.set(READY, false, reason, message.clone()),
         (Ok(_), false) => d.set(READY, false, "TopicsNotReady", format!("not ready: {}", not_ready.join("; "))),
-        (Ok((_, client)), true) => match observe(st, &key, client, &dlt, &redrive_group(&policy)).await {
+        (Ok((_, client)), true) => match observe(st, &key, client, &dlt, &redrive_group(&policy), current.per_minute)
+            .await
+        {
             Err(e) => d.set(READY, false, e.reason(), format!("cannot observe the dead-letter topic {dlt:?}: {e}")),
             Ok(o) => {
                 let now = now_ms();

@@ -39,8 +39,8 @@ pub async fn run_all(
     let stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let connections_api: Api<KafkaConnection> = Api::all(client.clone());
-    let topics_api: Api<Topic> = Api::all(client.clone());
+    let connections_api: Api<KafkaConnection> = watched(&client, &config);
+    let topics_api: Api<Topic> = watched(&client, &config);
 
     let connection_controller = Controller::new(connections_api.clone(), watcher::Config::default());
     let connections = connection_controller.store();
@@ -86,7 +86,7 @@ pub async fn run_all(
         .graceful_shutdown_on(stop(shutdown.clone()))
         .run(topic::reconcile, topic::error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
-    let groups_api: Api<crate::api::ConsumerGroup> = Api::all(client.clone());
+    let groups_api: Api<crate::api::ConsumerGroup> = watched(&client, &ctx.config);
     let (group_reader, group_writer) = reflector::store();
     let group_stream = watcher(groups_api, watcher::Config::default())
         .default_backoff()
@@ -105,6 +105,17 @@ pub async fn run_all(
     health.set_ready(true);
     let dlq_controller = dlq_policy::run(ctx.clone(), shutdown.clone());
     tokio::join!(connection_controller, topic_controller, group_controller, dlq_controller);
+}
+
+/// The Api a controller watches: every namespace, or the one named by `--namespace`.
+pub fn watched<K>(client: &Client, config: &OperatorConfig) -> kube::Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match &config.namespace {
+        Some(ns) => kube::Api::namespaced(client.clone(), ns),
+        None => kube::Api::all(client.clone()),
+    }
 }
 
 /// Reconcile when the spec, finalizers, control annotations or deletion change; status writes do not count.

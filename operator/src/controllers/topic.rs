@@ -43,6 +43,7 @@ fn annotated(topic: &Topic, key: &str) -> bool {
 #[tracing::instrument(skip_all, fields(topic = %full_name(topic.as_ref())))]
 pub async fn reconcile(topic: Arc<Topic>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
+    tracing::trace!(generation = ?topic.metadata.generation, "reconcile");
     let ns = topic.namespace().unwrap_or_default();
     let api: Api<Topic> = Api::namespaced(ctx.client.clone(), &ns);
     let result = finalizer(&api, TOPIC_FINALIZER, topic, |event| async {

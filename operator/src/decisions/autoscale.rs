@@ -56,6 +56,9 @@ pub const THROUGHPUT_MEMORY: Duration = Duration::from_secs(600);
 /// A count that had to be scaled up from is not returned to unless arrivals fell by more than this fraction since.
 pub const RETRY_RATE_DROP: f64 = 0.1;
 
+/// Longest hold after a scale-up while its consumers are measured; past it, scaling up resumes.
+pub const EVALUATION_LIMIT: Duration = Duration::from_secs(60);
+
 /// What the replica count is sized for.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum ScalingTarget {
@@ -303,6 +306,18 @@ impl AutoscaleState {
         }
     }
 
+    /// True between a scale-up from a measured count and the first settled measurement after it, while the
+    /// group stays busy: the window in which a downstream bottleneck would show.
+    fn evaluating_scale_up(&self, config: &AutoscaleConfig, observation: &Observation) -> bool {
+        // Only the rate-aware mode measures consumers; lagPerReplica keeps KEDA's semantics.
+        if !matches!(config.target, ScalingTarget::MaxDrainSeconds(_)) {
+            return false;
+        }
+        let Some(changed) = self.last_change_ms else { return false };
+        let settled = observation.rates.is_some_and(|r| r.window_start_ms >= changed + millis(config.rebalance_pause));
+        self.per_replica_at_scale_up.is_some() && !settled && observation.now_ms - changed < millis(EVALUATION_LIMIT)
+    }
+
     fn set_throughput(&mut self, per_replica: f64) {
         if per_replica > 0.0 {
             self.per_replica_throughput = Some(per_replica);
@@ -363,6 +378,9 @@ pub fn desired_replicas(config: &AutoscaleConfig, observation: &Observation, sta
             (current, action)
         } else if absorbing {
             (current, format!("hold at {current}: the lag is the last change's rebalance backlog, draining"))
+        } else if state.evaluating_scale_up(config, observation) {
+            // More consumers only help if the last ones did: measure them before adding again (keda#7092).
+            (current, format!("hold at {current}: measuring what the last scale-up's consumers process"))
         } else {
             let step = config.scale_up.max_step.unwrap_or(current.max(4)).max(1);
             let desired = up_to.min(current.saturating_add(step));

@@ -318,6 +318,24 @@ pub fn per_minute(samples: &[EndSample], now_ms: i64, window_ms: i64) -> Option<
     Some((growth * 60_000.0 / span as f64 * 10.0).round() / 10.0)
 }
 
+/// The rate to publish in status: recomputed when the end offsets moved since the previous sample, held while
+/// they stand still, and 0 once a whole window passed without growth. A sliding rate would change at every poll
+/// for a window after the last arrival; this one changes only with Kafka (and once more when it falls quiet).
+pub fn published_per_minute(prev: Option<f64>, samples: &[EndSample], now_ms: i64, window_ms: i64) -> Option<f64> {
+    let n = samples.len();
+    if n < 2 {
+        return per_minute(samples, now_ms, window_ms);
+    }
+    if samples[n - 2].total_end != samples[n - 1].total_end {
+        return per_minute(samples, now_ms, window_ms);
+    }
+    let last_change = samples.windows(2).rev().find(|w| w[0].total_end != w[1].total_end).map(|w| w[1].at_ms);
+    match last_change {
+        Some(at) if now_ms - at < window_ms => prev.or_else(|| per_minute(samples, now_ms, window_ms)),
+        _ => per_minute(samples, now_ms, window_ms).map(|_| 0.0),
+    }
+}
+
 /// Keeps the samples a [`per_minute`] over `window_ms` needs: those within the window plus the one just before it.
 pub fn trim_samples(samples: &mut Vec<EndSample>, now_ms: i64, window_ms: i64) {
     samples.sort_by_key(|s| s.at_ms);
@@ -534,10 +552,13 @@ mod tests {
         retry_topics(source, delays, DEFAULT_RETRY_SUFFIX, suffixing, reuse).into_iter().map(|t| t.name).collect()
     }
 
+    /// attempts, back-off, explicit delays, expected delays.
+    type DelayCase = (i32, Option<BackoffMs>, Vec<i64>, Vec<i64>);
+
     #[test]
     fn delays_follow_spring() {
         let exp = |i: i64, m: f64, max: Option<i64>| Some(BackoffMs { initial: i, multiplier: m, max });
-        let cases: Vec<(i32, Option<BackoffMs>, Vec<i64>, Vec<i64>)> = vec![
+        let cases: Vec<DelayCase> = vec![
             // attempts counts the first delivery; default fixed 1000 ms.
             (3, None, vec![], vec![1000, 1000]),
             (1, None, vec![], vec![]),
@@ -693,6 +714,16 @@ mod tests {
         assert_eq!(per_minute(&samples, 460_000, w), Some(60.0));
         assert_eq!(per_minute(&[s(0, 1000), s(60_000, 5)], 60_000, w), Some(0.0), "recreated topic");
         assert_eq!(per_minute(&[s(0, 0), s(30_000, 1)], 30_000, w), Some(2.0));
+        // Published: moves with Kafka, holds while it stands still, 0 after a quiet window.
+        let w1 = 60_000;
+        assert_eq!(published_per_minute(None, &[s(0, 0), s(10_000, 0)], 10_000, w1), Some(0.0));
+        assert_eq!(published_per_minute(Some(0.0), &[s(0, 0), s(10_000, 0), s(20_000, 10)], 20_000, w1), Some(30.0));
+        let quiet = [s(0, 0), s(10_000, 0), s(20_000, 10), s(30_000, 10), s(40_000, 10)];
+        assert_eq!(published_per_minute(Some(30.0), &quiet, 40_000, w1), Some(30.0), "held");
+        let quiet = [s(20_000, 10), s(30_000, 10), s(90_000, 10)];
+        assert_eq!(published_per_minute(Some(30.0), &quiet, 90_000, w1), Some(0.0), "quiet for a window");
+        assert_eq!(published_per_minute(None, &[s(0, 5)], 0, w1), None);
+
         let mut v = vec![s(0, 0), s(100_000, 1), s(350_000, 2), s(400_000, 3)];
         trim_samples(&mut v, 400_000, w);
         assert_eq!(v.first().unwrap().at_ms, 0, "the sample just before the window stays");

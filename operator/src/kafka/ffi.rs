@@ -23,7 +23,7 @@ pub enum ConfigOp {
 }
 
 /// Which offset ListOffsets should return.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OffsetSpec {
     Earliest,
     Latest,

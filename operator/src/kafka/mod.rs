@@ -219,6 +219,14 @@ pub struct ClusterClient {
     create_partitions: Batcher<(String, usize), ()>,
     alter_configs: Batcher<(String, Vec<ConfigOp>), ()>,
     delete_topics: Batcher<String, ()>,
+    list_offsets: Batcher<OffsetsRequest, Vec<PartitionOffset>>,
+}
+
+/// One caller's ListOffsets request; concurrent requests of the same kind share one call per cluster.
+pub struct OffsetsRequest {
+    partitions: Vec<(String, i32)>,
+    spec: OffsetSpec,
+    read_committed: bool,
 }
 
 /// Wraps one Kafka request: circuit breaker, metrics, and client-error enrichment.
@@ -384,8 +392,49 @@ impl ClusterClient {
             }
         });
 
+        let c = call("list_offsets");
+        let shape = BatchShape { max_batch: 500, linger: Duration::from_millis(25), ..BATCH };
+        let list_offsets = Batcher::spawn(shape, move |reqs: Vec<OffsetsRequest>| {
+            let c = c.clone();
+            async move {
+                // One librdkafka call per (offset spec, isolation) over every caller's partitions: librdkafka then
+                // sends one ListOffsets request per partition leader, however many groups asked.
+                let mut kinds: Vec<(OffsetSpec, bool)> = vec![];
+                for r in &reqs {
+                    if !kinds.contains(&(r.spec, r.read_committed)) {
+                        kinds.push((r.spec, r.read_committed));
+                    }
+                }
+                let mut answers: HashMap<(OffsetSpec, bool, String, i32), PartitionOffset> = HashMap::new();
+                for (spec, rc) in kinds {
+                    let mut parts: Vec<(String, i32)> = reqs
+                        .iter()
+                        .filter(|r| r.spec == spec && r.read_committed == rc)
+                        .flat_map(|r| r.partitions.iter().cloned())
+                        .collect();
+                    parts.sort();
+                    parts.dedup();
+                    let admin = c.admin.clone();
+                    let out = c.run(blocking(move || ffi::list_offsets(&admin, &parts, spec, rc, timeout))).await?;
+                    for o in out {
+                        answers.insert((spec, rc, o.topic.clone(), o.partition), o);
+                    }
+                }
+                Ok(reqs
+                    .into_iter()
+                    .map(|r| {
+                        Ok(r.partitions
+                            .into_iter()
+                            .filter_map(|(t, p)| answers.get(&(r.spec, r.read_committed, t, p)).cloned())
+                            .collect())
+                    })
+                    .collect())
+            }
+        });
+
         Ok(ClusterClient {
             key,
+            list_offsets,
             fingerprint: settings.fingerprint(),
             settings: settings.clone(),
             admin,
@@ -443,18 +492,17 @@ impl ClusterClient {
         self.call("list_group_offsets").run(blocking(move || ffi::list_group_offsets(&admin, &group, timeout))).await
     }
 
-    /// Offsets for many partitions (one call; librdkafka sends one request per leader).
+    /// Offsets for many partitions, batched with every other caller's on this cluster.
     pub async fn list_offsets(
         &self,
         partitions: Vec<(String, i32)>,
         spec: OffsetSpec,
         read_committed: bool,
     ) -> Result<Vec<PartitionOffset>, KafkaError> {
-        let admin = self.admin.clone();
-        let timeout = self.timeout;
-        self.call("list_offsets")
-            .run(blocking(move || ffi::list_offsets(&admin, &partitions, spec, read_committed, timeout)))
-            .await
+        if partitions.is_empty() {
+            return Ok(vec![]);
+        }
+        self.list_offsets.submit(OffsetsRequest { partitions, spec, read_committed }).await
     }
 
     /// Sets the committed offsets of an (empty) group. Fails per partition when the group is not empty.

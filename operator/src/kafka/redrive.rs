@@ -327,10 +327,12 @@ impl<'a> Mover<'a> {
                 pace_start = now_ms();
                 sent = 0;
             }
+            // A transaction closes after `txn_age`, or at `txn_limit` records. Throttled: about five commits a
+            // second, and room for a whole second of records so a slow commit is caught up in the next one.
             let (txn_limit, txn_age) = if rate == 0 {
                 (50_000, Duration::from_millis(1000))
             } else {
-                (((rate / 5).max(1) as i64).min(50_000), Duration::from_millis(200))
+                ((rate as i64).clamp(1, 50_000), Duration::from_millis(200))
             };
             let quota_reached = moved + in_txn >= total;
             let all_done = parts.values().all(Part::done);
@@ -570,7 +572,10 @@ pub struct Peeker {
 impl Peeker {
     pub fn new(settings: &ClientSettings) -> Result<Peeker, KafkaError> {
         let mut c = consumer_config(settings);
-        c.set("client.id", "tributary-dlq-monitor").set("max.partition.fetch.bytes", "65536");
+        // librdkafka wants a group id to assign partitions; this one never joins nor commits.
+        c.set("client.id", "tributary-dlq-monitor")
+            .set("group.id", "tributary-dlq-monitor")
+            .set("max.partition.fetch.bytes", "65536");
         Ok(Peeker { consumer: c.create().map_err(rd)?, fingerprint: settings.fingerprint() })
     }
 

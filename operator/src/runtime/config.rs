@@ -41,6 +41,9 @@ pub struct RunArgs {
     /// Seconds between lag polls of a ConsumerGroup without `spec.autoscaling.pollSeconds`.
     #[arg(long, env = "TRIBUTARY_GROUP_POLL_SECONDS")]
     pub group_poll_seconds: Option<u64>,
+    /// Watch only this namespace (default: every namespace).
+    #[arg(long, env = "TRIBUTARY_NAMESPACE")]
+    pub namespace: Option<String>,
 }
 
 /// The file form of the configuration.
@@ -52,6 +55,7 @@ struct ConfigFile {
     default_connection: Option<String>,
     resync_seconds: Option<u64>,
     group_poll_seconds: Option<u64>,
+    namespace: Option<String>,
 }
 
 /// The resolved configuration.
@@ -65,6 +69,8 @@ pub struct OperatorConfig {
     pub resync: Duration,
     /// Default lag poll interval of consumer groups.
     pub group_poll: Duration,
+    /// The one namespace watched, or every namespace.
+    pub namespace: Option<String>,
 }
 
 impl OperatorConfig {
@@ -89,6 +95,7 @@ impl OperatorConfig {
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             default_connection,
             resync: Duration::from_secs(args.resync_seconds.or(file.resync_seconds).unwrap_or(120).max(1)),
+            namespace: args.namespace.clone().or(file.namespace),
             group_poll: Duration::from_secs(args.group_poll_seconds.or(file.group_poll_seconds).unwrap_or(5).max(1)),
         })
     }

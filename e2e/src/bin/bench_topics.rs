@@ -1,0 +1,255 @@
+//! Benchmark: how fast the operator turns N new Topic resources into Ready Kafka topics, against the floors.
+//!
+//! ```text
+//! cargo build --release -p tributary
+//! . e2e/stack/env.sh
+//! cargo run --release -p tributary-e2e --bin bench_topics -- --topics 1000 [--bin target/release/tributary]
+//!     [--concurrency 64] [--partitions 1]
+//! ```
+//!
+//! In one run, on the running stack: (1) the Kafka floor: a plain rdkafka admin client creates N topics directly,
+//! 100 per CreateTopics request; (2) the apiserver floor: N Topic objects created with no operator running; (3) the
+//! operator (a release build, started here) given N new Topic resources, created as fast as the apiserver takes
+//! them: the time until every one is Ready, the Kafka requests it sent by operation, its apiserver writes, its peak
+//! RSS and CPU seconds. Everything made is deleted afterwards.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use kube::Api;
+use kube::api::{DeleteParams, ListParams};
+use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
+use serde_json::json;
+use tributary::api::{KafkaConnection, Topic};
+use tributary_e2e::scale::*;
+use tributary_e2e::*;
+
+struct Args {
+    topics: usize,
+    bin: PathBuf,
+    concurrency: usize,
+    partitions: i32,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let default_bin = std::env::var("TRIBUTARY_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join("target").join("release").join("tributary"));
+    let mut args = Args { topics: 1000, bin: default_bin, concurrency: 64, partitions: 1 };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--topics" => args.topics = value()?.parse()?,
+            "--bin" => args.bin = value()?.into(),
+            "--concurrency" => args.concurrency = value()?.parse()?,
+            "--partitions" => args.partitions = value()?.parse()?,
+            "-h" | "--help" => {
+                println!(
+                    "bench_topics --topics N [--bin PATH (default $TRIBUTARY_BIN or target/release/tributary)] [--concurrency C] [--partitions P]"
+                );
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    Ok(args)
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
+}
+
+/// Creates `names` with one admin client, 100 topics per request, one request after the other.
+async fn kafka_floor(stack: &Stack, names: &[String], partitions: i32) -> anyhow::Result<(Duration, usize)> {
+    let admin = stack.admin();
+    let opts = AdminOptions::new()
+        .operation_timeout(Some(Duration::from_secs(60)))
+        .request_timeout(Some(Duration::from_secs(60)));
+    let started = Instant::now();
+    let mut requests = 0;
+    for chunk in names.chunks(100) {
+        let topics: Vec<NewTopic<'_>> =
+            chunk.iter().map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(-1))).collect();
+        requests += 1;
+        for r in admin.create_topics(topics.iter(), &opts).await? {
+            r.map_err(|(n, e)| anyhow::anyhow!("creating {n}: {e}"))?;
+        }
+    }
+    Ok((started.elapsed(), requests))
+}
+
+/// Deletes Kafka topics and waits until metadata no longer lists any of them.
+async fn drop_kafka_topics(stack: &Stack, prefix: &str) -> anyhow::Result<()> {
+    let names = kafka_topic_names(stack, prefix)?;
+    delete_kafka_topics(stack, &names).await?;
+    let started = Instant::now();
+    while !kafka_topic_names(stack, prefix)?.is_empty() {
+        if started.elapsed() > Duration::from_secs(300) {
+            bail!("Kafka topics {prefix}* still listed after 300 s");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    Ok(())
+}
+
+/// Times N Topic objects created with no operator running, then deletes them.
+async fn apiserver_floor(client: &kube::Client, n: usize, concurrency: usize) -> anyhow::Result<Duration> {
+    let ns = TestNamespace::create(client, "bench-api").await;
+    let manifests = (0..n)
+        .map(|i| topic_manifest(&format!("api-{i:05}"), json!({"connectionRef": {"name": "none"}, "partitions": 1})))
+        .collect();
+    let took = create_all(client, &ns.name, manifests, concurrency).await?;
+    // No operator ran, so no finalizers: this goes at once.
+    delete_all_topics(client, &ns.name, Duration::from_secs(600)).await?;
+    Ok(took)
+}
+
+fn mean_latency(m: &MetricsSnapshot, before: &MetricsSnapshot, op: &str) -> Option<f64> {
+    let with = [("operation", op)];
+    let sum = m.sum("tributary_kafka_request_duration_seconds_sum", &with)
+        - before.sum("tributary_kafka_request_duration_seconds_sum", &with);
+    let count = m.sum("tributary_kafka_request_duration_seconds_count", &with)
+        - before.sum("tributary_kafka_request_duration_seconds_count", &with);
+    (count > 0.0).then(|| sum / count)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = parse_args()?;
+    let n = args.topics;
+    anyhow::ensure!(args.bin.exists(), "{} missing: cargo build --release -p tributary", args.bin.display());
+    let stack = Stack::from_env();
+    let client = stack.kube().await;
+    install_crds(&client).await?;
+    let run = unique("bench");
+    eprintln!("bench_topics: {n} topics, {} partition(s) each, operator {}", args.partitions, args.bin.display());
+
+    // 1. Kafka floor.
+    let floor_prefix = format!("{run}-floor");
+    let floor_names: Vec<String> = (0..n).map(|i| format!("{floor_prefix}-{i:05}")).collect();
+    let (floor, floor_requests) = kafka_floor(&stack, &floor_names, args.partitions).await?;
+    eprintln!("kafka floor: {n} topics in {} ({floor_requests} CreateTopics requests)", secs(floor));
+    drop_kafka_topics(&stack, &floor_prefix).await?;
+
+    // 2. Apiserver floor.
+    let api_floor = apiserver_floor(&client, n, args.concurrency).await?;
+    eprintln!("apiserver floor: {n} Topic objects created in {} with no operator", secs(api_floor));
+
+    // 3. The operator.
+    let ns = TestNamespace::create(&client, "bench").await;
+    let operator = Operator::start_with(&stack, "bench", &args.bin, &[], "info");
+    operator.wait_ready().await;
+    apply_in::<KafkaConnection>(
+        &client,
+        &ns.name,
+        json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaConnection", "metadata": {"name": "main"},
+               "spec": {"bootstrapServers": stack.bootstrap.split(',').collect::<Vec<_>>()}}),
+    )
+    .await;
+    let conns: Api<KafkaConnection> = Api::namespaced(client.clone(), &ns.name);
+    wait_condition(&conns, "main", "Ready", "True", None, connection_conditions, Duration::from_secs(60)).await;
+    let api: Api<Topic> = Api::namespaced(client.clone(), &ns.name);
+    let tracker = ReadyTracker::start(api.clone());
+    let sampler = ProcSampler::start(operator.pid(), Duration::from_millis(100));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let cpu_before = proc_sample(operator.pid()).map(|s| s.cpu_seconds).unwrap_or(0.0);
+    let before = MetricsSnapshot::take(&operator).await?;
+
+    let prefix = format!("{run}-op");
+    let manifests: Vec<_> = (0..n)
+        .map(|i| {
+            topic_manifest(
+                &format!("{prefix}-{i:05}"),
+                json!({"connectionRef": {"name": "main"}, "partitions": args.partitions}),
+            )
+        })
+        .collect();
+    let started = Instant::now();
+    let creating = tokio::spawn({
+        let (client, ns_name) = (client.clone(), ns.name.clone());
+        let concurrency = args.concurrency;
+        async move { create_all(&client, &ns_name, manifests, concurrency).await }
+    });
+    let mut last_print = Instant::now();
+    let mut created_in = None;
+    loop {
+        let c = tracker.counts();
+        if created_in.is_none() && creating.is_finished() {
+            created_in = Some(started.elapsed());
+        }
+        if c.ready >= n {
+            break;
+        }
+        if last_print.elapsed() >= Duration::from_secs(5) {
+            eprintln!(
+                "  t={:>6.1}s resources={:>5} ready={:>5} not ready {:?}",
+                started.elapsed().as_secs_f64(),
+                c.total,
+                c.ready,
+                c.not_ready
+            );
+            last_print = Instant::now();
+        }
+        if started.elapsed() > Duration::from_secs(1800) {
+            bail!("not every topic Ready after 30 min: {c:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let e2e = started.elapsed();
+    creating.await??;
+    let created_in = created_in.unwrap_or(e2e);
+    let after = MetricsSnapshot::take(&operator).await?;
+    let peak = sampler.peak();
+    let cpu = proc_sample(operator.pid()).map(|s| s.cpu_seconds).unwrap_or(0.0) - cpu_before;
+    drop(sampler);
+
+    let requests = kafka_requests_delta(&before, &after);
+    let status_writes = after.sum("tributary_status_writes_total", &[("kind", "Topic")])
+        - before.sum("tributary_status_writes_total", &[("kind", "Topic")]);
+    let reconciles = after.sum("tributary_reconciles_total", &[("kind", "Topic")])
+        - before.sum("tributary_reconciles_total", &[("kind", "Topic")]);
+    let latencies: BTreeMap<String, String> = requests
+        .keys()
+        .filter_map(|op| mean_latency(&after, &before, op).map(|l| (op.clone(), format!("{:.0} ms", l * 1000.0))))
+        .collect();
+    let in_kafka = kafka_topic_names(&stack, &prefix)?.len();
+    anyhow::ensure!(in_kafka == n, "{in_kafka} of {n} topics in Kafka");
+
+    println!();
+    println!(
+        "| topics | Kafka floor (rdkafka, 100/request) | apiserver floor (create {n} objects) | operator: objects created | operator: all Ready | Ready / Kafka floor | Ready / apiserver floor | peak RSS | CPU |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    println!(
+        "| {n} | {} | {} | {} | {} | {:.1}× | {:.1}× | {:.1} MB | {:.1} s |",
+        secs(floor),
+        secs(api_floor),
+        secs(created_in),
+        secs(e2e),
+        e2e.as_secs_f64() / floor.as_secs_f64(),
+        e2e.as_secs_f64() / api_floor.as_secs_f64(),
+        peak.hwm_kb.max(peak.rss_kb) as f64 / 1024.0,
+        cpu
+    );
+    println!();
+    println!("Kafka requests by operation: {requests:?} (floor: {floor_requests} CreateTopics)");
+    println!("mean Kafka request latency: {latencies:?}");
+    println!("Topic reconciles: {reconciles}; Topic status writes: {status_writes}");
+
+    // Clean up: the operator releases the finalizers (Retain), then the Kafka topics go.
+    let cleanup = Instant::now();
+    delete_all_topics(&client, &ns.name, Duration::from_secs(1200)).await?;
+    drop(operator);
+    drop_kafka_topics(&stack, &prefix).await?;
+    let leftover = Api::<Topic>::namespaced(client.clone(), &ns.name).list_metadata(&ListParams::default()).await?;
+    anyhow::ensure!(leftover.items.is_empty(), "Topic resources left behind");
+    let _ = Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
+        .delete(&ns.name, &DeleteParams::background())
+        .await;
+    eprintln!("cleanup took {}", secs(cleanup.elapsed()));
+    Ok(())
+}
