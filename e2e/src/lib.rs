@@ -18,6 +18,7 @@ use rdkafka::ClientConfig;
 
 pub mod emulator;
 pub mod kafka;
+pub mod rbac;
 pub mod scale;
 
 /// Where the running stack is.
@@ -208,12 +209,19 @@ impl Operator {
         let http_port = free_port();
         let log = stack.logs.join(format!("operator-{}.log", unique(name)));
         let file = std::fs::File::create(&log).expect("creating the operator log");
+        // The operator runs as the chart's ServiceAccount (see `rbac`), unless a test asks for admin.
+        let kubeconfig = if std::env::var("TRIBUTARY_E2E_ADMIN").is_ok_and(|v| v == "1") {
+            stack.kubeconfig.clone()
+        } else {
+            let dir = stack.logs.parent().expect("the stack folder").to_path_buf();
+            rbac::operator_kubeconfig(&stack.kubeconfig, &dir).expect("a kubeconfig for the chart's ServiceAccount")
+        };
         let child = Command::new(bin)
             .arg("run")
             .arg("--http-addr")
             .arg(format!("127.0.0.1:{http_port}"))
             .args(extra)
-            .env("KUBECONFIG", &stack.kubeconfig)
+            .env("KUBECONFIG", &kubeconfig)
             .env("TRIBUTARY_LOG_FORMAT", "text")
             .env("RUST_LOG", log_filter)
             .stdout(Stdio::null())

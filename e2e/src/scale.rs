@@ -224,6 +224,59 @@ pub async fn delete_all_topics(client: &Client, namespace: &str, timeout: Durati
     }
 }
 
+/// Cleans up after a failed scale test: its operator watches only the test's namespace and is gone, so nothing
+/// would release the finalizers of its Topics (the namespace would stay Terminating) nor delete its Kafka topics.
+/// Does nothing when the test passed (it cleans up itself, through the operator).
+pub struct Leftovers {
+    pub stack: Stack,
+    pub namespace: String,
+    pub kafka_prefix: String,
+}
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let (stack, ns, prefix) = (self.stack.clone(), self.namespace.clone(), self.kafka_prefix.clone());
+        // A runtime of its own: the test's runtime is unwinding.
+        let done = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            rt.block_on(async {
+                let client = Client::try_default().await?;
+                let api: Api<Topic> = Api::namespaced(client, &ns);
+                let names: Vec<String> = api
+                    .list_metadata(&ListParams::default())
+                    .await?
+                    .items
+                    .into_iter()
+                    .filter_map(|o| o.metadata.name)
+                    .collect();
+                let unpin = serde_json::json!({"metadata": {"finalizers": null}});
+                futures::stream::iter(names)
+                    .map(|n| {
+                        let (api, unpin) = (api.clone(), unpin.clone());
+                        async move {
+                            let _ = api
+                                .patch(&n, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&unpin))
+                                .await;
+                        }
+                    })
+                    .buffer_unordered(32)
+                    .collect::<Vec<()>>()
+                    .await;
+                let topics = kafka_topic_names(&stack, &prefix)?;
+                delete_kafka_topics(&stack, &topics).await?;
+                Ok::<_, anyhow::Error>(())
+            })
+        })
+        .join();
+        if let Ok(Err(e)) = done {
+            eprintln!("cleaning up after the failed test: {e:#}");
+        }
+    }
+}
+
 /// A topic as Kafka's own `TopicCommand --describe` reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CliTopic {

@@ -553,7 +553,7 @@ async fn bad_input_is_refused_or_stops_before_the_bad_record() {
     assert!(!kafka_has(&f, &ghost).await, "a refused destination is not created");
 
     // A record whose original topic is not allowed: the move stops before it; what came before is moved.
-    patch_spec(&f, "orders", json!({"redrive": {"id": "c", "maxPerSecond": 0}})).await;
+    patch_spec(&f, "orders", json!({"redrive": {"id": "c", "maxPerSecond": 0, "destination": null}})).await;
     let p = redrive_phase(&f, "orders", "c", "Failed", T).await;
     let r = p.status.unwrap().redrive.unwrap();
     let msg = r.message.clone().unwrap();

@@ -109,7 +109,8 @@ async fn operator_starts_reports_ready_and_exits_cleanly_on_sigterm() {
     let stack = Stack::from_env();
     let client = stack.kube().await;
     install_crds(&client).await.unwrap();
-    let mut op = Operator::start(&stack, "smoke", &[]);
+    let ns = TestNamespace::create(&client, "smoke-op").await;
+    let mut op = Operator::start(&stack, "smoke", &["--namespace", ns.name.as_str()]);
     op.wait_ready().await;
     let (code, body) = op.http_get("/healthz").await.unwrap();
     assert_eq!((code, body.as_str()), (200, "ok"));

@@ -213,6 +213,8 @@ pub struct ClusterClient {
     breaker: Arc<Mutex<Breaker>>,
     metrics: Arc<Metrics>,
     timeout: Duration,
+    /// The controller id last reported (see [`ClusterClient::describe_cluster`]).
+    reported_controller: Mutex<Option<i32>>,
     describe_topics: Batcher<String, Option<TopicDescription>>,
     describe_configs: Batcher<String, TopicConfig>,
     create_topics: Batcher<NewTopicRequest, ()>,
@@ -441,6 +443,7 @@ impl ClusterClient {
             breaker,
             metrics,
             timeout,
+            reported_controller: Mutex::new(None),
             describe_topics,
             describe_configs,
             create_topics,
@@ -455,10 +458,21 @@ impl ClusterClient {
     }
 
     /// DescribeCluster (not batched: one per connection check).
+    ///
+    /// Under KRaft a broker answers with a random live broker as the "controller" (clients cannot reach the
+    /// quorum), so the raw answer changes from one call to the next. The previous answer is kept while that broker
+    /// is still alive: a status built from this does not flap (and re-trigger everything that watches it) while
+    /// nothing changed.
     pub async fn describe_cluster(&self) -> Result<ClusterDescription, KafkaError> {
         let admin = self.admin.clone();
         let timeout = self.timeout;
-        self.call("describe_cluster").run(blocking(move || ffi::describe_cluster(&admin, timeout))).await
+        let mut desc =
+            self.call("describe_cluster").run(blocking(move || ffi::describe_cluster(&admin, timeout))).await?;
+        if let Ok(mut last) = self.reported_controller.lock() {
+            desc.controller = sticky_controller(*last, &desc);
+            *last = desc.controller;
+        }
+        Ok(desc)
     }
 
     pub async fn describe_topic(&self, name: &str) -> Result<Option<TopicDescription>, KafkaError> {
@@ -576,6 +590,14 @@ impl ClusterClient {
     }
 }
 
+/// The controller to report: the previous one while it is still among the live brokers, else the new answer.
+fn sticky_controller(previous: Option<i32>, now: &ClusterDescription) -> Option<i32> {
+    match previous {
+        Some(p) if now.brokers.contains(&p) && now.controller.is_some() => Some(p),
+        _ => now.controller,
+    }
+}
+
 /// Polls the client's main queue on a thread of its own until the client is dropped.
 fn spawn_notice_poller(admin: &Arc<Admin>) {
     let weak = Arc::downgrade(admin);
@@ -647,5 +669,25 @@ impl Clients {
         if let Ok(mut map) = self.inner.lock() {
             map.remove(key);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reported_controller_stays_while_its_broker_lives() {
+        let answer = |controller, brokers: &[i32]| ClusterDescription {
+            cluster_id: "c".into(),
+            controller: Some(controller),
+            brokers: brokers.to_vec(),
+        };
+        // KRaft answers with a random live broker each time: keep the first answer.
+        assert_eq!(sticky_controller(None, &answer(2, &[1, 2, 3])), Some(2));
+        assert_eq!(sticky_controller(Some(2), &answer(3, &[1, 2, 3])), Some(2));
+        // That broker is gone: take the new answer.
+        assert_eq!(sticky_controller(Some(2), &answer(3, &[1, 3])), Some(3));
+        assert_eq!(sticky_controller(Some(2), &ClusterDescription { controller: None, ..answer(1, &[2]) }), None);
     }
 }

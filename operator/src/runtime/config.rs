@@ -44,6 +44,12 @@ pub struct RunArgs {
     /// Watch only this namespace (default: every namespace).
     #[arg(long, env = "TRIBUTARY_NAMESPACE")]
     pub namespace: Option<String>,
+    /// Run the controllers only while holding a Lease (for several replicas).
+    #[arg(long, env = "TRIBUTARY_LEADER_ELECTION")]
+    pub leader_election: bool,
+    /// Namespace of the leader Lease (default: POD_NAMESPACE, else `default`).
+    #[arg(long, env = "TRIBUTARY_LEASE_NAMESPACE")]
+    pub lease_namespace: Option<String>,
 }
 
 /// The file form of the configuration.
@@ -56,6 +62,9 @@ struct ConfigFile {
     resync_seconds: Option<u64>,
     group_poll_seconds: Option<u64>,
     namespace: Option<String>,
+    leader_election: Option<bool>,
+    lease_namespace: Option<String>,
+    lease_duration_seconds: Option<u64>,
 }
 
 /// The resolved configuration.
@@ -71,6 +80,17 @@ pub struct OperatorConfig {
     pub group_poll: Duration,
     /// The one namespace watched, or every namespace.
     pub namespace: Option<String>,
+    /// Leader election, when enabled.
+    pub leader_election: Option<LeaderElection>,
+}
+
+/// Where the leader Lease lives and how long it lasts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaderElection {
+    pub namespace: String,
+    pub lease_name: String,
+    pub duration_seconds: u64,
+    pub grace_seconds: u64,
 }
 
 impl OperatorConfig {
@@ -96,6 +116,20 @@ impl OperatorConfig {
             default_connection,
             resync: Duration::from_secs(args.resync_seconds.or(file.resync_seconds).unwrap_or(120).max(1)),
             namespace: args.namespace.clone().or(file.namespace),
+            leader_election: (args.leader_election || file.leader_election.unwrap_or(false)).then(|| {
+                let duration = file.lease_duration_seconds.unwrap_or(15).max(2);
+                LeaderElection {
+                    namespace: args
+                        .lease_namespace
+                        .clone()
+                        .or(file.lease_namespace.clone())
+                        .or_else(|| std::env::var("POD_NAMESPACE").ok())
+                        .unwrap_or_else(|| "default".into()),
+                    lease_name: "tributary-leader".into(),
+                    duration_seconds: duration,
+                    grace_seconds: (duration / 3).max(1),
+                }
+            }),
             group_poll: Duration::from_secs(args.group_poll_seconds.or(file.group_poll_seconds).unwrap_or(5).max(1)),
         })
     }

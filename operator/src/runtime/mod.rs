@@ -28,15 +28,83 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
     let version = client.apiserver_version().await.context("reaching the Kubernetes API server")?;
     info!(apiserver = %version.git_version, "connected to the Kubernetes API server");
 
+    // With leader election, a replica is ready (and keeps its HTTP endpoints) while it waits; only the holder of
+    // the Lease runs the controllers, so only it writes to Kafka and to status.
+    let mut leadership = match &config.leader_election {
+        Some(le) => {
+            let identity =
+                std::env::var("POD_NAME").unwrap_or_else(|_| format!("{}-{}", hostname(), std::process::id()));
+            let manager = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &le.lease_name)
+                .with_namespace(&le.namespace)
+                .with_identity(&identity)
+                .with_duration(le.duration_seconds)
+                .with_grace(le.grace_seconds)
+                .with_field_manager(status_manager())
+                .build()
+                .await
+                .context("setting up the leader Lease")?;
+            let (rx, task) = manager.watch().await;
+            health.set_ready(true);
+            info!(identity, lease = %format!("{}/{}", le.namespace, le.lease_name), "waiting for leadership");
+            let mut rx = rx;
+            tokio::select! {
+                r = rx.wait_for(|leader| *leader) => { r.context("lease manager stopped")?; }
+                _ = wait_for_signal() => {
+                    info!("stopped before becoming leader");
+                    let _ = shutdown_tx.send(true);
+                    http.join.await.context("HTTP server task")??;
+                    return Ok(());
+                }
+            }
+            info!(identity, "became leader");
+            Some((rx, task))
+        }
+        None => None,
+    };
+
     let controllers = tokio::spawn(crate::controllers::run_all(client, config, metrics, health.clone(), shutdown_rx));
-    wait_for_signal().await;
-    info!("shutting down");
+    let lost = async {
+        match leadership.as_mut() {
+            Some((rx, _)) => {
+                let _ = rx.wait_for(|leader| !*leader).await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    let lost_leadership = tokio::select! {
+        _ = wait_for_signal() => false,
+        _ = lost => true,
+    };
+    info!(lost_leadership, "shutting down");
     health.set_ready(false);
     let _ = shutdown_tx.send(true);
-    controllers.await.context("controllers task")?;
+    // In-flight reconciles get a moment to finish; every reconcile is idempotent, so cutting one short loses
+    // nothing but time.
+    match tokio::time::timeout(std::time::Duration::from_secs(10), controllers).await {
+        Ok(joined) => joined.context("controllers task")?,
+        Err(_) => tracing::warn!("reconciles still running after 10 s; stopping anyway"),
+    }
+    // Dropping the receiver releases the Lease at once, so a standby takes over without waiting for it to expire.
+    if let Some((rx, task)) = leadership {
+        drop(rx);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
+    }
     http.join.await.context("HTTP server task")??;
+    if lost_leadership {
+        anyhow::bail!("lost the leader Lease; exiting so that this replica restarts as a standby");
+    }
     info!("stopped");
     Ok(())
+}
+
+fn status_manager() -> String {
+    crate::controllers::status::MANAGER.to_string()
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "tributary".into())
 }
 
 async fn wait_for_signal() {

@@ -1,0 +1,143 @@
+//! Shipping concerns on the real stack: two operator replicas with a Lease (only the holder writes; a standby takes
+//! over when the holder dies), and GitOps re-applies of config/samples that change nothing and cost nothing.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::Api;
+use serde_json::json;
+use tributary::api::{ConsumerGroup, DlqPolicy, KafkaConnection, Topic};
+use tributary_e2e::rbac::OPERATOR_NAMESPACE;
+use tributary_e2e::*;
+
+const T: Duration = Duration::from_secs(90);
+const WRITES: &[&str] = &[
+    "tributary_kafka_requests_total{operation=\"create_topics\"",
+    "tributary_kafka_requests_total{operation=\"create_partitions\"",
+    "tributary_kafka_requests_total{operation=\"incremental_alter_configs\"",
+    "tributary_kafka_requests_total{operation=\"delete_topics\"",
+    "tributary_kafka_requests_total{operation=\"alter_group_offsets\"",
+    "tributary_status_writes_total",
+];
+
+async fn writes(op: &Operator) -> f64 {
+    let mut total = 0.0;
+    for w in WRITES {
+        total += op.metric_sum(w).await.unwrap_or(0.0);
+    }
+    total
+}
+
+async fn holder(client: &kube::Client) -> Option<String> {
+    let leases: Api<Lease> = Api::namespaced(client.clone(), OPERATOR_NAMESPACE);
+    leases.get_opt("tributary-leader").await.ok().flatten().and_then(|l| l.spec.and_then(|s| s.holder_identity))
+}
+
+fn identity_of(op: &Operator) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("{}-{}", host.trim(), op.pid())
+}
+
+fn topic(name: &str) -> serde_json::Value {
+    json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "Topic", "metadata": {"name": name},
+           "spec": {"connectionRef": {"name": "main"}, "partitions": 2}})
+}
+
+async fn created_events(f: &Fixture, name: &str) -> usize {
+    events_in(&f.client, &f.ns.name).await.iter().filter(|(o, r, _)| o == name && r == "Created").count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_lease_holder_writes_and_a_standby_takes_over() {
+    // The fixture's own operator is the first replica; a second one joins with the same Lease.
+    let ha = ["--leader-election", "--lease-namespace", OPERATOR_NAMESPACE];
+    let mut f = Fixture::start("ha", &ha).await;
+    let mut second = Operator::start(&f.stack, "ha-second", &[&ha[..], &["--namespace", f.ns.name.as_str()]].concat());
+    second.wait_ready().await;
+    let first_id = identity_of(&f.operator);
+    let second_id = identity_of(&second);
+    let leader = eventually("a leader", T, || async { Ok(holder(&f.client).await) }).await;
+    assert!(leader == first_id || leader == second_id, "holder {leader:?} is neither replica");
+    let leader_is_first = leader == first_id;
+
+    f.connection("main").await;
+    let a = unique("ha-a");
+    f.apply::<Topic>(topic(&a)).await;
+    wait_condition(&f.api::<Topic>(), &a, "Ready", "True", None, topic_conditions, T).await;
+    {
+        let (leader_op, standby) = if leader_is_first { (&f.operator, &second) } else { (&second, &f.operator) };
+        assert!(writes(leader_op).await > 0.0, "the leader wrote");
+        assert_eq!(writes(standby).await, 0.0, "the standby wrote nothing");
+    }
+
+    // Kill the holder without a goodbye: the standby takes over once the Lease expires.
+    let killed_at = Instant::now();
+    let standby_id = if leader_is_first {
+        f.operator.stop_with(9, Duration::from_secs(10)).unwrap();
+        second_id
+    } else {
+        second.stop_with(9, Duration::from_secs(10)).unwrap();
+        first_id
+    };
+    eventually("takeover", T, || async {
+        Ok((holder(&f.client).await.as_deref() == Some(standby_id.as_str())).then_some(()))
+    })
+    .await;
+    let takeover = killed_at.elapsed();
+    // Lease duration 15 s, plus one renewal period of the standby.
+    assert!(takeover <= Duration::from_secs(25), "takeover took {takeover:?}");
+    let b = unique("ha-b");
+    f.apply::<Topic>(topic(&b)).await;
+    wait_condition(&f.api::<Topic>(), &b, "Ready", "True", None, topic_conditions, T).await;
+    // No double writes: each topic was created exactly once.
+    assert_eq!(created_events(&f, &a).await, 1);
+    assert_eq!(created_events(&f, &b).await, 1);
+    eprintln!("takeover after SIGKILL of the holder: {takeover:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn samples_reach_ready_and_reapplying_them_writes_nothing() {
+    let f = Fixture::start("gitops", &[]).await;
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let bootstrap = f.stack.bootstrap.replace(',', "\", \"");
+    let apply_samples = || {
+        for entry in std::fs::read_dir(repo.join("config/samples")).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap().replace("127.0.0.1:9092", &bootstrap);
+            let out = std::process::Command::new("kubectl")
+                .env("KUBECONFIG", &f.stack.kubeconfig)
+                .args(["apply", "-n", &f.ns.name, "-f", "-"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .and_then(|mut c| {
+                    use std::io::Write;
+                    c.stdin.take().unwrap().write_all(text.as_bytes())?;
+                    c.wait_with_output()
+                })
+                .unwrap();
+            assert!(out.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+        }
+    };
+    apply_samples();
+    wait_condition(&f.api::<KafkaConnection>(), "local", "Ready", "True", None, connection_conditions, T).await;
+    for t in ["orders", "payments-v1"] {
+        wait_condition(&f.api::<Topic>(), t, "Ready", "True", None, topic_conditions, T).await;
+    }
+    let cg_conditions = |g: &ConsumerGroup| g.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
+    wait_condition(&f.api::<ConsumerGroup>(), "orders-billing", "Ready", "True", None, cg_conditions, T).await;
+    let dlq_conditions = |d: &DlqPolicy| d.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
+    wait_condition(&f.api::<DlqPolicy>(), "orders", "Ready", "True", None, dlq_conditions, T).await;
+
+    // Let the first reconciles settle, then re-apply every 10 s for a minute, as a GitOps tool would.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let before = writes(&f.operator).await;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(60) {
+        apply_samples();
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    }
+    let after = writes(&f.operator).await;
+    assert_eq!(after - before, 0.0, "re-applying unchanged manifests caused {} Kafka or status writes", after - before);
+}
