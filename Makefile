@@ -26,10 +26,21 @@ crds: ## Regenerate crds/ (and the chart's CRDs) from the Rust types
 	$(CARGO) run -q -p tributary -- crds --out-dir crds
 	@if [ -d charts/tributary/crds ]; then cp crds/*.yaml charts/tributary/crds/; fi
 
+bench-redrive: ## Benchmark: unthrottled redrive of 1,000,000 records beside a kcat pipe (needs make stack-up)
+	$(CARGO) build --release -p tributary -p tributary-e2e --bin tributary --bin bench_redrive
+	. $(STACK)/env.sh && TRIBUTARY_BIN=target/release/tributary target/release/bench_redrive $(BENCH_ARGS)
+
 stack-up: ## Start the local stack (BROKERS=3 by default)
 	$(STACK)/up --brokers $(BROKERS)
 
 stack-down: ## Stop the local stack
 	$(STACK)/down
 
-.PHONY: help demo test lint unit crds stack-up stack-down
+.PHONY: help demo test lint unit crds stack-up stack-down bench-redrive
+
+bench-lag: ## Benchmark: ConsumerGroup burst → /scale reaction and lag collection cost of 200 groups (needs make stack-up)
+	$(CARGO) build --release -p tributary
+	$(CARGO) build --release -p tributary-e2e --bin bench_lag
+	. $(STACK)/env.sh && TRIBUTARY_BIN=target/release/tributary target/release/bench_lag $(BENCH_ARGS)
+
+.PHONY: bench-lag

@@ -207,18 +207,28 @@ impl Drop for ReadyTracker {
 }
 
 /// Deletes every Topic of `namespace` and waits until they are gone (the operator releases its finalizers).
+/// Transient apiserver errors (a busy apiserver drops connections under 10,000 deletions) are retried.
 pub async fn delete_all_topics(client: &Client, namespace: &str, timeout: Duration) -> anyhow::Result<()> {
     let api: Api<Topic> = Api::namespaced(client.clone(), namespace);
-    api.delete_collection(&DeleteParams::background(), &ListParams::default()).await?;
     let started = Instant::now();
+    let mut deleted = None;
     loop {
-        let left = api.list_metadata(&ListParams::default().limit(1)).await?;
-        let n = left.items.len() + left.metadata.remaining_item_count.unwrap_or(0) as usize;
-        if n == 0 {
-            return Ok(());
+        if deleted.as_ref().is_none_or(|d: &Result<(), String>| d.is_err()) {
+            let r = api.delete_collection(&DeleteParams::background(), &ListParams::default()).await;
+            deleted = Some(r.map(|_| ()).map_err(|e| format!("deleting: {e}")));
         }
+        let state = match api.list_metadata(&ListParams::default().limit(1)).await {
+            Ok(left) => {
+                let n = left.items.len() + left.metadata.remaining_item_count.unwrap_or(0) as usize;
+                if n == 0 {
+                    return Ok(());
+                }
+                format!("{n} Topic resource(s) still in {namespace}")
+            }
+            Err(e) => format!("listing: {e}"),
+        };
         if started.elapsed() > timeout {
-            bail!("{n} Topic resource(s) still in {namespace} after {timeout:?}");
+            bail!("deleting the Topics of {namespace} after {timeout:?}: {state}; {deleted:?}");
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -245,6 +255,8 @@ impl Drop for Leftovers {
             rt.block_on(async {
                 let client = Client::try_default().await?;
                 let api: Api<Topic> = Api::namespaced(client, &ns);
+                // Deleted first, so an operator still running does not put its finalizer back.
+                api.delete_collection(&DeleteParams::background(), &ListParams::default()).await?;
                 let names: Vec<String> = api
                     .list_metadata(&ListParams::default())
                     .await?
@@ -265,8 +277,7 @@ impl Drop for Leftovers {
                     .buffer_unordered(32)
                     .collect::<Vec<()>>()
                     .await;
-                let topics = kafka_topic_names(&stack, &prefix)?;
-                delete_kafka_topics(&stack, &topics).await?;
+                purge_kafka_topics(&stack, &prefix, &[], Duration::from_secs(120)).await?;
                 Ok::<_, anyhow::Error>(())
             })
         })
@@ -354,6 +365,33 @@ pub async fn delete_kafka_topics(stack: &Stack, names: &[String]) -> anyhow::Res
     Ok(())
 }
 
+/// Deletes `known` and every other Kafka topic named `prefix*`, again and again until metadata lists none (a
+/// broker's metadata can lag just after a burst of creations, so a listing alone may miss some).
+pub async fn purge_kafka_topics(
+    stack: &Stack,
+    prefix: &str,
+    known: &[String],
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut names = known.to_vec();
+    loop {
+        let listed = kafka_topic_names(stack, prefix)?;
+        names.extend(listed.iter().cloned());
+        names.sort();
+        names.dedup();
+        delete_kafka_topics(stack, &names).await?;
+        if listed.is_empty() {
+            return Ok(());
+        }
+        if started.elapsed() > timeout {
+            bail!("{} Kafka topics {prefix}* still listed after {timeout:?}", listed.len());
+        }
+        names.clear();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 /// One series of the operator's `/metrics`.
 #[derive(Clone, Debug)]
 pub struct Series {
@@ -439,6 +477,9 @@ pub struct ProcSample {
     /// Peak resident set size (`VmHWM`).
     pub hwm_kb: u64,
     pub cpu_seconds: f64,
+    pub threads: u64,
+    /// Open file descriptors (sockets included).
+    pub fds: u64,
 }
 
 /// Reads `/proc/PID/status` and `/proc/PID/stat`; `None` once the process is gone.
@@ -457,7 +498,14 @@ pub fn proc_sample(pid: u32) -> Option<ProcSample> {
     let rest = stat.rsplit_once(')')?.1;
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-    Some(ProcSample { rss_kb: kb("VmRSS:"), hwm_kb: kb("VmHWM:"), cpu_seconds: ticks as f64 / clock_ticks() as f64 })
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count() as u64).unwrap_or(0);
+    Some(ProcSample {
+        rss_kb: kb("VmRSS:"),
+        hwm_kb: kb("VmHWM:"),
+        cpu_seconds: ticks as f64 / clock_ticks() as f64,
+        threads: kb("Threads:"),
+        fds,
+    })
 }
 
 fn clock_ticks() -> u64 {
@@ -488,6 +536,8 @@ impl ProcSampler {
                     peak.rss_kb = peak.rss_kb.max(s.rss_kb);
                     peak.hwm_kb = peak.hwm_kb.max(s.hwm_kb);
                     peak.cpu_seconds = s.cpu_seconds;
+                    peak.threads = peak.threads.max(s.threads);
+                    peak.fds = peak.fds.max(s.fds);
                 }
                 tokio::time::sleep(every).await;
             }
@@ -495,7 +545,7 @@ impl ProcSampler {
         ProcSampler { peak, task }
     }
 
-    /// Peak RSS seen (the larger of the sampled VmRSS and the kernel's VmHWM) and CPU seconds so far.
+    /// Peaks seen (RSS, the kernel's VmHWM, threads, file descriptors) and CPU seconds so far.
     pub fn peak(&self) -> ProcSample {
         *self.peak.lock().expect("sampler lock")
     }

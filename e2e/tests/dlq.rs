@@ -442,7 +442,7 @@ async fn redrive_moves_exactly_once_keeps_records_and_holds_the_rate() {
             _ => (&src, Some(format!("n{i}"))),
         };
         assert_eq!((&r.topic, &r.key), (want_topic, &want_key), "{r:?}");
-        if i % 4 == 0 {
+        if i.is_multiple_of(4) {
             assert_eq!(header(r, "kafka_dlt-original-topic"), Some(src.as_str()));
             assert_eq!(header(r, "kafka_dlt-exception-fqcn"), Some("java.lang.IllegalStateException"));
         }

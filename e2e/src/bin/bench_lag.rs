@@ -320,19 +320,58 @@ async fn reaction_run(
     Ok(reaction)
 }
 
+/// The operator's metrics; when they cannot be read, says whether the operator process is still there.
+async fn metrics_of(operator: &Operator) -> anyhow::Result<MetricsSnapshot> {
+    MetricsSnapshot::take(operator).await.with_context(|| {
+        let pid = operator.pid();
+        let state = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| s.lines().find(|l| l.starts_with("State:")).map(str::to_string))
+            .unwrap_or_else(|| "gone".into());
+        format!("reading the operator's /metrics (PID {pid}, {state}; log {})", operator.log.display())
+    })
+}
+
+/// The apiserver's own metrics, through `kubectl get --raw /metrics` (`. e2e/stack/env.sh` puts kubectl on PATH).
+fn apiserver_metrics() -> Option<MetricsSnapshot> {
+    let out = std::process::Command::new("kubectl").args(["get", "--raw", "/metrics"]).output().ok()?;
+    out.status.success().then(|| MetricsSnapshot(parse_metrics(&String::from_utf8_lossy(&out.stdout))))
+}
+
+/// Server-side applies of ConsumerGroup status between two apiserver snapshots: (count, mean seconds). Counts every
+/// namespace: other tests on the stack write a few too.
+fn status_applies(before: &MetricsSnapshot, after: &MetricsSnapshot) -> (f64, f64) {
+    let with = [("resource", "consumergroups"), ("subresource", "status"), ("verb", "APPLY")];
+    let d = |n: &str| after.sum(n, &with) - before.sum(n, &with);
+    let count = d("apiserver_request_duration_seconds_count");
+    let sum = d("apiserver_request_duration_seconds_sum");
+    (count, if count > 0.0 { sum / count } else { 0.0 })
+}
+
+/// The 1-minute load average of the machine.
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(0.0)
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // 2. Lag collection cost
 // ---------------------------------------------------------------------------------------------------------------
 
+/// Per ConsumerGroup name: the total lag last seen in status, and since when it shows that value.
+type LagSeen = Arc<Mutex<HashMap<String, (Option<i64>, Instant)>>>;
+
 /// What a watch last saw of each ConsumerGroup's total lag, and since when.
 struct LagTracker {
-    seen: Arc<Mutex<HashMap<String, (Option<i64>, Instant)>>>,
+    seen: LagSeen,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl LagTracker {
     fn start(api: Api<ConsumerGroup>) -> LagTracker {
-        let seen: Arc<Mutex<HashMap<String, (Option<i64>, Instant)>>> = Arc::default();
+        let seen: LagSeen = Arc::default();
         let s = seen.clone();
         let task = tokio::spawn(async move {
             let mut stream = watcher(api, watcher::Config::default()).default_backoff().boxed();
@@ -447,11 +486,21 @@ struct Cost {
     cpu_per_cycle: f64,
     leaders: usize,
     brokers: usize,
+    /// Consumer groups in the whole cluster (every ListGroups answer lists a broker's share of them).
+    cluster_groups: usize,
     /// From the end of a produce to every partition until every group shows the new lag: first and last group.
     fresh_first: Duration,
     fresh_all: Duration,
     rss_kb: u64,
     hwm_kb: u64,
+    /// Server-side applies of ConsumerGroup status per cycle, and their mean latency in the apiserver.
+    applies_per_cycle: f64,
+    apply_mean: f64,
+    /// The machine's 1-minute load average at the end of the window.
+    load: f64,
+    /// Reconciles and status writes in the window, by kind (every controller of the operator).
+    reconciles_by_kind: BTreeMap<String, f64>,
+    status_writes_by_kind: BTreeMap<String, f64>,
     /// Lag series still exported for this phase's groups after they were deleted.
     stale_series: usize,
 }
@@ -519,10 +568,13 @@ async fn cost_phase(
     // Let the first pass's status writes pass, then measure whole poll cycles.
     tokio::time::sleep(DEFAULT_POLL * 2).await;
     let pid = operator.pid();
-    let before = MetricsSnapshot::take(operator).await?;
+    let before = metrics_of(operator).await?;
+    let api_before = apiserver_metrics();
     let cpu_before = proc_sample(pid).map(|s| s.cpu_seconds).unwrap_or(0.0);
     tokio::time::sleep(args.window).await;
-    let after = MetricsSnapshot::take(operator).await?;
+    let after = metrics_of(operator).await?;
+    let api_after = apiserver_metrics();
+    let load = load_average();
     let proc = proc_sample(pid).context("the operator exited")?;
     let kind = [("kind", "ConsumerGroup")];
     let reconciles = after.sum("tributary_reconciles_total", &kind) - before.sum("tributary_reconciles_total", &kind);
@@ -544,6 +596,22 @@ async fn cost_phase(
     let status_writes =
         after.sum("tributary_status_writes_total", &kind) - before.sum("tributary_status_writes_total", &kind);
     let durations = reconcile_durations(&before, &after, "ConsumerGroup");
+    let by_kind = |name: &str| -> BTreeMap<String, f64> {
+        let b = before.by_label(name, "kind");
+        after
+            .by_label(name, "kind")
+            .into_iter()
+            .map(|(k, v)| (k.clone(), v - b.get(&k).copied().unwrap_or(0.0)))
+            .filter(|(_, d)| *d != 0.0)
+            .collect()
+    };
+    let reconciles_by_kind = by_kind("tributary_reconciles_total");
+    let status_writes_by_kind = by_kind("tributary_status_writes_total");
+    let (applies, apply_mean) = match (&api_before, &api_after) {
+        (Some(b), Some(a)) => status_applies(b, a),
+        _ => (0.0, 0.0),
+    };
+    let cluster_groups = stack.admin().inner().fetch_group_list(None, Duration::from_secs(30))?.groups().len();
 
     // Freshness: one more record on every partition; every group's lag grows by its partition count.
     produce_each_partition(stack, &topics, partitions, 1).await?;
@@ -560,7 +628,7 @@ async fn cost_phase(
     .await;
     drop(tracker);
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let metrics = MetricsSnapshot::take(operator).await?;
+    let metrics = metrics_of(operator).await?;
     let stale_series = metrics
         .0
         .iter()
@@ -584,11 +652,17 @@ async fn cost_phase(
         cpu_per_cycle: (proc.cpu_seconds - cpu_before) / cycles,
         leaders,
         brokers,
+        cluster_groups,
         fresh_first,
         fresh_all,
         rss_kb: proc.rss_kb,
         hwm_kb: proc.hwm_kb,
         stale_series,
+        reconciles_by_kind,
+        status_writes_by_kind,
+        applies_per_cycle: applies / cycles,
+        apply_mean,
+        load,
     })
 }
 
@@ -647,12 +721,13 @@ fn print_cost(costs: &[Cost], window: Duration) {
     println!();
     println!(
         "| groups × partitions | reconcile mean | reconcile p95 (buckets) | first pass (create → all statuses) | \
-         change → first / all fresh | cycles in window | errors | status writes / cycle | CPU / cycle | VmRSS | VmHWM |"
+         change → first / all fresh | cycles in window | errors | status writes / cycle (apiserver apply latency) | \
+         CPU / cycle | VmRSS | VmHWM | load avg |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for c in costs {
         println!(
-            "| {} × {} | {:.1} ms | {} | {} | {} / {} | {:.1} | {} | {:.0} | {:.2} s | {:.1} MB | {:.1} MB |",
+            "| {} × {} | {:.1} ms | {} | {} | {} / {} | {:.1} | {} | {:.0} ({:.0} ms) | {:.2} s | {:.1} MB | {:.1} MB | {:.1} |",
             c.groups,
             c.partitions,
             c.durations.mean * 1000.0,
@@ -663,9 +738,25 @@ fn print_cost(costs: &[Cost], window: Duration) {
             c.cycles,
             c.errors,
             c.status_writes_per_cycle,
+            c.apply_mean * 1000.0,
             c.cpu_per_cycle,
             c.rss_kb as f64 / 1024.0,
             c.hwm_kb as f64 / 1024.0,
+            c.load,
+        );
+    }
+    for c in costs {
+        println!(
+            "{} × {}: the apiserver served {:.0} ConsumerGroup status applies per cycle (every namespace), {:.0} ms \
+             each on average",
+            c.groups,
+            c.partitions,
+            c.applies_per_cycle,
+            c.apply_mean * 1000.0
+        );
+        println!(
+            "{} × {}: in the window, reconciles by kind {:?}, status writes by kind {:?}",
+            c.groups, c.partitions, c.reconciles_by_kind, c.status_writes_by_kind
         );
     }
     let ops: BTreeSet<&String> = costs.iter().flat_map(|c| c.calls_per_cycle.keys()).collect();
@@ -696,11 +787,16 @@ fn print_cost(costs: &[Cost], window: Duration) {
         .iter()
         .map(|c| {
             let calls = c.calls_per_cycle.get("describe_group").copied().unwrap_or(0.0);
-            format!("{:.0} ({} brokers)", calls * c.brokers as f64, c.brokers)
+            format!(
+                "{:.0} ({} brokers; {} groups in the cluster)",
+                calls * c.brokers as f64,
+                c.brokers,
+                c.cluster_groups
+            )
         })
         .collect();
     println!(
-        "| ListGroups wire requests behind describe_group (one per broker per call) | {} |",
+        "| ListGroups wire requests behind describe_group (librdkafka's rd_kafka_list_groups asks every broker) | {} |",
         listgroups.join(" | ")
     );
     println!();

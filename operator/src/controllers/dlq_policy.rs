@@ -662,6 +662,9 @@ async fn apply(policy: Arc<DlqPolicy>, st: &Arc<DlqContext>, api: &Api<DlqPolicy
 
     let connection = resolve_connection(ctx, policy.spec.connection_ref.as_ref(), &ns);
     let client = connection.as_ref().ok().map(|(_, c)| c.clone());
+    // The redrive first: a new move starts without waiting for the monitoring pass.
+    let prev_redrive = current.redrive.clone();
+    d.status.redrive = redrive(st, &policy, &key, client.as_ref(), &dlt, dlt_ready, prev_redrive.as_ref()).await;
     let labels = ResourceLabels { namespace: ns.clone(), name: policy.name_any() };
     let mut observed_age = None;
     match (&connection, not_ready.is_empty()) {
@@ -700,8 +703,6 @@ async fn apply(policy: Arc<DlqPolicy>, st: &Arc<DlqContext>, api: &Api<DlqPolicy
         },
     }
 
-    let prev_redrive = current.redrive.clone();
-    d.status.redrive = redrive(st, &policy, &key, client.as_ref(), &dlt, dlt_ready, prev_redrive.as_ref()).await;
     redrive_events(ctx, &policy, prev_redrive.as_ref(), d.status.redrive.as_ref()).await;
 
     // The age grows by itself: refresh it only with another change, or when it crosses a bucket.

@@ -204,11 +204,24 @@ async fn apply(topic: Arc<Topic>, ctx: &Context, api: &Api<Topic>) -> Result<Act
         changed = true;
     }
 
-    // What Kafka has now (after any change), for status.
+    // What Kafka has now (after any change), for status. A topic just created or grown can take a moment to show in
+    // the metadata of the broker that answers: look again briefly, and come back soon if it still does not.
+    let mut settled = true;
     let (observed, topic_id) = if changed {
-        match observe(&client, &desired.name).await {
-            Ok(Some((o, id))) => (Some(o), Some(id)),
-            _ => (None, None),
+        let expected_partitions = the_plan
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                TopicAction::Create { partitions, .. } => Some(*partitions),
+                TopicAction::AddPartitions { total } => Some(*total),
+                TopicAction::AlterConfig { .. } => None,
+            })
+            .max();
+        let (seen, done) = observe_settled(&client, &desired.name, expected_partitions).await;
+        settled = done;
+        match seen {
+            Some((o, id)) => (Some(o), Some(id)),
+            None => (None, None),
         }
     } else {
         match observed {
@@ -250,7 +263,28 @@ async fn apply(topic: Arc<Topic>, ctx: &Context, api: &Api<Topic>) -> Result<Act
         draft.status.last_sync_time = Some(Time(draft.now));
     }
     write(ctx, api, &topic, draft).await?;
-    Ok(resync)
+    Ok(if settled { resync } else { Action::requeue(Duration::from_secs(2)) })
+}
+
+/// Observes a topic after a change until Kafka shows it with an id and at least `partitions` partitions (a few
+/// tries over about 1.5 s); returns the last observation and whether it got there.
+async fn observe_settled(
+    client: &ClusterClient,
+    name: &str,
+    partitions: Option<i32>,
+) -> (Option<(ObservedTopic, String)>, bool) {
+    let mut seen = None;
+    for attempt in 1..=5u64 {
+        if let Ok(Some((o, id))) = observe(client, name).await {
+            let done = !id.is_empty() && partitions.is_none_or(|p| o.partitions >= p);
+            seen = Some((o, id));
+            if done {
+                return (seen, true);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+    }
+    (seen, false)
 }
 
 async fn apply_action(
@@ -269,12 +303,15 @@ async fn apply_action(
                 config: config.clone(),
             };
             match client.create_topic(req).await {
-                // Created by someone else between our look and our create: the next reconcile adopts it.
+                // Created by someone else between our look and our create (or by this operator before a restart):
+                // adopted, and not announced as created.
                 Err(KafkaError::Broker { code, .. }) if code == "TopicAlreadyExists" => {}
-                other => other?,
+                other => {
+                    other?;
+                    let msg = format!("created Kafka topic {:?} with {partitions} partition(s)", desired.name);
+                    ctx.event(topic, false, "Created", "Create", msg).await;
+                }
             }
-            let msg = format!("created Kafka topic {:?} with {partitions} partition(s)", desired.name);
-            ctx.event(topic, false, "Created", "Create", msg).await;
         }
         TopicAction::AddPartitions { total } => {
             client.create_partitions(&desired.name, *total as usize).await?;

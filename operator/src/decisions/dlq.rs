@@ -422,23 +422,24 @@ pub fn age_bucket(age_seconds: Option<i64>) -> usize {
 // ---- redrive -------------------------------------------------------------------------------------------------
 
 /// The original topic a dead letter names in its headers (Spring, then Kafka Connect, then Kafka Streams).
-pub fn original_topic<'a>(headers: impl IntoIterator<Item = (&'a str, Option<&'a [u8]>)>) -> Option<String> {
-    let mut found: [Option<String>; 3] = Default::default();
+/// Borrows from the headers: this runs once per moved record.
+pub fn original_topic<'a>(headers: impl IntoIterator<Item = (&'a str, Option<&'a [u8]>)>) -> Option<&'a str> {
+    let mut found: [Option<&'a str>; 3] = [None; 3];
     for (key, value) in headers {
         if let Some(i) = ORIGINAL_TOPIC_HEADERS.iter().position(|h| *h == key)
             && let Some(v) = value
             && let Ok(s) = std::str::from_utf8(v)
             && !s.is_empty()
         {
-            found[i].get_or_insert_with(|| s.to_string());
+            found[i].get_or_insert(s);
         }
     }
     found.into_iter().flatten().next()
 }
 
 /// Where a redriven record goes: the redrive's destination, else its original topic, else the source topic.
-pub fn destination(explicit: Option<&str>, original: Option<&str>, source: &str) -> String {
-    explicit.or(original).unwrap_or(source).to_string()
+pub fn destination<'a>(explicit: Option<&'a str>, original: Option<&'a str>, source: &'a str) -> &'a str {
+    explicit.or(original).unwrap_or(source)
 }
 
 /// Which topics a redrive may write to.
@@ -764,14 +765,13 @@ mod tests {
         let h = |pairs: &'static [(&'static str, &'static str)]| {
             original_topic(pairs.iter().map(|(k, v)| (*k, Some(v.as_bytes()))))
         };
-        assert_eq!(h(&[("kafka_dlt-original-topic", "orders")]).as_deref(), Some("orders"));
+        assert_eq!(h(&[("kafka_dlt-original-topic", "orders")]), Some("orders"));
         assert_eq!(
-            h(&[("__streams.errors.topic", "s"), ("__connect.errors.topic", "c"), ("kafka_dlt-original-topic", "o")])
-                .as_deref(),
+            h(&[("__streams.errors.topic", "s"), ("__connect.errors.topic", "c"), ("kafka_dlt-original-topic", "o")]),
             Some("o")
         );
-        assert_eq!(h(&[("__streams.errors.topic", "s"), ("__connect.errors.topic", "c")]).as_deref(), Some("c"));
-        assert_eq!(h(&[("__streams.errors.topic", "s")]).as_deref(), Some("s"));
+        assert_eq!(h(&[("__streams.errors.topic", "s"), ("__connect.errors.topic", "c")]), Some("c"));
+        assert_eq!(h(&[("__streams.errors.topic", "s")]), Some("s"));
         assert_eq!(h(&[("kafka_dlt-original-topic", ""), ("other", "x")]), None);
         assert_eq!(original_topic([("kafka_dlt-original-topic", None)]), None);
         assert_eq!(destination(Some("d"), Some("o"), "s"), "d");

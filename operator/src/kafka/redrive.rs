@@ -216,8 +216,11 @@ impl<'a> Mover<'a> {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("allow.auto.create.topics", "false")
-            .set("linger.ms", "5")
+            .set("linger.ms", "10")
             .set("batch.num.messages", "100000")
+            .set("batch.size", "4000000")
+            // A failed record fails the transaction's commit anyway; successes need no report.
+            .set("delivery.report.only.error", "true")
             .set("queue.buffering.max.messages", "1000000")
             .set("queue.buffering.max.kbytes", "1048576")
             .set("transaction.timeout.ms", "60000")
@@ -293,7 +296,7 @@ impl<'a> Mover<'a> {
         report(&progress);
 
         self.assign(&parts)?;
-        let mut known: HashMap<String, bool> = HashMap::new();
+        let mut cleared: std::collections::HashSet<String> = std::collections::HashSet::new();
         let mut rate = control.rate();
         let mut pace_start = now_ms();
         let mut sent: u64 = 0;
@@ -330,7 +333,7 @@ impl<'a> Mover<'a> {
             // A transaction closes after `txn_age`, or at `txn_limit` records. Throttled: about five commits a
             // second, and room for a whole second of records so a slow commit is caught up in the next one.
             let (txn_limit, txn_age) = if rate == 0 {
-                (50_000, Duration::from_millis(1000))
+                (200_000, Duration::from_millis(2000))
             } else {
                 ((rate as i64).clamp(1, 50_000), Duration::from_millis(200))
             };
@@ -340,8 +343,16 @@ impl<'a> Mover<'a> {
             let finished = quota_reached || all_done || failure.is_some();
             let offsets_moved = parts.values().any(|p| p.position != p.committed);
             if (finished && (in_txn > 0 || offsets_moved)) || (txn_due && in_txn > 0) {
+                let commit_started = Instant::now();
                 match self.commit(&parts, req, moved + in_txn, total, started_ms, in_txn == 0) {
                     Ok(()) => {
+                        tracing::debug!(
+                            redrive = %req.id,
+                            records = in_txn,
+                            open_ms = txn_started.map_or(0, |t| t.elapsed().as_millis() as u64),
+                            commit_ms = commit_started.elapsed().as_millis() as u64,
+                            "redrive transaction committed"
+                        );
                         moved += in_txn;
                         in_txn = 0;
                         txn_started = None;
@@ -430,37 +441,36 @@ impl<'a> Mover<'a> {
                 self.pause(p);
                 continue;
             }
-            let headers: Vec<(&str, Option<&[u8]>)> =
-                msg.headers().map(|h| h.iter().map(|h| (h.key, h.value)).collect()).unwrap_or_default();
-            let original = dlq::original_topic(headers.iter().copied());
-            let dest = dlq::destination(req.destination.as_deref(), original.as_deref(), &req.source);
-            let at = format!("dead letter {}[{p}]@{offset}", req.dead_letter);
-            if let Err(why) = req.allowed.check(&dest) {
-                failure = Some(format!("{at}: {why}; stopped before it"));
-                continue;
-            }
-            let exists = match known.get(&dest) {
-                Some(e) => *e,
-                None => {
-                    let e = self.rt.block_on(self.client.describe_topic(&dest))?.is_some();
-                    known.insert(dest.clone(), e);
-                    e
+            let headers = msg.headers();
+            let original = headers.and_then(|h| dlq::original_topic(h.iter().map(|h| (h.key, h.value))));
+            let dest = dlq::destination(req.destination.as_deref(), original, &req.source);
+            // Each destination is checked once per move: allowed by the policy, and present in Kafka.
+            if !cleared.contains(dest) {
+                let at = || format!("dead letter {}[{p}]@{offset}", req.dead_letter);
+                if let Err(why) = req.allowed.check(dest) {
+                    failure = Some(format!("{}: {why}; stopped before it", at()));
+                    continue;
                 }
-            };
-            if !exists {
-                failure = Some(format!("{at}: destination topic {dest:?} does not exist; stopped before it"));
-                continue;
+                if self.rt.block_on(self.client.describe_topic(dest))?.is_none() {
+                    failure = Some(format!("{}: destination topic {dest:?} does not exist; stopped before it", at()));
+                    continue;
+                }
+                cleared.insert(dest.to_string());
+            }
+            if sent == 0 {
+                // Pace from the first record, not from the start: the first fetch must not become a burst.
+                pace_start = now_ms();
             }
             if in_txn == 0 {
                 self.producer.begin_transaction().map_err(rd)?;
                 txn_started = Some(Instant::now());
             }
-            let mut out = OwnedHeaders::new_with_capacity(headers.len() + 1);
-            for (key, value) in &headers {
-                out = out.insert(Header { key, value: *value });
+            let mut out = OwnedHeaders::new_with_capacity(headers.map_or(0, |h| h.count()) + 1);
+            for h in headers.iter().flat_map(|h| h.iter()) {
+                out = out.insert(Header { key: h.key, value: h.value });
             }
             out = out.insert(Header { key: dlq::REDRIVE_ID_HEADER, value: Some(req.id.as_bytes()) });
-            let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&dest).headers(out);
+            let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(dest).headers(out);
             if let Some(k) = msg.key() {
                 record = record.key(k);
             }

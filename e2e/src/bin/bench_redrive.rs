@@ -1,0 +1,286 @@
+//! Benchmark: unthrottled redrive throughput beside a plain pipe through an independent client, in the same run.
+//!
+//! ```text
+//! cargo build --release -p tributary
+//! . e2e/stack/env.sh
+//! TRIBUTARY_BIN=target/release/tributary cargo run --release -p tributary-e2e --bin bench_redrive -- \
+//!     [--records 1000000] [--partitions 3]
+//! ```
+//! (`make bench-redrive` does exactly this.)
+//!
+//! 1. A DlqPolicy (its own namespace, an operator watching only it) generates the dead-letter topic; it is filled
+//!    with `--records` small records (a 10-byte value, a 10-byte key, and Spring's `kafka_dlt-original-topic`
+//!    header naming the source topic).
+//! 2. Pipe: `kcat -C -e` of the dead-letter topic into `kcat -P` of a fresh topic, timed from start to exit. It
+//!    moves values only (keys and headers are dropped) and is at-least-once: the floor any mover should reach.
+//! 3. Redrive: `spec.redrive {maxPerSecond: 0}` (no limit), timed from the spec change until the status says
+//!    `Completed`, and from the first to the last produce time of the moved records. Every record is then read back
+//!    with a `read_committed` consumer and counted by value: the move must be exactly once.
+//!
+//! Everything made is deleted afterwards: the namespace, the Kafka topics and the redrive consumer group.
+
+use std::collections::HashSet;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use kube::Api;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use rdkafka::Message;
+use rdkafka::admin::AdminOptions;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use serde_json::json;
+use tributary::api::DlqPolicy;
+use tributary_e2e::kafka::create_topic;
+use tributary_e2e::*;
+
+struct Args {
+    records: usize,
+    partitions: i32,
+}
+
+fn args() -> anyhow::Result<Args> {
+    let mut a = Args { records: 1_000_000, partitions: 3 };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--records" => a.records = value.parse()?,
+            "--partitions" => a.partitions = value.parse()?,
+            other => bail!("unknown flag {other}"),
+        }
+    }
+    Ok(a)
+}
+
+/// Sum of the high watermarks of a topic (records, for a topic written without transactions).
+fn end_offsets(stack: &Stack, topic: &str) -> anyhow::Result<i64> {
+    let c: BaseConsumer = stack.kafka_config().create()?;
+    let md = c.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let mut sum = 0;
+    for p in md.topics()[0].partitions() {
+        sum += c.fetch_watermarks(topic, p.id(), Duration::from_secs(10))?.1;
+    }
+    Ok(sum)
+}
+
+/// Reads a topic to its end with `read_committed`: (records, distinct values, first and last timestamp in ms).
+fn read_back(stack: &Stack, topic: &str) -> anyhow::Result<(usize, usize, i64, i64)> {
+    let consumer: BaseConsumer = stack
+        .kafka_config()
+        .set("group.id", unique("bench-check"))
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .create()?;
+    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in md.topics()[0].partitions() {
+        tpl.add_partition_offset(topic, p.id(), rdkafka::Offset::Beginning)?;
+    }
+    let partitions = tpl.count();
+    consumer.assign(&tpl)?;
+    let (mut n, mut distinct, mut first, mut last) = (0usize, HashSet::new(), i64::MAX, i64::MIN);
+    let mut done = HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while done.len() < partitions {
+        if Instant::now() > deadline {
+            bail!("reading {topic} back timed out");
+        }
+        match consumer.poll(Duration::from_millis(500)) {
+            Some(Ok(m)) => {
+                n += 1;
+                distinct.insert(m.payload().unwrap_or_default().to_vec());
+                let ts = m.timestamp().to_millis().unwrap_or(0);
+                first = first.min(ts);
+                last = last.max(ts);
+            }
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                done.insert(p);
+            }
+            _ => {}
+        }
+    }
+    Ok((n, distinct.len(), first, last))
+}
+
+fn peak_rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let a = args()?;
+    let bin = operator_binary();
+    if !bin.to_string_lossy().contains("release") {
+        eprintln!("warning: benchmarking {} (set TRIBUTARY_BIN=target/release/tributary)", bin.display());
+    }
+    let stack = Stack::from_env();
+    let client = stack.kube().await;
+    install_crds(&client).await?;
+    let ns = TestNamespace::create(&client, "bench-redrive").await;
+    let operator = Operator::start(&stack, "bench-redrive", &["--namespace", &ns.name]);
+    operator.wait_ready().await;
+    apply_in::<tributary::api::KafkaConnection>(
+        &client,
+        &ns.name,
+        json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaConnection", "metadata": {"name": "main"},
+               "spec": {"bootstrapServers": stack.bootstrap.split(',').collect::<Vec<_>>()}}),
+    )
+    .await;
+    let admin = stack.admin();
+    let (src, out) = (unique("bench-orders"), unique("bench-pipe"));
+    let dlt = format!("{src}-dlt");
+    create_topic(&admin, &src, a.partitions, 1, &[]).await?;
+    create_topic(&admin, &out, a.partitions, 1, &[]).await?;
+    apply_in::<DlqPolicy>(
+        &client,
+        &ns.name,
+        json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "DlqPolicy", "metadata": {"name": "bench"},
+               "spec": {"connectionRef": {"name": "main"}, "sourceTopic": src, "deletionPolicy": "Delete",
+                        "deadLetter": {"partitions": a.partitions, "replicationFactor": 1}}}),
+    )
+    .await;
+    let policies: Api<DlqPolicy> = Api::namespaced(client.clone(), &ns.name);
+    wait_condition(
+        &policies,
+        "bench",
+        "Ready",
+        "True",
+        None,
+        |p: &DlqPolicy| p.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default(),
+        Duration::from_secs(60),
+    )
+    .await;
+
+    // 1. Fill the dead-letter topic.
+    let producer: FutureProducer = stack
+        .kafka_config()
+        .set("linger.ms", "20")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()?;
+    let started = Instant::now();
+    let mut pending = Vec::with_capacity(10_000);
+    for i in 0..a.records {
+        let (key, value) = (format!("k{:09}", i % 1_000_000_000), format!("r{i:09}"));
+        let headers =
+            OwnedHeaders::new().insert(Header { key: "kafka_dlt-original-topic", value: Some(src.as_bytes()) });
+        let mut rec = FutureRecord::to(&dlt).key(&key).payload(&value).headers(headers);
+        loop {
+            match producer.send_result(rec) {
+                Ok(f) => {
+                    pending.push(f);
+                    break;
+                }
+                Err((_, back)) => {
+                    rec = back;
+                    for f in pending.drain(..) {
+                        f.await?.map_err(|(e, _)| e)?;
+                    }
+                }
+            }
+        }
+        if pending.len() >= 10_000 {
+            for f in pending.drain(..) {
+                f.await?.map_err(|(e, _)| e)?;
+            }
+        }
+    }
+    for f in pending.drain(..) {
+        f.await?.map_err(|(e, _)| e)?;
+    }
+    let fill = started.elapsed().as_secs_f64();
+    eprintln!("filled {dlt} with {} records in {fill:.1}s", a.records);
+
+    // 2. The pipe.
+    let b = &stack.bootstrap;
+    let pipe = format!(
+        "kcat -C -b {b} -t {dlt} -o beginning -e -q -X isolation.level=read_committed | kcat -P -b {b} -t {out} -X queue.buffering.max.messages=1000000"
+    );
+    let started = Instant::now();
+    let status = Command::new("sh").arg("-c").arg(&pipe).status().context("running kcat")?;
+    let pipe_secs = started.elapsed().as_secs_f64();
+    if !status.success() {
+        bail!("the kcat pipe failed: {status}");
+    }
+    let piped = end_offsets(&stack, &out)?;
+    eprintln!("kcat pipe: {piped} records in {pipe_secs:.2}s");
+
+    // 3. The redrive.
+    let cpu_before = cpu_seconds(operator.pid()).unwrap_or(0.0);
+    let started = Instant::now();
+    policies
+        .patch(
+            "bench",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"redrive": {"id": "bench", "maxPerSecond": 0}}})),
+        )
+        .await?;
+    let moved = loop {
+        let p = policies.get("bench").await?;
+        if let Some(r) = p.status.and_then(|s| s.redrive) {
+            match r.phase.as_str() {
+                "Completed" => break r.moved,
+                "Failed" | "Refused" | "Cancelled" => bail!("redrive ended {}: {:?}", r.phase, r.message),
+                _ => {}
+            }
+        }
+        if started.elapsed() > Duration::from_secs(1800) {
+            bail!("redrive did not complete in 30 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let redrive_secs = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(operator.pid()).unwrap_or(0.0) - cpu_before;
+    let rss = peak_rss_mb(operator.pid());
+    let (n, distinct, first, last) = read_back(&stack, &src)?;
+    let span = (last - first) as f64 / 1000.0;
+    let exactly_once = n == a.records && distinct == a.records && moved as usize == a.records;
+
+    println!();
+    println!("records: {}, partitions: {}, operator: {}", a.records, a.partitions, bin.display());
+    println!("| mover | guarantee | seconds | records/s |");
+    println!("|---|---|---|---|");
+    let rate = |secs: f64| a.records as f64 / secs;
+    println!("| `kcat -C -e \\| kcat -P` | values only, at-least-once | {pipe_secs:.2} | {:.0} |", rate(pipe_secs));
+    println!(
+        "| redrive, spec change → `Completed` | exactly once, keys + headers | {redrive_secs:.2} | {:.0} |",
+        rate(redrive_secs)
+    );
+    println!(
+        "| redrive, first → last record produced | exactly once, keys + headers | {span:.2} | {:.0} |",
+        rate(span)
+    );
+    println!();
+    println!(
+        "read back (read_committed): {n} records, {distinct} distinct → exactly once: {exactly_once}; operator CPU during the move: {cpu:.1}s; peak RSS: {}",
+        rss.map_or("?".into(), |r| format!("{r:.0} MiB"))
+    );
+
+    // Clean up.
+    Api::<DlqPolicy>::namespaced(client.clone(), &ns.name).delete("bench", &DeleteParams::default()).await?;
+    let _ = admin.delete_topics(&[&src, &out], &AdminOptions::new()).await;
+    let group = format!("tributary-redrive-{}-bench", ns.name);
+    let _ = admin.delete_groups(&[&group], &AdminOptions::new()).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    drop(operator);
+    drop(ns);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    if !exactly_once {
+        bail!("the redrive was not exactly once: {n} records read, {distinct} distinct, {moved} moved");
+    }
+    Ok(())
+}
