@@ -44,3 +44,11 @@ bench-lag: ## Benchmark: ConsumerGroup burst → /scale reaction and lag collect
 	. $(STACK)/env.sh && TRIBUTARY_BIN=target/release/tributary target/release/bench_lag $(BENCH_ARGS)
 
 .PHONY: bench-lag
+
+bench-topics: ## Benchmark: 1,000 and 10,000 new Topics → Ready, against a plain batched rdkafka client (needs make stack-up)
+	$(CARGO) build --release -p tributary
+	$(CARGO) build --release -p tributary-e2e --bin bench_topics
+	. $(STACK)/env.sh && TRIBUTARY_BIN=target/release/tributary target/release/bench_topics --topics 1000
+	. $(STACK)/env.sh && TRIBUTARY_BIN=target/release/tributary target/release/bench_topics --topics 10000
+
+.PHONY: bench-topics

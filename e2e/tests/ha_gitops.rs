@@ -141,3 +141,55 @@ async fn samples_reach_ready_and_reapplying_them_writes_nothing() {
     let after = writes(&f.operator).await;
     assert_eq!(after - before, 0.0, "re-applying unchanged manifests caused {} Kafka or status writes", after - before);
 }
+
+fn helm(args: &[&str], kubeconfig: &std::path::Path) -> (bool, String) {
+    let out =
+        std::process::Command::new("helm").env("KUBECONFIG", kubeconfig).args(args).output().expect("running helm");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chart_lints_renders_and_installs_into_the_real_apiserver() {
+    let stack = Stack::from_env();
+    let client = stack.kube().await;
+    install_crds(&client).await.unwrap();
+    let chart = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("charts/tributary");
+    let chart = chart.to_str().unwrap();
+    let all_options = format!("{chart}/ci/all-options-values.yaml");
+    for args in [vec!["lint", "--strict", chart], vec!["lint", "--strict", chart, "-f", &all_options]] {
+        let (ok, out) = helm(&args, &stack.kubeconfig);
+        assert!(ok, "helm {args:?}: {out}");
+    }
+    let (ok, out) = helm(&["template", "t", chart, "-f", &all_options], &stack.kubeconfig);
+    assert!(ok && out.contains("kind: PrometheusRule") && out.contains("kind: ServiceMonitor"), "{out}");
+
+    let ns = TestNamespace::create(&client, "helm").await;
+    let release = unique("rel");
+    let (ok, out) = helm(
+        &[
+            "install",
+            &release,
+            chart,
+            "-n",
+            &ns.name,
+            "--skip-crds",
+            "--set",
+            "defaultConnection.create=true",
+            "--set",
+            &format!("defaultConnection.bootstrapServers={{{}}}", stack.bootstrap),
+        ],
+        &stack.kubeconfig,
+    );
+    assert!(ok, "helm install: {out}");
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(client.clone(), &ns.name);
+    let d = deployments.list(&Default::default()).await.unwrap();
+    assert_eq!(d.items.len(), 1, "one Deployment");
+    let pod = d.items[0].spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+    let sc = pod.containers[0].security_context.as_ref().unwrap();
+    assert_eq!(sc.read_only_root_filesystem, Some(true));
+    assert_eq!(sc.allow_privilege_escalation, Some(false));
+    let conns: Api<KafkaConnection> = Api::namespaced(client.clone(), &ns.name);
+    assert_eq!(conns.list(&Default::default()).await.unwrap().items.len(), 1, "the default connection");
+    let (ok, out) = helm(&["uninstall", &release, "-n", &ns.name], &stack.kubeconfig);
+    assert!(ok, "helm uninstall: {out}");
+}

@@ -127,6 +127,8 @@ pub async fn reconcile(conn: Arc<KafkaConnection>, ctx: Arc<Context>) -> Result<
             },
         },
     };
+    let labels = crate::runtime::metrics::ResourceLabels { namespace: ns.clone(), name: conn.name_any() };
+    ctx.metrics.connection_ready.get_or_create(&labels).set(i64::from(ready.status == "True"));
     let was_ready = conditions::is_true(&status.conditions, READY);
     if was_ready != (ready.status == "True") {
         let (warning, reason) = if was_ready { (true, ready.reason.clone()) } else { (false, "Connected".into()) };

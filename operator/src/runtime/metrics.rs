@@ -62,6 +62,7 @@ pub struct Metrics {
     pub group_replicas_desired: Family<ResourceLabels, Gauge>,
     pub group_replicas_current: Family<ResourceLabels, Gauge>,
     pub group_scale_events: Family<KindLabels, Counter>,
+    pub connection_ready: Family<ResourceLabels, Gauge>,
     pub dlq_depth: Family<ResourceLabels, Gauge>,
     pub dlq_oldest_age_seconds: Family<ResourceLabels, Gauge>,
     pub dlq_within_limit: Family<ResourceLabels, Gauge>,
@@ -129,6 +130,8 @@ impl Default for Metrics {
         );
         let group_scale_events = Family::<KindLabels, Counter>::default();
         registry.register("scale_changes", "Replica changes made through /scale", group_scale_events.clone());
+        let connection_ready = Family::<ResourceLabels, Gauge>::default();
+        registry.register("connection_ready", "1 when a KafkaConnection's cluster answers", connection_ready.clone());
         let dlq_depth = Family::<ResourceLabels, Gauge>::default();
         registry.register("dlq_depth", "Dead letters of a DlqPolicy not yet redriven", dlq_depth.clone());
         let dlq_oldest_age_seconds = Family::<ResourceLabels, Gauge>::default();
@@ -147,6 +150,7 @@ impl Default for Metrics {
         registry.register("dlq_redriven_records", "Dead letters moved back by redrives", dlq_redriven_records.clone());
         Metrics {
             registry,
+            connection_ready,
             dlq_depth,
             dlq_oldest_age_seconds,
             dlq_within_limit,
