@@ -122,6 +122,46 @@ fn percentile(samples: &[Duration], p: f64) -> Duration {
     s[rank.min(s.len()) - 1]
 }
 
+/// Retries an apiserver call a few times: the shared stack is loaded, and a dropped connection or a time-out is
+/// not what is measured here.
+async fn retry<T, F, Fut>(what: &str, mut call: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, kube::Error>>,
+{
+    let mut attempt = 0u32;
+    loop {
+        match call().await {
+            Ok(v) => return Ok(v),
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {
+                return Err(anyhow::Error::from(kube::Error::Api(s)).context(what.to_string()));
+            }
+            Err(e) if attempt < 6 => {
+                attempt += 1;
+                eprintln!("  retrying {what} ({e})");
+                tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+            }
+            Err(e) => return Err(anyhow::Error::from(e).context(what.to_string())),
+        }
+    }
+}
+
+/// Server-side applies a manifest in `namespace`, retrying like [`retry`].
+async fn apply<K>(client: &Client, namespace: &str, manifest: serde_json::Value) -> anyhow::Result<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let name = manifest["metadata"]["name"].as_str().context("manifest has a name")?.to_string();
+    let pp = kube::api::PatchParams::apply("tributary-bench").force();
+    let patch = kube::api::Patch::Apply(&manifest);
+    retry(&format!("applying {name}"), || api.patch(&name, &pp, &patch)).await
+}
+
 fn group_manifest(name: &str, spec: serde_json::Value) -> serde_json::Value {
     json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "ConsumerGroup", "metadata": {"name": name}, "spec": spec})
 }
@@ -276,9 +316,9 @@ async fn reaction_run(
     made.groups.lock().unwrap().push(group.clone());
     let admin = stack.admin();
     create_topics(&admin, std::slice::from_ref(&topic), 4).await?;
-    apply_in::<Deployment>(client, ns, deployment_manifest(&deployment, 1)).await;
+    apply::<Deployment>(client, ns, deployment_manifest(&deployment, 1)).await?;
     let emulator = ReplicaEmulator::start(stack, client.clone(), ns, &deployment, &group, &topic, rate);
-    apply_in::<ConsumerGroup>(
+    apply::<ConsumerGroup>(
         client,
         ns,
         group_manifest(
@@ -288,7 +328,7 @@ async fn reaction_run(
                                    "lagPerReplica": 100}}),
         ),
     )
-    .await;
+    .await?;
     let groups: Api<ConsumerGroup> = Api::namespaced(client.clone(), ns);
     eventually(&format!("{name} steady"), Duration::from_secs(120), || async {
         let g = groups.get(&name).await?;
@@ -315,8 +355,9 @@ async fn reaction_run(
 
     // Reset: the next run gets a new topic, group and Deployment.
     drop(emulator);
-    groups.delete(&name, &DeleteParams::background()).await?;
-    deployments.delete(&deployment, &DeleteParams::background()).await?;
+    let background = DeleteParams::background();
+    retry("deleting the ConsumerGroup", || groups.delete(&name, &background)).await?;
+    retry("deleting the Deployment", || deployments.delete(&deployment, &background)).await?;
     Ok(reaction)
 }
 
@@ -554,8 +595,18 @@ async fn cost_phase(
                 group_manifest(name, json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic]}));
             async move {
                 let g: ConsumerGroup = serde_json::from_value(manifest)?;
-                api.create(&PostParams::default(), &g).await?;
-                Ok::<_, anyhow::Error>(())
+                let pp = PostParams::default();
+                match retry("creating a ConsumerGroup", || api.create(&pp, &g)).await {
+                    Ok(_) => Ok(()),
+                    // A create that went through before its answer was lost.
+                    Err(e)
+                        if e.downcast_ref::<kube::Error>()
+                            .is_some_and(|k| matches!(k, kube::Error::Api(s) if s.code == 409)) =>
+                    {
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
             }
         })
         .buffer_unordered(32)
@@ -621,7 +672,8 @@ async fn cost_phase(
     let fresh_all = last.saturating_duration_since(produced);
 
     // Clean up this phase: the ConsumerGroup objects, then the Kafka groups and topics.
-    api.delete_collection(&DeleteParams::background(), &ListParams::default()).await?;
+    let (background, all) = (DeleteParams::background(), ListParams::default());
+    retry("deleting the ConsumerGroups", || api.delete_collection(&background, &all)).await?;
     eventually("ConsumerGroups deleted", Duration::from_secs(120), || async {
         Ok(api.list_metadata(&ListParams::default()).await?.items.is_empty().then_some(()))
     })
@@ -822,13 +874,13 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("bench_lag: namespace {}, operator {}, Kafka names {run}-*", ns.name, args.bin.display());
     let operator = Operator::start_with(&stack, "bench-lag", &args.bin, &["--namespace", &ns.name], "info");
     operator.wait_ready().await;
-    apply_in::<KafkaConnection>(
+    apply::<KafkaConnection>(
         &client,
         &ns.name,
         json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaConnection", "metadata": {"name": "main"},
                "spec": {"bootstrapServers": stack.bootstrap.split(',').collect::<Vec<_>>()}}),
     )
-    .await;
+    .await?;
     let conns: Api<KafkaConnection> = Api::namespaced(client.clone(), &ns.name);
     wait_condition(&conns, "main", "Ready", "True", None, connection_conditions, Duration::from_secs(60)).await;
 

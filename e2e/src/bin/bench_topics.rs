@@ -31,6 +31,8 @@ struct Args {
     bin: PathBuf,
     concurrency: usize,
     partitions: i32,
+    /// Skip the two floors (to compare operator builds quickly).
+    no_floors: bool,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -38,7 +40,7 @@ fn parse_args() -> anyhow::Result<Args> {
     let default_bin = std::env::var("TRIBUTARY_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|_| root.join("target").join("release").join("tributary"));
-    let mut args = Args { topics: 1000, bin: default_bin, concurrency: 64, partitions: 1 };
+    let mut args = Args { topics: 1000, bin: default_bin, concurrency: 64, partitions: 1, no_floors: false };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut value = || it.next().with_context(|| format!("{a} needs a value"));
@@ -47,9 +49,10 @@ fn parse_args() -> anyhow::Result<Args> {
             "--bin" => args.bin = value()?.into(),
             "--concurrency" => args.concurrency = value()?.parse()?,
             "--partitions" => args.partitions = value()?.parse()?,
+            "--no-floors" => args.no_floors = true,
             "-h" | "--help" => {
                 println!(
-                    "bench_topics --topics N [--bin PATH (default $TRIBUTARY_BIN or target/release/tributary)] [--concurrency C] [--partitions P]"
+                    "bench_topics --topics N [--bin PATH (default $TRIBUTARY_BIN or target/release/tributary)] [--concurrency C] [--partitions P] [--no-floors]"
                 );
                 std::process::exit(0);
             }
@@ -157,20 +160,22 @@ async fn main() -> anyhow::Result<()> {
     let run = unique("bench");
     eprintln!("bench_topics: {n} topics, {} partition(s) each, operator {}", args.partitions, args.bin.display());
 
-    // 1. Kafka floor.
-    let floor_prefix = format!("{run}-floor");
-    let floor_names: Vec<String> = (0..n).map(|i| format!("{floor_prefix}-{i:05}")).collect();
-    let (floor, floor_requests) = kafka_floor(&stack, &floor_names, args.partitions).await?;
-    eprintln!("kafka floor: {n} topics in {} ({floor_requests} CreateTopics requests)", secs(floor));
-    purge_kafka_topics(&stack, &floor_prefix, &floor_names, Duration::from_secs(600)).await?;
-
-    // 2. Apiserver floor.
-    let (api_floor, api_writes_floor) = apiserver_floor(&client, n, args.concurrency).await?;
-    eprintln!(
-        "apiserver floor: {n} Topic objects created in {}; with the operator's writes per topic (patch, Event, status) {}",
-        secs(api_floor),
-        secs(api_writes_floor)
-    );
+    // 1. Kafka floor; 2. apiserver floor (zero when skipped).
+    let (mut floor, mut floor_requests) = (Duration::ZERO, 0);
+    let (mut api_floor, mut api_writes_floor) = (Duration::ZERO, Duration::ZERO);
+    if !args.no_floors {
+        let floor_prefix = format!("{run}-floor");
+        let floor_names: Vec<String> = (0..n).map(|i| format!("{floor_prefix}-{i:05}")).collect();
+        (floor, floor_requests) = kafka_floor(&stack, &floor_names, args.partitions).await?;
+        eprintln!("kafka floor: {n} topics in {} ({floor_requests} CreateTopics requests)", secs(floor));
+        purge_kafka_topics(&stack, &floor_prefix, &floor_names, Duration::from_secs(600)).await?;
+        (api_floor, api_writes_floor) = apiserver_floor(&client, n, args.concurrency).await?;
+        eprintln!(
+            "apiserver floor: {n} Topic objects created in {}; with the operator's writes per topic (patch, Event, status) {}",
+            secs(api_floor),
+            secs(api_writes_floor)
+        );
+    }
 
     // 3. The operator.
     let ns = TestNamespace::create(&client, "bench").await;
