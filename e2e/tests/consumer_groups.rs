@@ -304,7 +304,6 @@ async fn a_burst_scales_up_to_the_partition_cap_drains_and_scales_down_after_sta
     })
     .await;
     let reaction = burst_start.elapsed();
-    let scaled_up_at = Instant::now();
     assert!(up <= 4, "never above the partition count (4), got {up}");
     wait_group(&f, "burst", "lag drained after a scale-up", |g| {
         g.status.as_ref().is_some_and(|s| s.total_lag == Some(0) && s.last_scale.is_some())
@@ -320,8 +319,10 @@ async fn a_burst_scales_up_to_the_partition_cap_drains_and_scales_down_after_sta
         Ok((replicas(&d) == 1).then_some(()))
     })
     .await;
-    let held = scaled_up_at.elapsed();
-    assert!(held >= Duration::from_secs(17), "scaled down only {held:?} after scaling up");
+    // Measured from before the burst, so that a slow observer can only make it longer: the window opens at the
+    // scale-up, which comes after the burst started.
+    let held = burst_start.elapsed();
+    assert!(held >= Duration::from_secs(20), "scaled down {held:?} after the burst started (window 20 s)");
     let g = wait_group(&f, "burst", "status records the scale-down", |g| {
         g.status.as_ref().and_then(|s| s.last_scale.as_ref()).is_some_and(|l| l.to == 1)
     })
