@@ -292,7 +292,7 @@ async fn a_burst_scales_up_to_the_partition_cap_drains_and_scales_down_after_sta
                         "pollSeconds": 1, "scaleDown": {"stabilizationSeconds": 20}}}),
     ))
     .await;
-    wait_condition(&f.api::<ConsumerGroup>(), "burst", "ScalingActive", "True", None, group_conditions, T).await;
+    wait_condition(&f.api::<ConsumerGroup>(), "burst", "ScalingActive", "True", None, group_conditions, 2 * T).await;
 
     let burst_start = Instant::now();
     produce(&f.stack.producer(), &topic, "b", 3000).await.unwrap();
