@@ -250,6 +250,12 @@ async fn apply(topic: Arc<Topic>, ctx: &Context, api: &Api<Topic>) -> Result<Act
     }
     match the_plan.blocked {
         Some(b) => draft.not_ready(b.reason, b.message),
+        // Kafka took the change but its metadata does not show it yet (typically right after an outage): Ready only
+        // once the topic is seen with its id and partitions, so status never says Ready without them.
+        None if !settled || observed.is_none() => draft.not_ready(
+            "Pending",
+            format!("Kafka accepted the change to {:?}; waiting for its metadata to show it", desired.name),
+        ),
         None => {
             let msg = match desired.policy {
                 ManagementPolicy::Enforce => "topic matches the spec",
