@@ -93,11 +93,6 @@ async fn connection_ready_unreachable_and_namespace_refusal() {
     assert!(kafka_has(&f, &borrower).await);
 }
 
-// Ignored in `make test`: on the 3-broker stack every librdkafka client (the operator's vendored 2.12 and Debian's
-// kcat) is refused with "invalid credentials" by the SCRAM listener that Kafka's Java client authenticates to with
-// the same user and password; it passed on the 1-broker stack. Tracked as open in the topics issue; run it with
-// `cargo test -p tributary-e2e --test topics scram -- --ignored`.
-#[ignore = "librdkafka SCRAM is refused on the 3-broker stack; see the comment"]
 #[tokio::test]
 async fn scram_connection_works_and_wrong_credentials_say_so_without_leaking() {
     let f = Fixture::start("scram", &[]).await;
@@ -108,7 +103,7 @@ async fn scram_connection_works_and_wrong_credentials_say_so_without_leaking() {
             .await;
         f.apply::<KafkaConnection>(json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaConnection",
             "metadata": {"name": name},
-            "spec": {"bootstrapServers": [f.stack.scram_bootstrap],
+            "spec": {"bootstrapServers": f.stack.scram_bootstrap.split(',').collect::<Vec<_>>(),
                      "sasl": {"mechanism": "SCRAM-SHA-512",
                               "username": {"name": format!("kafka-{name}"), "key": "username"},
                               "password": {"name": format!("kafka-{name}"), "key": "password"}}}}))
