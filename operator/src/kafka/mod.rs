@@ -9,6 +9,7 @@ pub mod batch;
 pub mod ffi;
 pub mod redrive;
 pub mod settings;
+pub mod wire;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
