@@ -1,7 +1,7 @@
 //! The KafkaConnection and Topic controllers against the real stack. Kafka is checked with an independent client
 //! (rdkafka used directly by the test), Kubernetes with the real apiserver.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -10,7 +10,7 @@ use kube::api::{DeleteParams, Patch, PatchParams};
 use rdkafka::admin::{AdminOptions, AlterConfig, ResourceSpecifier};
 use serde_json::json;
 use tributary::api::{KafkaConnection, Topic};
-use tributary_e2e::kafka::{create_topic, describe_topic};
+use tributary_e2e::kafka::{consume_all, create_topic, describe_topic};
 use tributary_e2e::*;
 
 const T: Duration = Duration::from_secs(60);
@@ -495,4 +495,109 @@ async fn deletion_retains_deletes_refuses_in_use_and_never_traps_a_namespace() {
     })
     .await;
     assert!(kafka_has(&f, &orphan).await, "Retain keeps the topic when its namespace goes");
+}
+
+/// Replicas and in-sync replicas of each partition, as an independent client (rdkafka metadata) sees them.
+fn replica_sets(f: &Fixture, topic: &str) -> Vec<(Vec<i32>, Vec<i32>)> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = f.stack.kafka_config().create().unwrap();
+    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
+    let t = md.topics().iter().find(|t| t.name() == topic).expect("topic in metadata");
+    let mut parts: Vec<_> = t.partitions().iter().map(|p| (p.id(), p.replicas().to_vec(), p.isr().to_vec())).collect();
+    parts.sort();
+    parts.into_iter().map(|(_, r, i)| (r, i)).collect()
+}
+
+async fn reassignment_done(f: &Fixture, name: &str, rf: i32) -> Topic {
+    let topics = f.api::<Topic>();
+    eventually(&format!("{name} moved to replication factor {rf}"), Duration::from_secs(120), || async {
+        let t = topics.get(name).await?;
+        let ready = condition_of(&topic_conditions(&t), "Ready").is_some_and(|(s, _, _)| s == "True");
+        let done = t.status.as_ref().and_then(|s| s.reassignment.as_ref()).is_some_and(|r| {
+            r.state == "Done" && r.target_replication_factor == rf && r.partitions_done == r.partitions_total
+        });
+        Ok((ready && done).then_some(t))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn replication_factor_change_is_carried_out_by_partition_reassignment_over_scram() {
+    let f = Fixture::start("rf", &[]).await;
+    let brokers = f.stack.bootstrap.split(',').count();
+    assert!(brokers >= 3, "this test needs the 3-broker stack (e2e/stack/up --brokers 3)");
+    // A SCRAM connection: the reassignment requests go over the operator's own wire client, authenticated as the
+    // librdkafka client is.
+    f.apply::<Secret>(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "kafka-scram"},
+        "stringData": {"username": f.stack.scram_user, "password": f.stack.scram_password}}))
+        .await;
+    f.apply::<KafkaConnection>(json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaConnection",
+        "metadata": {"name": "scram"},
+        "spec": {"bootstrapServers": f.stack.scram_bootstrap.split(',').collect::<Vec<_>>(),
+                 "sasl": {"mechanism": "SCRAM-SHA-256",
+                          "username": {"name": "kafka-scram", "key": "username"},
+                          "password": {"name": "kafka-scram", "key": "password"}}}}))
+        .await;
+    wait_condition(&f.api::<KafkaConnection>(), "scram", "Ready", "True", Some("Connected"), connection_conditions, T)
+        .await;
+
+    let name = unique("rf");
+    f.apply::<Topic>(topic_manifest(
+        &name,
+        json!({"connectionRef": {"name": "scram"}, "partitions": 3, "replicationFactor": 1}),
+    ))
+    .await;
+    ready_topic(&f, &name).await;
+    let before = replica_sets(&f, &name);
+    assert!(before.iter().all(|(r, _)| r.len() == 1), "{before:?}");
+    tributary_e2e::kafka::produce(&f.stack.producer(), &name, "rf", 300).await.unwrap();
+
+    let topics = f.api::<Topic>();
+    let set_rf = |rf: i32| {
+        let topics = topics.clone();
+        let name = name.clone();
+        async move {
+            topics
+                .patch(&name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicationFactor": rf}})))
+                .await
+                .unwrap();
+        }
+    };
+
+    // Up to 3: every partition gets three replicas, all in sync, and keeps its leader.
+    set_rf(3).await;
+    let t = reassignment_done(&f, &name, 3).await;
+    let st = t.status.unwrap();
+    assert_eq!(st.replication_factor, Some(3));
+    let r = st.reassignment.unwrap();
+    assert_eq!((r.partitions_done, r.partitions_total), (3, 3), "{r:?}");
+    let up = replica_sets(&f, &name);
+    for ((replicas, isr), (old, _)) in up.iter().zip(&before) {
+        assert_eq!(replicas.len(), 3, "{up:?}");
+        assert_eq!(replicas.iter().collect::<BTreeSet<_>>(), isr.iter().collect::<BTreeSet<_>>(), "{up:?}");
+        assert_eq!(replicas[0], old[0], "the preferred leader moved: {before:?} -> {up:?}");
+    }
+    let records = consume_all(&f.stack, &name, 300, Duration::from_secs(60), false).unwrap();
+    let values: BTreeSet<_> = records.iter().filter_map(|r| r.value.clone()).collect();
+    assert_eq!(values.len(), 300, "records lost or changed by the reassignment");
+    let events = events_in(&f.client, &f.ns.name).await;
+    for reason in ["ReassignmentStarted", "ReassignmentCompleted"] {
+        assert!(events.iter().any(|(n, r, _)| n == &name && r == reason), "no {reason} Event: {events:?}");
+    }
+
+    // Down to 2: the surplus replica leaves, the leader stays.
+    set_rf(2).await;
+    reassignment_done(&f, &name, 2).await;
+    let down = replica_sets(&f, &name);
+    for ((replicas, isr), (old, _)) in down.iter().zip(&before) {
+        assert_eq!(replicas.len(), 2, "{down:?}");
+        assert_eq!(replicas.iter().collect::<BTreeSet<_>>(), isr.iter().collect::<BTreeSet<_>>(), "{down:?}");
+        assert_eq!(replicas[0], old[0], "the preferred leader moved: {before:?} -> {down:?}");
+    }
+
+    // More replicas than brokers: refused with a condition naming the field, and Kafka is left as it is.
+    set_rf(brokers as i32 + 1).await;
+    let (_, msg) = not_ready_topic(&f, &name, "NotEnoughBrokers").await;
+    assert!(msg.contains("spec.replicationFactor"), "{msg}");
+    assert_eq!(replica_sets(&f, &name), down);
 }

@@ -98,7 +98,7 @@ pub struct ConfigDrift {
 pub struct ReassignmentStatus {
     /// The replication factor being moved to.
     pub target_replication_factor: i32,
-    /// `Pending`, `Ongoing` or `Done`.
+    /// `Ongoing` (Ready is False with reason `Reassigning`) or `Done`.
     pub state: String,
     /// Partitions whose new replica set is complete and in sync.
     pub partitions_done: i32,

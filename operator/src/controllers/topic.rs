@@ -14,10 +14,12 @@ use kube::{Api, ResourceExt};
 use super::{ConnectionProblem, Context, full_name, resolve_connection, status::apply_status};
 use crate::api::common::{DeletionPolicy, ManagementPolicy};
 use crate::api::conditions::{self, READY};
+use crate::api::topic::ReassignmentStatus;
 use crate::api::topic::{TOPIC_FINALIZER, Topic, TopicStatus};
 use crate::api::{FORCE_DELETE_ANNOTATION, PAUSED_ANNOTATION};
+use crate::decisions::reassign::{self, PartitionReplicas};
 use crate::decisions::topic::{self as plan, DesiredTopic, ObservedTopic, TopicAction};
-use crate::kafka::{ClusterClient, KafkaError, NewTopicRequest};
+use crate::kafka::{ClusterClient, KafkaError, NewTopicRequest, wire};
 use crate::runtime::metrics::{KindLabels, ReconcileLabels, ResultLabel};
 
 pub const DRIFTED: &str = "Drifted";
@@ -88,6 +90,11 @@ async fn observe(client: &ClusterClient, name: &str) -> Result<Option<(ObservedT
         partitions: desc.partitions.len() as i32,
         replication_factor,
         config: config.into_iter().map(|(k, v)| (k, (v.value, v.is_override))).collect(),
+        replicas: desc
+            .partitions
+            .iter()
+            .map(|p| PartitionReplicas { partition: p.partition, replicas: p.replicas.clone(), isr: p.isr.clone() })
+            .collect(),
     };
     Ok(Some((observed, desc.topic_id)))
 }
@@ -248,8 +255,38 @@ async fn apply(topic: Arc<Topic>, ctx: &Context, api: &Api<Topic>) -> Result<Act
         };
         draft.set(DRIFTED, true, reason, format!("config differed from the spec in {}: {what}", keys.join(", ")));
     }
+    // A replication-factor change (Enforce only): started, followed, or finished here.
+    let mut reassigning = None;
+    if let (Some(rf), Some(o), ManagementPolicy::Enforce, None) =
+        (desired.replication_factor, &observed, desired.policy, &the_plan.blocked)
+    {
+        match replication(ctx, &client, &topic, &desired.name, rf, o).await {
+            Ok(Replication::Idle) => {}
+            Ok(Replication::Moving(status)) => {
+                let msg = format!(
+                    "replication factor changing to {}: {}/{} partition(s) have their new replicas in sync",
+                    status.target_replication_factor, status.partitions_done, status.partitions_total
+                );
+                draft.status.reassignment = Some(status);
+                reassigning = Some(msg);
+            }
+            Ok(Replication::Done(status)) => draft.status.reassignment = Some(status),
+            Ok(Replication::Refused(r)) => {
+                draft.not_ready(r.reason, r.message);
+                write(ctx, api, &topic, draft).await?;
+                return Ok(resync);
+            }
+            Err(e) => {
+                let reason = if matches!(e, KafkaError::Invalid(_)) { "KafkaRejected" } else { e.reason() };
+                draft.not_ready(reason, format!("replication factor change: {e}"));
+                write(ctx, api, &topic, draft).await?;
+                return Ok(Action::requeue(Duration::from_secs(10)));
+            }
+        }
+    }
     match the_plan.blocked {
         Some(b) => draft.not_ready(b.reason, b.message),
+        None if reassigning.is_some() => draft.not_ready("Reassigning", reassigning.clone().unwrap_or_default()),
         // Kafka took the change but its metadata does not show it yet (typically right after an outage): Ready only
         // once the topic is seen with its id and partitions, so status never says Ready without them.
         None if !settled || observed.is_none() => draft.not_ready(
@@ -269,7 +306,81 @@ async fn apply(topic: Arc<Topic>, ctx: &Context, api: &Api<Topic>) -> Result<Act
         draft.status.last_sync_time = Some(Time(draft.now));
     }
     write(ctx, api, &topic, draft).await?;
-    Ok(if settled { resync } else { Action::requeue(Duration::from_secs(2)) })
+    Ok(match (settled, reassigning) {
+        (false, _) => Action::requeue(Duration::from_secs(2)),
+        (true, Some(_)) => Action::requeue(Duration::from_secs(3)),
+        (true, None) => resync,
+    })
+}
+
+/// Where a replication-factor change stands after this reconcile.
+enum Replication {
+    /// Nothing to do (the factor matches and no change was being followed).
+    Idle,
+    Moving(ReassignmentStatus),
+    /// Just finished, or finished earlier and still reported.
+    Done(ReassignmentStatus),
+    Refused(plan::Refusal),
+}
+
+/// Starts or follows the partition reassignment that gives every partition `rf` in-sync replicas. Kafka is asked
+/// (ListPartitionReassignments) only while the factor differs or a change is being followed, so idle topics cost no
+/// extra request.
+async fn replication(
+    ctx: &Context,
+    client: &ClusterClient,
+    topic: &Topic,
+    name: &str,
+    rf: i32,
+    observed: &ObservedTopic,
+) -> Result<Replication, KafkaError> {
+    let previous = topic.status.as_ref().and_then(|s| s.reassignment.clone());
+    let following = previous.as_ref().is_some_and(|p| p.state != "Done" && p.target_replication_factor == rf);
+    let needs = reassign::needs_change(&observed.replicas, rf);
+    if !needs && !following {
+        return Ok(match previous {
+            Some(p) if p.target_replication_factor == rf => Replication::Done(p),
+            _ => Replication::Idle,
+        });
+    }
+    let settings = client.settings();
+    let partitions: Vec<i32> = observed.replicas.iter().map(|p| p.partition).collect();
+    let ongoing = wire::list_partition_reassignments(settings, &[(name.to_string(), partitions)]).await?;
+    let reassigning: BTreeSet<i32> = ongoing.iter().filter(|o| o.topic == name).map(|o| o.partition).collect();
+    let from = observed.replication_factor;
+    if needs && reassigning.is_empty() {
+        let brokers = client.describe_cluster().await?.brokers;
+        let moves = match reassign::target_assignment(&observed.replicas, &brokers, rf) {
+            Ok(m) => m,
+            Err(refusal) => return Ok(Replication::Refused(refusal)),
+        };
+        if !moves.is_empty() {
+            wire::alter_partition_reassignments(settings, name, &moves).await?;
+            let msg = format!("replication factor {from} -> {rf}: reassigning {} partition(s)", moves.len());
+            ctx.event(topic, false, "ReassignmentStarted", "Reassign", msg).await;
+        }
+        let status = ReassignmentStatus {
+            target_replication_factor: rf,
+            state: "Ongoing".into(),
+            partitions_done: observed.replicas.len() as i32 - moves.len() as i32,
+            partitions_total: observed.replicas.len() as i32,
+            message: Some(format!("from replication factor {from}")),
+        };
+        return Ok(Replication::Moving(status));
+    }
+    let progress = reassign::progress(&observed.replicas, &reassigning, rf);
+    let mut status = previous.unwrap_or_default();
+    status.target_replication_factor = rf;
+    status.partitions_done = progress.done;
+    status.partitions_total = progress.total;
+    if progress.complete() {
+        status.state = "Done".into();
+        let msg = format!("replication factor is {rf}: every partition's replicas are in sync");
+        ctx.event(topic, false, "ReassignmentCompleted", "Reassign", msg).await;
+        return Ok(Replication::Done(status));
+    }
+    status.state = "Ongoing".into();
+    Ok(Replication::Moving(status))
 }
 
 /// Observes a topic after a change until Kafka shows it with an id and at least `partitions` partitions (a few

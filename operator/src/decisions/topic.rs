@@ -27,6 +27,8 @@ pub struct ObservedTopic {
     pub replication_factor: i32,
     /// Every config entry: value and whether it is a topic-level override.
     pub config: BTreeMap<String, (Option<String>, bool)>,
+    /// Replicas and in-sync replicas of every partition.
+    pub replicas: Vec<super::reassign::PartitionReplicas>,
 }
 
 /// Why a spec is refused before anything is sent to Kafka.
@@ -190,14 +192,17 @@ pub fn plan(desired: &DesiredTopic, observed: Option<&ObservedTopic>) -> TopicPl
         };
     }
     let mut plan = TopicPlan { drift, ..TopicPlan::default() };
+    // In Enforce a replication-factor difference is carried out by a partition reassignment (see `reassign`), which
+    // the controller drives; the other policies report it and leave Kafka alone.
     if let Some(rf) = desired.replication_factor
         && rf != observed.replication_factor
+        && desired.policy != ManagementPolicy::Enforce
     {
         plan.blocked = Some(Refusal {
             reason: "ReplicationFactorChange",
             message: format!(
-                "topic {:?} has replication factor {} in Kafka, spec asks {rf}: changing it needs a partition reassignment, which this version does not perform",
-                desired.name, observed.replication_factor
+                "topic {:?} has replication factor {} in Kafka, spec asks {rf}: managementPolicy {:?} leaves it as it is",
+                desired.name, observed.replication_factor, desired.policy
             ),
         });
     }
@@ -244,6 +249,22 @@ mod tests {
             partitions,
             replication_factor: 1,
             config: config.iter().map(|(k, v, o)| (k.to_string(), (Some(v.to_string()), *o))).collect(),
+            ..ObservedTopic::default()
+        }
+    }
+
+    #[test]
+    fn a_replication_factor_difference_is_left_to_the_reassignment_in_enforce_and_reported_otherwise() {
+        let mut d = desired(1, &[]);
+        d.replication_factor = Some(3);
+        let o = observed(1, &[]);
+        let p = plan(&d, Some(&o));
+        assert!(p.blocked.is_none() && p.actions.is_empty(), "{p:?}");
+        for policy in [ManagementPolicy::Observe, ManagementPolicy::CreateOnly] {
+            let p = plan(&DesiredTopic { policy, ..d.clone() }, Some(&o));
+            let b = p.blocked.expect("reported");
+            assert_eq!(b.reason, "ReplicationFactorChange");
+            assert!(b.message.contains("leaves it"), "{}", b.message);
         }
     }
 
