@@ -1,6 +1,6 @@
 //! Safe wrappers over librdkafka admin calls that rdkafka's `AdminClient` does not expose:
-//! IncrementalAlterConfigs, DescribeTopics, DescribeCluster, ListOffsets, ListConsumerGroupOffsets, and the
-//! client's main queue (logs and client-level errors).
+//! IncrementalAlterConfigs, DescribeTopics, DescribeCluster, ListOffsets, ListConsumerGroupOffsets,
+//! DescribeConsumerGroups, and the client's main queue (logs and client-level errors).
 //!
 //! Each call runs on a blocking thread: it creates its own result queue, issues the request, waits for the one
 //! result event and copies everything out into owned Rust values before freeing the native objects. This is the
@@ -491,6 +491,69 @@ pub fn describe_topics(admin: &Admin, names: &[String], timeout: Duration) -> Re
     Ok(names.iter().map(|n| by_name.remove(n).unwrap_or(Ok(None))).collect())
 }
 
+/// A described consumer group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupDescription {
+    pub group_id: String,
+    /// librdkafka's state name: "Stable", "Empty", "PreparingRebalance", "CompletingRebalance" or "Unknown".
+    pub state: String,
+    pub members: i32,
+}
+
+/// One group's answer to DescribeConsumerGroups: `Ok(None)` when Kafka does not know the group.
+pub type GroupAnswer = Result<Option<GroupDescription>, KafkaError>;
+
+/// Reads one group's answer from its state, member count and error code. A group Kafka does not know is "Dead"
+/// to DescribeGroups and GROUP_ID_NOT_FOUND to ConsumerGroupDescribe: both are "no such group".
+fn group_answer(group_id: String, state: String, members: i32, error: Option<(RDKafkaRespErr, String)>) -> GroupAnswer {
+    match error {
+        Some((RDKafkaRespErr::RD_KAFKA_RESP_ERR_GROUP_ID_NOT_FOUND, _)) => Ok(None),
+        Some((code, message)) => Err(KafkaError::from_code(code, message)),
+        None if state == "Dead" => Ok(None),
+        None => Ok(Some(GroupDescription { group_id, state, members })),
+    }
+}
+
+/// DescribeConsumerGroups for many groups in one call, answers in input order. librdkafka sends one request per
+/// group to its coordinator (no ListGroups to every broker). The ids must be distinct (librdkafka refuses
+/// duplicates); an empty list asks nothing.
+pub fn describe_groups(admin: &Admin, groups: &[String], timeout: Duration) -> Result<Vec<GroupAnswer>, KafkaError> {
+    if groups.is_empty() {
+        return Ok(vec![]);
+    }
+    let cgroups = groups.iter().map(|g| cstring(g)).collect::<Result<Vec<_>, _>>()?;
+    let mut ptrs: Vec<*const std::os::raw::c_char> = cgroups.iter().map(|c| c.as_ptr()).collect();
+    let ev = call(admin, timeout, false, |rk, opts, q| {
+        // SAFETY: `ptrs` points to live C strings for the call; librdkafka copies them.
+        unsafe { sys::rd_kafka_DescribeConsumerGroups(rk, ptrs.as_mut_ptr(), ptrs.len(), opts, q) }
+    })?;
+    let mut by_id = std::collections::HashMap::new();
+    // SAFETY: the event is a DescribeConsumerGroups result; every pointer read belongs to the live event and
+    // everything is copied out before it is freed.
+    unsafe {
+        let res = sys::rd_kafka_event_DescribeConsumerGroups_result(ev.0);
+        if res.is_null() {
+            return Err(KafkaError::Protocol("unexpected event type for DescribeConsumerGroups".into()));
+        }
+        let mut n = 0usize;
+        let descs = sys::rd_kafka_DescribeConsumerGroups_result_groups(res, &mut n);
+        for i in 0..n {
+            let g = *descs.add(i);
+            let group_id = owned(sys::rd_kafka_ConsumerGroupDescription_group_id(g));
+            let err = sys::rd_kafka_ConsumerGroupDescription_error(g);
+            let error =
+                (!err.is_null()).then(|| (sys::rd_kafka_error_code(err), owned(sys::rd_kafka_error_string(err))));
+            let state = owned(sys::rd_kafka_consumer_group_state_name(sys::rd_kafka_ConsumerGroupDescription_state(g)));
+            let members = sys::rd_kafka_ConsumerGroupDescription_member_count(g).min(i32::MAX as usize) as i32;
+            by_id.insert(group_id.clone(), group_answer(group_id, state, members, error));
+        }
+    }
+    Ok(groups
+        .iter()
+        .map(|g| by_id.remove(g).unwrap_or_else(|| Err(KafkaError::Protocol(format!("no result for group {g}")))))
+        .collect())
+}
+
 /// A client-level notice from librdkafka's main queue.
 #[derive(Clone, Debug)]
 pub enum ClientNotice {
@@ -568,5 +631,35 @@ pub fn alter_group_offsets(
             out.extend(copy_partitions(sys::rd_kafka_group_result_partitions(g)));
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_kafka_does_not_know_is_none() {
+        let answer = |state: &str, error| group_answer("g".into(), state.into(), 0, error);
+        // DescribeGroups (classic protocol) says "Dead"; ConsumerGroupDescribe says GROUP_ID_NOT_FOUND.
+        assert!(matches!(answer("Dead", None), Ok(None)));
+        let not_found = Some((RDKafkaRespErr::RD_KAFKA_RESP_ERR_GROUP_ID_NOT_FOUND, String::new()));
+        assert!(matches!(answer("Unknown", not_found), Ok(None)));
+    }
+
+    #[test]
+    fn a_known_group_keeps_its_state_and_members() {
+        let got = group_answer("g".into(), "Stable".into(), 3, None).unwrap();
+        assert_eq!(got, Some(GroupDescription { group_id: "g".into(), state: "Stable".into(), members: 3 }));
+        let empty = group_answer("g".into(), "Empty".into(), 0, None).unwrap().unwrap();
+        assert_eq!((empty.state.as_str(), empty.members), ("Empty", 0));
+    }
+
+    #[test]
+    fn a_per_group_error_is_that_groups_error() {
+        let denied = Some((RDKafkaRespErr::RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED, "denied".into()));
+        assert!(matches!(group_answer("g".into(), "Unknown".into(), 0, denied), Err(KafkaError::Authorization(_))));
+        let busy = Some((RDKafkaRespErr::RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE, String::new()));
+        assert!(matches!(group_answer("g".into(), "Unknown".into(), 0, busy), Err(KafkaError::Broker { .. })));
     }
 }

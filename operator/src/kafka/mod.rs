@@ -24,7 +24,7 @@ use rdkafka_sys::types::RDKafkaRespErr;
 
 use self::batch::{BatchShape, Batcher};
 pub use self::ffi::{
-    ClusterDescription, ConfigOp, OffsetSpec, PartitionDescription, PartitionOffset, TopicDescription,
+    ClusterDescription, ConfigOp, GroupDescription, OffsetSpec, PartitionDescription, PartitionOffset, TopicDescription,
 };
 pub use self::settings::ClientSettings;
 use crate::runtime::metrics::{KafkaRequestLabels, Metrics, OperationLabels, ResultLabel};
@@ -223,6 +223,7 @@ pub struct ClusterClient {
     alter_configs: Batcher<(String, Vec<ConfigOp>), ()>,
     delete_topics: Batcher<String, ()>,
     list_offsets: Batcher<OffsetsRequest, Vec<PartitionOffset>>,
+    describe_groups: Batcher<String, Option<GroupDescription>>,
 }
 
 /// One caller's ListOffsets request; concurrent requests of the same kind share one call per cluster.
@@ -435,9 +436,43 @@ impl ClusterClient {
             }
         });
 
+        let c = call("describe_consumer_groups");
+        let describe_groups = Batcher::spawn(BATCH, move |ids: Vec<String>| {
+            let c = c.clone();
+            async move {
+                // One DescribeConsumerGroups for every group asked within the linger (librdkafka refuses duplicate
+                // ids: ask each once and hand the answer to every caller).
+                let distinct = distinct_ids(&ids);
+                let admin = c.admin.clone();
+                let asked = distinct.clone();
+                let answers = c
+                    .run(async move {
+                        let answers = blocking(move || ffi::describe_groups(&admin, &asked, timeout)).await?;
+                        // librdkafka reports a time-out or a dead cluster per group: when every group failed so,
+                        // the call failed, for the metrics and the circuit breaker as with any other call.
+                        match whole_batch_fault(&answers) {
+                            Some(e) => Err(e),
+                            None => Ok(answers),
+                        }
+                    })
+                    .await?;
+                let by_id: HashMap<String, ffi::GroupAnswer> = distinct.into_iter().zip(answers).collect();
+                Ok(ids
+                    .iter()
+                    .map(|id| {
+                        by_id
+                            .get(id)
+                            .cloned()
+                            .unwrap_or_else(|| Err(KafkaError::Protocol(format!("no result for {id}"))))
+                    })
+                    .collect())
+            }
+        });
+
         Ok(ClusterClient {
             key,
             list_offsets,
+            describe_groups,
             fingerprint: settings.fingerprint(),
             settings: settings.clone(),
             admin,
@@ -537,21 +572,10 @@ impl ClusterClient {
         }
     }
 
-    /// State and member count of one group (a DescribeGroups request); `None` when Kafka does not know it.
+    /// State and member count of one group; `None` when Kafka does not know it. Batched with every other
+    /// caller's on this cluster into one DescribeConsumerGroups call.
     pub async fn group_state(&self, group: &str) -> Result<Option<(String, i32)>, KafkaError> {
-        let admin = self.admin.clone();
-        let (group, timeout) = (group.to_string(), self.timeout);
-        self.call("describe_group")
-            .run(blocking(move || {
-                let list = admin.inner().fetch_group_list(Some(&group), timeout)?;
-                Ok(list
-                    .groups()
-                    .iter()
-                    .find(|g| g.name() == group)
-                    .filter(|g| g.state() != "Dead")
-                    .map(|g| (g.state().to_string(), g.members().len() as i32)))
-            }))
-            .await
+        Ok(self.describe_groups.submit(group.to_string()).await?.map(|g| (g.state, g.members)))
     }
 
     /// Groups with members that have committed offsets on `topic`: deleting the topic would break them.
@@ -612,6 +636,19 @@ fn spawn_notice_poller(admin: &Arc<Admin>) {
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "could not start the Kafka notice thread");
     }
+}
+
+/// The ids of a batch, each once, in first-seen order.
+fn distinct_ids(ids: &[String]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    ids.iter().filter(|id| seen.insert(id.as_str())).cloned().collect()
+}
+
+/// The cluster fault every answer of a batch failed with, if all did: then the call as a whole failed.
+fn whole_batch_fault<T>(answers: &[Result<T, KafkaError>]) -> Option<KafkaError> {
+    let mut faults = answers.iter().map(|a| a.as_ref().err().filter(|e| e.is_cluster_fault()));
+    let first = faults.next()??.clone();
+    faults.all(|f| f.is_some()).then_some(first)
 }
 
 /// Maps rdkafka's per-topic results to answers in request order.
@@ -676,6 +713,27 @@ impl Clients {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_asks_each_group_once() {
+        let ids: Vec<String> = ["a", "b", "a", "c", "b"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(distinct_ids(&ids), vec!["a", "b", "c"]);
+        assert!(distinct_ids(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_batch_fails_as_a_whole_only_when_every_group_hit_a_cluster_fault() {
+        let ok: Result<(), KafkaError> = Ok(());
+        let denied = || Err(KafkaError::Authorization("denied".into()));
+        assert!(whole_batch_fault::<()>(&[]).is_none());
+        assert!(matches!(
+            whole_batch_fault::<()>(&[Err(KafkaError::Timeout), Err(KafkaError::Timeout)]),
+            Some(KafkaError::Timeout)
+        ));
+        assert!(whole_batch_fault(&[Err(KafkaError::Timeout), ok.clone()]).is_none());
+        assert!(whole_batch_fault(&[denied(), Err(KafkaError::Timeout)]).is_none());
+        assert!(whole_batch_fault::<()>(&[denied()]).is_none());
+    }
 
     #[test]
     fn the_reported_controller_stays_while_its_broker_lives() {
