@@ -2,7 +2,8 @@
 //! Burrow's rules, scales the consumer workload through `/scale`, and runs declarative offset resets.
 //!
 //! Each group is polled every `pollSeconds`; what must be remembered between polls (offset timelines, commit
-//! windows, the autoscaler's state) lives in [`GroupMemory`], in memory.
+//! windows, the autoscaler's state) lives in [`GroupMemory`], in memory. A deleted group's memory and metric series
+//! are dropped as the watch reports the deletion ([`on_watch_event`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -13,6 +14,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use serde_json::json;
 
@@ -27,7 +30,7 @@ use crate::decisions::burrow::{CommitSample, CommitWindow, PartitionStatus};
 use crate::decisions::lag::{GroupLag, GroupLagTracker, PartitionOffsets, TopicPartition};
 use crate::decisions::offset_reset::{self, PartitionBounds};
 use crate::kafka::{ClusterClient, KafkaError, OffsetSpec};
-use crate::runtime::metrics::{KindLabels, ReconcileLabels, ResourceLabels, ResultLabel};
+use crate::runtime::metrics::{KindLabels, Metrics, ReconcileLabels, ResourceLabels, ResultLabel};
 
 pub const LAG_WITHIN_SLO: &str = "LagWithinSLO";
 pub const STALLED: &str = "Stalled";
@@ -42,6 +45,9 @@ pub enum Error {
     Kube(#[from] kube::Error),
     #[error("{0}")]
     Kafka(#[from] KafkaError),
+    /// The ConsumerGroup was deleted while it was reconciled (its status write found nothing): nothing to do.
+    #[error("the ConsumerGroup no longer exists")]
+    Gone,
 }
 
 /// What a group's controller remembers between polls.
@@ -56,6 +62,66 @@ pub struct GroupMemory {
 /// Memory of every group, by `namespace/name`.
 #[derive(Default)]
 pub struct GroupMemories(Mutex<HashMap<String, GroupMemory>>);
+
+/// How long after a deletion a reconcile that was already running may still write memory or metrics: the group is
+/// forgotten once more then.
+const FORGET_AGAIN_AFTER: Duration = Duration::from_secs(60);
+
+impl GroupMemories {
+    /// Drops what is kept about the group `namespace/name`: its memory and its metric series.
+    pub fn forget(&self, metrics: &Metrics, namespace: &str, name: &str) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(&format!("{namespace}/{name}"));
+        let labels = ResourceLabels { namespace: namespace.to_string(), name: name.to_string() };
+        metrics.group_lag_messages.remove(&labels);
+        metrics.group_lag_seconds.remove(&labels);
+        metrics.group_lag_within_slo.remove(&labels);
+        metrics.group_replicas_desired.remove(&labels);
+        metrics.group_replicas_current.remove(&labels);
+    }
+
+    /// Forgets every remembered group for which `exists(namespace, name)` is false. Metric series are only ever
+    /// written after the group's memory, so the memory's keys cover them.
+    pub fn retain(&self, metrics: &Metrics, exists: impl Fn(&str, &str) -> bool) {
+        let keys: Vec<String> = self.0.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect();
+        for key in keys {
+            let (ns, name) = key.split_once('/').unwrap_or(("", &key));
+            if !exists(ns, name) {
+                self.forget(metrics, ns, name);
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+/// Sees every event of the ConsumerGroup watcher (after `store` applied it) and forgets deleted groups, so memory
+/// and /metrics do not grow with churn. A deletion missed while the watch was down shows at the next relist.
+pub fn on_watch_event(ctx: &Arc<Context>, store: &Store<ConsumerGroup>, event: &watcher::Event<ConsumerGroup>) {
+    match event {
+        watcher::Event::Delete(cg) => {
+            let (ns, name) = (cg.namespace().unwrap_or_default(), cg.name_any());
+            tracing::debug!(group = %full_name(cg), "consumer group deleted: forgetting it");
+            ctx.groups.forget(&ctx.metrics, &ns, &name);
+            // A reconcile that was running may still write after this: forget again once it surely ended, unless
+            // a group of the same name was created meanwhile.
+            let (ctx, store) = (ctx.clone(), store.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(FORGET_AGAIN_AFTER).await;
+                if store.get(&ObjectRef::new(&name).within(&ns)).is_none() {
+                    ctx.groups.forget(&ctx.metrics, &ns, &name);
+                }
+            });
+        }
+        watcher::Event::InitDone => {
+            let exists = |ns: &str, name: &str| store.get(&ObjectRef::new(name).within(ns)).is_some();
+            ctx.groups.retain(&ctx.metrics, exists);
+        }
+        _ => {}
+    }
+}
 
 fn now_ms() -> i64 {
     Timestamp::now().as_millisecond()
@@ -230,7 +296,14 @@ impl Draft {
 #[tracing::instrument(skip_all, fields(group = %full_name(cg.as_ref())))]
 pub async fn reconcile(cg: Arc<ConsumerGroup>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
-    let result = reconcile_inner(&cg, &ctx).await;
+    let result = match reconcile_inner(&cg, &ctx).await {
+        Err(Error::Gone) => {
+            tracing::debug!("consumer group deleted while it was reconciled");
+            ctx.groups.forget(&ctx.metrics, &cg.namespace().unwrap_or_default(), &cg.name_any());
+            Ok(Action::await_change())
+        }
+        other => other,
+    };
     let label = if result.is_ok() { ResultLabel::Success } else { ResultLabel::Error };
     ctx.metrics.reconciles.get_or_create(&ReconcileLabels { kind: "ConsumerGroup", result: label }).inc();
     ctx.metrics
@@ -267,7 +340,7 @@ async fn reconcile_inner(cg: &ConsumerGroup, ctx: &Context) -> Result<Action, Er
         Ok((_, c)) => c,
         Err(ConnectionProblem { reason, message }) => {
             d.set(READY, false, reason, message);
-            apply_status(&api, cg, cg.status.as_ref(), &d.status, &ctx.metrics).await?;
+            write_status(&api, cg, &d, ctx).await?;
             return Ok(Action::requeue(Duration::from_secs(10)));
         }
     };
@@ -275,12 +348,12 @@ async fn reconcile_inner(cg: &ConsumerGroup, ctx: &Context) -> Result<Action, Er
         Ok(Ok(o)) => o,
         Ok(Err(msg)) => {
             d.set(READY, false, "TopicNotFound", msg);
-            apply_status(&api, cg, cg.status.as_ref(), &d.status, &ctx.metrics).await?;
+            write_status(&api, cg, &d, ctx).await?;
             return Ok(Action::requeue(poll));
         }
         Err(e) => {
             d.set(READY, false, e.reason(), e.to_string());
-            apply_status(&api, cg, cg.status.as_ref(), &d.status, &ctx.metrics).await?;
+            write_status(&api, cg, &d, ctx).await?;
             return Ok(Action::requeue(Duration::from_secs(10)));
         }
     };
@@ -338,9 +411,20 @@ async fn reconcile_inner(cg: &ConsumerGroup, ctx: &Context) -> Result<Action, Er
     } else {
         d.drop_condition(SCALING_ACTIVE);
         d.drop_condition(SCALING_LIMITED);
+        ctx.metrics.group_replicas_desired.remove(&labels);
+        ctx.metrics.group_replicas_current.remove(&labels);
     }
-    apply_status(&api, cg, cg.status.as_ref(), &d.status, &ctx.metrics).await?;
+    write_status(&api, cg, &d, ctx).await?;
     Ok(Action::requeue(poll))
+}
+
+/// Writes the status; a ConsumerGroup deleted meanwhile is [`Error::Gone`], not a failure.
+async fn write_status(api: &Api<ConsumerGroup>, cg: &ConsumerGroup, d: &Draft, ctx: &Context) -> Result<(), Error> {
+    match apply_status(api, cg, cg.status.as_ref(), &d.status, &ctx.metrics).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Err(Error::Gone),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn fill_lag_status(d: &mut Draft, o: &Observed, lag: &GroupLag, health: &BTreeMap<TopicPartition, PartitionStatus>) {
@@ -406,7 +490,10 @@ async fn lag_conditions(
             d.set(LAG_WITHIN_SLO, within, reason, msg);
             ctx.metrics.group_lag_within_slo.get_or_create(&labels).set(i64::from(within));
         }
-        None => d.drop_condition(LAG_WITHIN_SLO),
+        None => {
+            d.drop_condition(LAG_WITHIN_SLO);
+            ctx.metrics.group_lag_within_slo.remove(&labels);
+        }
     }
     let worst = crate::decisions::burrow::group_status(health.values().copied());
     if worst == PartitionStatus::Ok || worst == PartitionStatus::Warn {
@@ -647,4 +734,48 @@ async fn reset_offsets(
     let n = offsets.len();
     client.alter_group_offsets(group, offsets).await.map_err(|e| e.to_string())?;
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn remembered(memories: &GroupMemories, metrics: &Metrics, ns: &str, name: &str) {
+        memories.0.lock().unwrap().entry(format!("{ns}/{name}")).or_default();
+        let labels = ResourceLabels { namespace: ns.into(), name: name.into() };
+        metrics.group_lag_messages.get_or_create(&labels).set(5);
+        metrics.group_lag_seconds.get_or_create(&labels).set(1.5);
+        metrics.group_lag_within_slo.get_or_create(&labels).set(1);
+        metrics.group_replicas_desired.get_or_create(&labels).set(2);
+        metrics.group_replicas_current.get_or_create(&labels).set(2);
+    }
+
+    #[test]
+    fn forgetting_a_group_drops_its_memory_and_every_series() {
+        let (memories, metrics) = (GroupMemories::default(), Metrics::default());
+        remembered(&memories, &metrics, "ns", "gone");
+        remembered(&memories, &metrics, "ns", "kept");
+        memories.forget(&metrics, "ns", "gone");
+        assert_eq!(memories.len(), 1);
+        let text = metrics.encode();
+        assert!(!text.contains(r#"name="gone""#), "{text}");
+        assert_eq!(text.matches(r#"name="kept""#).count(), 5, "{text}");
+        // Forgetting twice (the delayed second pass) is harmless.
+        memories.forget(&metrics, "ns", "gone");
+        assert_eq!(memories.len(), 1);
+    }
+
+    #[test]
+    fn a_relist_forgets_groups_deleted_while_the_watch_was_down() {
+        let (memories, metrics) = (GroupMemories::default(), Metrics::default());
+        for name in ["a", "b", "c"] {
+            remembered(&memories, &metrics, "ns", name);
+        }
+        remembered(&memories, &metrics, "other", "a");
+        memories.retain(&metrics, |ns, name| ns == "ns" && name != "b");
+        assert_eq!(memories.len(), 2);
+        let text = metrics.encode();
+        assert!(!text.contains(r#"name="b""#) && !text.contains(r#"namespace="other""#), "{text}");
+        assert_eq!(text.matches(r#"name="a""#).count(), 5, "{text}");
+    }
 }

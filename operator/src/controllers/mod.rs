@@ -91,6 +91,11 @@ pub async fn run_all(
     let group_stream = watcher(groups_api, watcher::Config::default())
         .default_backoff()
         .reflect(group_writer)
+        .inspect_ok({
+            // Deleted groups are forgotten (memory and metric series) as the watch reports them.
+            let (ctx, store) = (ctx.clone(), group_reader.clone());
+            move |ev| consumer_group::on_watch_event(&ctx, &store, ev)
+        })
         .applied_objects()
         .predicate_filter(spec_or_control_changed::<crate::api::ConsumerGroup>, Default::default());
     let group_controller = Controller::for_stream(group_stream, group_reader)
