@@ -416,6 +416,10 @@ async fn deletion_retains_deletes_refuses_in_use_and_never_traps_a_namespace() {
     for t in [&kept, &gone, &used] {
         ready_topic(&f, t).await;
     }
+    // Only a topic whose deletion deletes the Kafka topic holds a finalizer; a Retain one is never pinned.
+    let finalizers = |t: Topic| t.metadata.finalizers.unwrap_or_default();
+    assert!(finalizers(topics.get(&kept).await.unwrap()).is_empty());
+    assert_eq!(finalizers(topics.get(&gone).await.unwrap()), vec!["tributary.dev/topic".to_string()]);
 
     // A live consumer group with committed offsets on `used`.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

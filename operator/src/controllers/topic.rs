@@ -48,14 +48,18 @@ pub async fn reconcile(topic: Arc<Topic>, ctx: Arc<Context>) -> Result<Action, E
     tracing::trace!(generation = ?topic.metadata.generation, "reconcile");
     let ns = topic.namespace().unwrap_or_default();
     let api: Api<Topic> = Api::namespaced(ctx.client.clone(), &ns);
-    let result = finalizer(&api, TOPIC_FINALIZER, topic, |event| async {
-        match event {
-            FinalizerEvent::Apply(t) => apply(t, &ctx, &api).await,
-            FinalizerEvent::Cleanup(t) => cleanup(t, &ctx, &api).await,
-        }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)));
+    let result = if needs_finalizer(&topic) {
+        finalizer(&api, TOPIC_FINALIZER, topic, |event| async {
+            match event {
+                FinalizerEvent::Apply(t) => apply(t, &ctx, &api).await,
+                FinalizerEvent::Cleanup(t) => cleanup(t, &ctx, &api).await,
+            }
+        })
+        .await
+        .map_err(|e| Error::Finalizer(Box::new(e)))
+    } else {
+        without_finalizer(topic, &ctx, &api).await
+    };
     let label = if result.is_ok() { ResultLabel::Success } else { ResultLabel::Error };
     ctx.metrics.reconciles.get_or_create(&ReconcileLabels { kind: "Topic", result: label }).inc();
     ctx.metrics
@@ -64,6 +68,29 @@ pub async fn reconcile(topic: Arc<Topic>, ctx: Arc<Context>) -> Result<Action, E
         .observe(started.elapsed().as_secs_f64());
     ctx.metrics.managed_resources.get_or_create(&KindLabels { kind: "Topic" }).set(ctx.topic_index.len() as i64);
     result
+}
+
+/// Only a topic whose deletion deletes the Kafka topic needs to hold its resource until that is done. A `Retain`
+/// (default) or `Observe` topic carries no finalizer: deleting it touches nothing in Kafka, so it never waits for the
+/// operator (nor traps its namespace), and creating one costs the apiserver one write less.
+fn needs_finalizer(topic: &Topic) -> bool {
+    topic.spec.deletion_policy == DeletionPolicy::Delete && topic.spec.management_policy != ManagementPolicy::Observe
+}
+
+async fn without_finalizer(topic: Arc<Topic>, ctx: &Context, api: &Api<Topic>) -> Result<Action, Error> {
+    if topic.finalizers().iter().any(|f| f == TOPIC_FINALIZER) {
+        // Left from when the policy was Delete (or from an older version): released, guarded by resourceVersion.
+        let remaining: Vec<&String> = topic.finalizers().iter().filter(|f| *f != TOPIC_FINALIZER).collect();
+        let patch = serde_json::json!({"metadata": {
+            "finalizers": remaining, "resourceVersion": topic.resource_version()}});
+        api.patch(&topic.name_any(), &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await?;
+        // The change comes back through the watch and reconciles the topic.
+        return Ok(Action::await_change());
+    }
+    if topic.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    apply(topic, ctx, api).await
 }
 
 pub fn error_policy(topic: Arc<Topic>, err: &Error, _ctx: Arc<Context>) -> Action {
