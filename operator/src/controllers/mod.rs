@@ -13,7 +13,6 @@ pub mod topic_index;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::ObjectReference;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::Store;
 use kube::{Client, Resource, ResourceExt};
 
@@ -154,7 +153,7 @@ pub struct Context {
     pub client: Client,
     pub clients: Clients,
     pub metrics: Arc<Metrics>,
-    pub recorder: Recorder,
+    pub events: crate::runtime::events::EventPublisher,
     pub config: OperatorConfig,
     pub connections: Store<KafkaConnection>,
     pub topic_index: topic_index::TopicIndex,
@@ -169,9 +168,12 @@ impl Context {
         connections: Store<KafkaConnection>,
         topic_index: topic_index::TopicIndex,
     ) -> Context {
-        let reporter = Reporter { controller: "tributary".into(), instance: std::env::var("POD_NAME").ok() };
         Context {
-            recorder: Recorder::new(client.clone(), reporter),
+            events: crate::runtime::events::EventPublisher::new(
+                client.clone(),
+                "tributary",
+                std::env::var("POD_NAME").ok(),
+            ),
             clients: Clients::new(metrics.clone()),
             client,
             metrics,
@@ -187,15 +189,9 @@ impl Context {
     where
         K: Resource<DynamicType = ()>,
     {
-        let ev = Event {
-            type_: if warning { EventType::Warning } else { EventType::Normal },
-            reason: reason.into(),
-            note: Some(note),
-            action: action.into(),
-            secondary: None,
-        };
+        let ev = crate::runtime::events::EventSpec { warning, reason, action, note };
         let reference: ObjectReference = obj.object_ref(&());
-        if let Err(e) = self.recorder.publish(&ev, &reference).await {
+        if let Err(e) = self.events.publish(ev, &reference).await {
             tracing::warn!(error = %e, reason, "could not publish an Event");
         }
     }

@@ -1,6 +1,7 @@
 //! Wiring: configuration, logs, the HTTP endpoints, metrics, and the controllers' lifetime.
 
 pub mod config;
+pub mod events;
 pub mod http;
 pub mod metrics;
 pub mod telemetry;
