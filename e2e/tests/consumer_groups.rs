@@ -165,6 +165,30 @@ async fn lag_matches_kafka_counts_from_log_start_and_ignores_transaction_markers
     .await;
     let g = wait_group(&f, "tx", "tx lag observed", |g| g.status.as_ref().and_then(|s| s.total_lag).is_some()).await;
     assert_eq!(g.status.unwrap().total_lag, Some(0), "no phantom lag from the transaction marker");
+
+    // Group states come from the batched DescribeConsumerGroups call.
+    let described = f
+        .operator
+        .metric_sum(r#"tributary_kafka_requests_total{operation="describe_consumer_groups",result="Success"}"#)
+        .await
+        .unwrap();
+    assert!(described > 0.0, "no successful describe_consumer_groups call");
+
+    // A deleted ConsumerGroup leaves no series behind in /metrics.
+    let series = |body: &str, name: &str| {
+        let label = format!(r#"name="{name}""#);
+        body.lines().filter(|l| l.starts_with("tributary_consumergroup_") && l.contains(&label)).count()
+    };
+    let (_, body) = f.operator.http_get("/metrics").await.unwrap();
+    assert!(series(&body, "billing") > 0, "billing has lag series before its deletion:\n{body}");
+    f.api::<ConsumerGroup>().delete("billing", &Default::default()).await.unwrap();
+    eventually("billing's series gone from /metrics", T, || async {
+        let (_, body) = f.operator.http_get("/metrics").await?;
+        Ok((series(&body, "billing") == 0).then_some(()))
+    })
+    .await;
+    let (_, body) = f.operator.http_get("/metrics").await.unwrap();
+    assert!(series(&body, "tx") > 0, "the other group keeps its series:\n{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
