@@ -835,21 +835,19 @@ fn print_cost(costs: &[Cost], window: Duration) {
         })
         .collect();
     println!("| ListOffsets wire requests (one per leader broker per call) | {} |", wire.join(" | "));
-    let listgroups: Vec<String> = costs
+    let describe: Vec<String> = costs
         .iter()
         .map(|c| {
-            let calls = c.calls_per_cycle.get("describe_group").copied().unwrap_or(0.0);
+            let calls = c.calls_per_cycle.get("describe_consumer_groups").copied().unwrap_or(0.0);
             format!(
-                "{:.0} ({} brokers; {} groups in the cluster)",
-                calls * c.brokers as f64,
-                c.brokers,
-                c.cluster_groups
+                "{calls:.1} calls for {} groups ({} brokers, {} groups in the cluster)",
+                c.groups, c.brokers, c.cluster_groups
             )
         })
         .collect();
     println!(
-        "| ListGroups wire requests behind describe_group (librdkafka's rd_kafka_list_groups asks every broker) | {} |",
-        listgroups.join(" | ")
+        "| DescribeConsumerGroups calls per cycle (batched across groups; librdkafka then asks each group's coordinator) | {} |",
+        describe.join(" | ")
     );
     println!();
     for c in costs {
