@@ -56,6 +56,38 @@ pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
     find(conditions, type_).is_some_and(|c| c.status == "True")
 }
 
+/// A status with conditions, so one [`Draft`] serves every controller.
+pub trait HasConditions {
+    fn conditions_mut(&mut self) -> &mut Vec<Condition>;
+}
+
+/// A status under construction: every condition set through it carries the resource's generation and one clock
+/// reading, and starts from the current status so `lastTransitionTime`s carry over.
+pub struct Draft<S> {
+    pub status: S,
+    pub generation: Option<i64>,
+    pub now: Timestamp,
+}
+
+impl<S: HasConditions> Draft<S> {
+    pub fn new(status: S, generation: Option<i64>) -> Draft<S> {
+        Draft { status, generation, now: Timestamp::now() }
+    }
+
+    pub fn set(&mut self, type_: &str, ok: bool, reason: &str, message: impl Into<String>) {
+        let c = condition(type_, ok, reason, message, self.generation);
+        set_condition(self.status.conditions_mut(), c, self.now);
+    }
+
+    pub fn drop_condition(&mut self, type_: &str) {
+        self.status.conditions_mut().retain(|c| c.type_ != type_);
+    }
+
+    pub fn not_ready(&mut self, reason: &str, message: impl Into<String>) {
+        self.set(READY, false, reason, message);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

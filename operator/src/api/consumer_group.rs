@@ -283,3 +283,9 @@ impl ConsumerGroup {
         self.spec.group_id.clone().unwrap_or_else(|| self.name_any())
     }
 }
+
+impl crate::api::conditions::HasConditions for ConsumerGroupStatus {
+    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+        &mut self.conditions
+    }
+}

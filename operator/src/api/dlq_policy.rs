@@ -271,6 +271,12 @@ pub struct DlqPolicyStatus {
     pub redrive: Option<RedriveStatus>,
 }
 
+impl crate::api::conditions::HasConditions for DlqPolicyStatus {
+    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+        &mut self.conditions
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

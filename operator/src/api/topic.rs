@@ -147,3 +147,9 @@ impl Topic {
         self.spec.topic_name.clone().unwrap_or_else(|| self.name_any())
     }
 }
+
+impl crate::api::conditions::HasConditions for TopicStatus {
+    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+        &mut self.conditions
+    }
+}

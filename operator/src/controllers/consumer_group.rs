@@ -276,22 +276,7 @@ fn autoscale_config(a: &Autoscaling, partitions: i32) -> AutoscaleConfig {
     c
 }
 
-/// Status under construction.
-struct Draft {
-    status: ConsumerGroupStatus,
-    generation: Option<i64>,
-    now: Timestamp,
-}
-
-impl Draft {
-    fn set(&mut self, type_: &str, ok: bool, reason: &str, message: impl Into<String>) {
-        let c = conditions::condition(type_, ok, reason, message, self.generation);
-        conditions::set_condition(&mut self.status.conditions, c, self.now);
-    }
-    fn drop_condition(&mut self, type_: &str) {
-        self.status.conditions.retain(|c| c.type_ != type_);
-    }
-}
+type Draft = conditions::Draft<ConsumerGroupStatus>;
 
 #[tracing::instrument(skip_all, fields(group = %full_name(cg.as_ref())))]
 pub async fn reconcile(cg: Arc<ConsumerGroup>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -328,11 +313,7 @@ async fn reconcile_inner(cg: &ConsumerGroup, ctx: &Context) -> Result<Action, Er
         .autoscaling
         .as_ref()
         .map_or(ctx.config.group_poll, |a| Duration::from_secs(a.poll_seconds.max(1) as u64));
-    let mut d = Draft {
-        status: cg.status.clone().unwrap_or_default(),
-        generation: cg.metadata.generation,
-        now: Timestamp::now(),
-    };
+    let mut d = Draft::new(cg.status.clone().unwrap_or_default(), cg.metadata.generation);
     d.status.observed_generation = cg.metadata.generation;
     d.status.group_id = Some(group_id.clone());
 

@@ -237,19 +237,7 @@ fn controlled_by(t: &Topic, policy: &DlqPolicy) -> bool {
     t.owner_references().iter().any(|o| o.controller == Some(true) && Some(&o.uid) == uid.as_ref())
 }
 
-/// Status under construction.
-struct Draft {
-    status: DlqPolicyStatus,
-    generation: Option<i64>,
-    now: Timestamp,
-}
-
-impl Draft {
-    fn set(&mut self, type_: &str, ok: bool, reason: &str, message: impl Into<String>) {
-        let c = conditions::condition(type_, ok, reason, message, self.generation);
-        conditions::set_condition(&mut self.status.conditions, c, self.now);
-    }
-}
+type Draft = conditions::Draft<DlqPolicyStatus>;
 
 /// Server-side applies the children that differ from the spec, deletes the ones the spec no longer generates, and
 /// says which are ready. `Err` names a child resource that exists but belongs to someone else.
@@ -626,7 +614,7 @@ async fn apply(policy: Arc<DlqPolicy>, st: &Arc<DlqContext>, api: &Api<DlqPolicy
     let key = full_name(policy.as_ref());
     let ns = policy.namespace().unwrap_or_default();
     let current = policy.status.clone().unwrap_or_default();
-    let mut d = Draft { status: current.clone(), generation: policy.metadata.generation, now: Timestamp::now() };
+    let mut d = Draft::new(current.clone(), policy.metadata.generation);
     d.status.observed_generation = policy.metadata.generation;
     d.status.redrive_group = Some(redrive_group(&policy));
     let requeue = Action::requeue(MONITOR_INTERVAL);

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::{Api, ResourceExt};
@@ -126,33 +125,14 @@ async fn observe(client: &ClusterClient, name: &str) -> Result<Option<(ObservedT
     Ok(Some((observed, desc.topic_id)))
 }
 
-/// Status under construction: starts from the current one so `lastTransitionTime`s carry over.
-struct StatusDraft {
-    status: TopicStatus,
-    generation: Option<i64>,
-    now: Timestamp,
-}
+type StatusDraft = conditions::Draft<TopicStatus>;
 
-impl StatusDraft {
-    fn new(topic: &Topic) -> StatusDraft {
-        let mut status = topic.status.clone().unwrap_or_default();
-        status.topic_name = Some(topic.kafka_name());
-        status.observed_generation = topic.metadata.generation;
-        StatusDraft { status, generation: topic.metadata.generation, now: Timestamp::now() }
-    }
-
-    fn set(&mut self, type_: &str, ok: bool, reason: &str, message: impl Into<String>) {
-        let c = conditions::condition(type_, ok, reason, message, self.generation);
-        conditions::set_condition(&mut self.status.conditions, c, self.now);
-    }
-
-    fn drop_condition(&mut self, type_: &str) {
-        self.status.conditions.retain(|c| c.type_ != type_);
-    }
-
-    fn not_ready(&mut self, reason: &str, message: impl Into<String>) {
-        self.set(READY, false, reason, message);
-    }
+/// The status draft of a topic: its current status, with the Kafka name and generation filled in.
+fn draft_of(topic: &Topic) -> StatusDraft {
+    let mut status = topic.status.clone().unwrap_or_default();
+    status.topic_name = Some(topic.kafka_name());
+    status.observed_generation = topic.metadata.generation;
+    StatusDraft::new(status, topic.metadata.generation)
 }
 
 async fn write(ctx: &Context, api: &Api<Topic>, topic: &Topic, draft: StatusDraft) -> Result<(), Error> {
@@ -162,7 +142,7 @@ async fn write(ctx: &Context, api: &Api<Topic>, topic: &Topic, draft: StatusDraf
 
 async fn apply(topic: Arc<Topic>, ctx: &Context, api: &Api<Topic>) -> Result<Action, Error> {
     let resync = Action::requeue(ctx.config.resync);
-    let mut draft = StatusDraft::new(&topic);
+    let mut draft = draft_of(&topic);
     let ns = topic.namespace().unwrap_or_default();
 
     if annotated(&topic, PAUSED_ANNOTATION) {
@@ -527,7 +507,7 @@ async fn cleanup(topic: Arc<Topic>, ctx: &Context, api: &Api<Topic>) -> Result<A
                 "not deleting Kafka topic {name:?}: consumer group(s) {} have members and committed offsets on it (annotate {FORCE_DELETE_ANNOTATION}=true to force)",
                 readers.join(", ")
             );
-            let mut draft = StatusDraft::new(&topic);
+            let mut draft = draft_of(&topic);
             draft.not_ready("InUse", msg.clone());
             write(ctx, api, &topic, draft).await?;
             ctx.event(topic.as_ref(), true, "InUse", "Delete", msg.clone()).await;
