@@ -27,6 +27,9 @@ pub struct Stack {
     pub kubeconfig: PathBuf,
     pub bootstrap: String,
     pub scram_bootstrap: String,
+    /// Every node's TLS (SSL) listener, and the PEM of the CA that signed their certificate.
+    pub tls_bootstrap: String,
+    pub tls_ca: PathBuf,
     pub scram_user: String,
     pub scram_password: String,
     pub kafka_lib: PathBuf,
@@ -48,6 +51,8 @@ impl Stack {
             kubeconfig: get("KUBECONFIG").into(),
             bootstrap: get("KAFKA_BOOTSTRAP"),
             scram_bootstrap: get("KAFKA_SCRAM_BOOTSTRAP"),
+            tls_bootstrap: get("KAFKA_TLS_BOOTSTRAP"),
+            tls_ca: get("KAFKA_TLS_CA").into(),
             scram_user: get("KAFKA_SCRAM_USER"),
             scram_password: get("KAFKA_SCRAM_PASSWORD"),
             kafka_lib: get("KAFKA_LIB").into(),

@@ -5,7 +5,7 @@ _tributary_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 if [ -f "$STATE/ports.env" ]; then
   . "$STATE/ports.env"
   export KUBECONFIG="$STATE/kubeconfig"
-  export KAFKA_BOOTSTRAP KAFKA_SCRAM_BOOTSTRAP KAFKA_BROKER_PORTS
+  export KAFKA_BOOTSTRAP KAFKA_SCRAM_BOOTSTRAP KAFKA_TLS_BOOTSTRAP KAFKA_TLS_CA KAFKA_BROKER_PORTS
   export KAFKA_LIB="$KAFKA_HOME/lib"
   export KAFKA_LOG4J="$KAFKA_HOME/log4j2.properties"
   export KAFKA_SCRAM_USER="$SCRAM_USER" KAFKA_SCRAM_PASSWORD="$SCRAM_PASSWORD"

@@ -605,3 +605,49 @@ async fn replication_factor_change_is_carried_out_by_partition_reassignment_over
     assert!(msg.contains("spec.replicationFactor"), "{msg}");
     assert_eq!(replica_sets(&f, &name), down);
 }
+
+#[tokio::test]
+async fn tls_connection_with_a_ca_from_a_secret_creates_topics_and_reassigns_over_tls() {
+    let f = Fixture::start("tls", &[]).await;
+    let ca = std::fs::read_to_string(&f.stack.tls_ca).expect("the stack's CA");
+    // A CA that did not sign the brokers' certificate: the stack's serving certificate is not its own CA.
+    let stranger = std::fs::read_to_string(f.stack.tls_ca.with_file_name("serving.crt")).expect("another certificate");
+    let bootstrap: Vec<&str> = f.stack.tls_bootstrap.split(',').collect();
+    for (name, pem) in [("tls", ca.as_str()), ("wrong-ca", stranger.as_str())] {
+        f.apply::<Secret>(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": format!("{name}-ca")},
+            "stringData": {"ca.crt": pem}}))
+            .await;
+        f.apply::<KafkaConnection>(json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaConnection",
+            "metadata": {"name": name},
+            "spec": {"bootstrapServers": bootstrap, "tls": {"ca": {"name": format!("{name}-ca"), "key": "ca.crt"}}}}))
+            .await;
+    }
+    let conns = f.api::<KafkaConnection>();
+    let good = wait_condition(&conns, "tls", "Ready", "True", Some("Connected"), connection_conditions, T).await;
+    assert_eq!(good.status.unwrap().brokers, Some(bootstrap.len() as i32));
+    let bad = eventually("the wrong CA reported", T, || async {
+        let c = conns.get("wrong-ca").await?;
+        Ok(condition_of(&connection_conditions(&c), "Ready").filter(|(s, _, _)| s == "False"))
+    })
+    .await;
+    eprintln!("wrong CA: {bad:?}");
+    assert_eq!(bad.1, "AuthenticationFailed", "{bad:?}");
+    assert!(bad.2.contains("certificate verify failed"), "{bad:?}");
+
+    // A topic over TLS, then a replication-factor change, whose reassignment requests go over the operator's own
+    // TLS client (rustls with the CA from the Secret).
+    let name = unique("tls");
+    f.apply::<Topic>(topic_manifest(
+        &name,
+        json!({"connectionRef": {"name": "tls"}, "partitions": 2, "replicationFactor": 1}),
+    ))
+    .await;
+    ready_topic(&f, &name).await;
+    f.api::<Topic>()
+        .patch(&name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicationFactor": 2}})))
+        .await
+        .unwrap();
+    reassignment_done(&f, &name, 2).await;
+    let sets = replica_sets(&f, &name);
+    assert!(sets.iter().all(|(r, isr)| r.len() == 2 && isr.len() == 2), "{sets:?}");
+}
