@@ -48,6 +48,28 @@ async fn kafka_has(f: &Fixture, topic: &str) -> bool {
     describe_topic(&f.stack, &f.stack.admin(), topic).await.unwrap().is_some()
 }
 
+/// A KafkaConnection `name` to every node's SCRAM listener, with the stack's user and `password` from the Secret
+/// `kafka-{name}`.
+async fn scram_connection(f: &Fixture, name: &str, mechanism: &str, password: &str) {
+    f.apply::<Secret>(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": format!("kafka-{name}")},
+        "stringData": {"username": f.stack.scram_user, "password": password}}))
+        .await;
+    f.apply::<KafkaConnection>(json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaConnection",
+        "metadata": {"name": name},
+        "spec": {"bootstrapServers": f.stack.scram_bootstrap.split(',').collect::<Vec<_>>(),
+                 "sasl": {"mechanism": mechanism,
+                          "username": {"name": format!("kafka-{name}"), "key": "username"},
+                          "password": {"name": format!("kafka-{name}"), "key": "password"}}}}))
+        .await;
+}
+
+async fn set_replication_factor(f: &Fixture, name: &str, rf: i32) {
+    f.api::<Topic>()
+        .patch(name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicationFactor": rf}})))
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn connection_ready_unreachable_and_namespace_refusal() {
     let f = Fixture::start_cluster_wide("conn", &[]).await;
@@ -97,17 +119,8 @@ async fn connection_ready_unreachable_and_namespace_refusal() {
 async fn scram_connection_works_and_wrong_credentials_say_so_without_leaking() {
     let f = Fixture::start("scram", &[]).await;
     let wrong = "not-the-password-4711";
-    for (name, password) in [("good", f.stack.scram_password.clone()), ("bad", wrong.to_string())] {
-        f.apply::<Secret>(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": format!("kafka-{name}")},
-            "stringData": {"username": f.stack.scram_user, "password": password}}))
-            .await;
-        f.apply::<KafkaConnection>(json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaConnection",
-            "metadata": {"name": name},
-            "spec": {"bootstrapServers": f.stack.scram_bootstrap.split(',').collect::<Vec<_>>(),
-                     "sasl": {"mechanism": "SCRAM-SHA-512",
-                              "username": {"name": format!("kafka-{name}"), "key": "username"},
-                              "password": {"name": format!("kafka-{name}"), "key": "password"}}}}))
-            .await;
+    for (name, password) in [("good", f.stack.scram_password.as_str()), ("bad", wrong)] {
+        scram_connection(&f, name, "SCRAM-SHA-512", password).await;
     }
     let conns = f.api::<KafkaConnection>();
     wait_condition(&conns, "good", "Ready", "True", Some("Connected"), connection_conditions, T).await;
@@ -532,16 +545,7 @@ async fn replication_factor_change_is_carried_out_by_partition_reassignment_over
     assert!(brokers >= 3, "this test needs the 3-broker stack (e2e/stack/up --brokers 3)");
     // A SCRAM connection: the reassignment requests go over the operator's own wire client, authenticated as the
     // librdkafka client is.
-    f.apply::<Secret>(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "kafka-scram"},
-        "stringData": {"username": f.stack.scram_user, "password": f.stack.scram_password}}))
-        .await;
-    f.apply::<KafkaConnection>(json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaConnection",
-        "metadata": {"name": "scram"},
-        "spec": {"bootstrapServers": f.stack.scram_bootstrap.split(',').collect::<Vec<_>>(),
-                 "sasl": {"mechanism": "SCRAM-SHA-256",
-                          "username": {"name": "kafka-scram", "key": "username"},
-                          "password": {"name": "kafka-scram", "key": "password"}}}}))
-        .await;
+    scram_connection(&f, "scram", "SCRAM-SHA-256", &f.stack.scram_password).await;
     wait_condition(&f.api::<KafkaConnection>(), "scram", "Ready", "True", Some("Connected"), connection_conditions, T)
         .await;
 
@@ -556,20 +560,8 @@ async fn replication_factor_change_is_carried_out_by_partition_reassignment_over
     assert!(before.iter().all(|(r, _)| r.len() == 1), "{before:?}");
     tributary_e2e::kafka::produce(&f.stack.producer(), &name, "rf", 300).await.unwrap();
 
-    let topics = f.api::<Topic>();
-    let set_rf = |rf: i32| {
-        let topics = topics.clone();
-        let name = name.clone();
-        async move {
-            topics
-                .patch(&name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicationFactor": rf}})))
-                .await
-                .unwrap();
-        }
-    };
-
     // Up to 3: every partition gets three replicas, all in sync, and keeps its leader.
-    set_rf(3).await;
+    set_replication_factor(&f, &name, 3).await;
     let t = reassignment_done(&f, &name, 3).await;
     let st = t.status.unwrap();
     assert_eq!(st.replication_factor, Some(3));
@@ -590,7 +582,7 @@ async fn replication_factor_change_is_carried_out_by_partition_reassignment_over
     }
 
     // Down to 2: the surplus replica leaves, the leader stays.
-    set_rf(2).await;
+    set_replication_factor(&f, &name, 2).await;
     reassignment_done(&f, &name, 2).await;
     let down = replica_sets(&f, &name);
     for ((replicas, isr), (old, _)) in down.iter().zip(&before) {
@@ -600,7 +592,7 @@ async fn replication_factor_change_is_carried_out_by_partition_reassignment_over
     }
 
     // More replicas than brokers: refused with a condition naming the field, and Kafka is left as it is.
-    set_rf(brokers as i32 + 1).await;
+    set_replication_factor(&f, &name, brokers as i32 + 1).await;
     let (_, msg) = not_ready_topic(&f, &name, "NotEnoughBrokers").await;
     assert!(msg.contains("spec.replicationFactor"), "{msg}");
     assert_eq!(replica_sets(&f, &name), down);
@@ -643,10 +635,7 @@ async fn tls_connection_with_a_ca_from_a_secret_creates_topics_and_reassigns_ove
     ))
     .await;
     ready_topic(&f, &name).await;
-    f.api::<Topic>()
-        .patch(&name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicationFactor": 2}})))
-        .await
-        .unwrap();
+    set_replication_factor(&f, &name, 2).await;
     reassignment_done(&f, &name, 2).await;
     let sets = replica_sets(&f, &name);
     assert!(sets.iter().all(|(r, isr)| r.len() == 2 && isr.len() == 2), "{sets:?}");

@@ -325,7 +325,7 @@ enum Replication {
     /// Nothing to do (the factor matches and no change was being followed).
     Idle,
     Moving(ReassignmentStatus),
-    /// Just finished, or finished earlier and still reported.
+    /// Just finished.
     Done(ReassignmentStatus),
     Refused(plan::Refusal),
 }
@@ -345,10 +345,8 @@ async fn replication(
     let following = previous.as_ref().is_some_and(|p| p.state != "Done" && p.target_replication_factor == rf);
     let needs = reassign::needs_change(&observed.replicas, rf);
     if !needs && !following {
-        return Ok(match previous {
-            Some(p) if p.target_replication_factor == rf => Replication::Done(p),
-            _ => Replication::Idle,
-        });
+        // The status (a finished change included) carries over from the current one.
+        return Ok(Replication::Idle);
     }
     let settings = client.settings();
     let partitions: Vec<i32> = observed.replicas.iter().map(|p| p.partition).collect();

@@ -104,11 +104,6 @@ impl EventPublisher {
         self.state.lock().expect("event state lock").recent.insert(key, Recent { name, count: 1, last: now });
         Ok(())
     }
-
-    /// Recent Events remembered (for tests and metrics).
-    pub fn remembered(&self) -> usize {
-        self.state.lock().expect("event state lock").recent.len()
-    }
 }
 
 fn key_of(ev: &EventSpec<'_>, regarding: &ObjectReference) -> u64 {
