@@ -503,14 +503,15 @@ pub struct MoveMark {
     pub id: String,
     /// Offset this partition is moved up to (exclusive): its end when the move started.
     pub stop: i64,
-    /// Records moved by the whole move so far.
+    /// Records moved from this partition so far (the move's progress is the sum over its partitions).
     pub moved: i64,
-    /// Records the move will move.
+    /// Records the whole move will move.
     pub total: i64,
     pub started_ms: i64,
 }
 
-const MARK_PREFIX: &str = "tributary-redrive/v1";
+/// v2: `moved` counts this partition's records (v1 counted the whole move, written by one producer).
+const MARK_PREFIX: &str = "tributary-redrive/v2";
 
 impl MoveMark {
     pub fn encode(&self) -> String {
@@ -537,6 +538,89 @@ impl MoveMark {
             started_ms: *fields.get("started")?,
         })
     }
+}
+
+/// What is known of one dead-letter partition when a move starts or resumes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionFacts {
+    pub partition: i32,
+    /// The redrive group's committed offset.
+    pub committed: Option<i64>,
+    pub log_start: i64,
+    /// The read-committed end (last stable offset).
+    pub end: i64,
+    /// The mark committed with the offset, when it belongs to this move's id.
+    pub mark: Option<MoveMark>,
+}
+
+/// One partition's share of a move: records in `[start, stop)`, `moved` of them already moved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PartitionPlan {
+    pub partition: i32,
+    pub start: i64,
+    pub stop: i64,
+    pub moved: i64,
+}
+
+impl PartitionPlan {
+    pub fn has_work(&self) -> bool {
+        self.start < self.stop
+    }
+}
+
+/// A move, new or resumed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MovePlan {
+    pub parts: Vec<PartitionPlan>,
+    /// Some partition carries a mark of this id: the move was under way (its marks are the word on stops and
+    /// progress), else it starts now and its marks must be written before any record moves.
+    pub resumed: bool,
+    pub moved: i64,
+    pub total: i64,
+    pub started_ms: i64,
+}
+
+/// Plans a move from the partitions' facts. A new move takes everything between the group's position and the
+/// read-committed end, at most `max_messages` records. A resumed move keeps each partition's stop from its mark;
+/// a partition without a mark was added after the move started, so its records are not part of it.
+pub fn plan_move(facts: &[PartitionFacts], max_messages: Option<i64>, now_ms: i64) -> MovePlan {
+    let first_mark = facts.iter().find_map(|f| f.mark.as_ref());
+    let parts: Vec<PartitionPlan> = facts
+        .iter()
+        .map(|f| {
+            let start = super::lag::consumer_position(f.committed, f.log_start);
+            let (stop, moved) = match (first_mark, &f.mark) {
+                (Some(_), Some(m)) => (m.stop, m.moved),
+                (Some(_), None) => (start, 0),
+                (None, _) => (f.end, 0),
+            };
+            PartitionPlan { partition: f.partition, start, stop: stop.max(start), moved }
+        })
+        .collect();
+    let moved = parts.iter().map(|p| p.moved).sum();
+    match first_mark {
+        Some(m) => MovePlan { parts, resumed: true, moved, total: m.total, started_ms: m.started_ms },
+        None => {
+            let spans: Vec<(i64, i64)> = parts.iter().map(|p| (p.start, p.stop)).collect();
+            let total = move_total(&spans, max_messages);
+            MovePlan { parts, resumed: false, moved, total, started_ms: now_ms }
+        }
+    }
+}
+
+/// Splits the partitions that have work among at most `max_workers` movers, each with its own consumer and
+/// transactional producer, so one mover's commit overlaps the others' records. A move capped by `max_messages`
+/// takes one mover: the cap counts records across partitions, and offsets are no measure of records (transaction
+/// markers take offsets too).
+pub fn split_among_workers(parts: &[PartitionPlan], max_messages: Option<i64>, max_workers: usize) -> Vec<Vec<i32>> {
+    let busy: Vec<i32> = parts.iter().filter(|p| p.has_work()).map(|p| p.partition).collect();
+    let workers = if max_messages.is_some() { 1 } else { busy.len().min(max_workers.max(1)) };
+    let mut out = vec![Vec::new(); workers.min(busy.len())];
+    for (i, p) in busy.iter().enumerate() {
+        let n = out.len();
+        out[i % n].push(*p);
+    }
+    out
 }
 
 /// Records a move will take: what lies between each partition's start and stop, capped by `max_messages`.
@@ -821,5 +905,58 @@ mod tests {
         assert_eq!(move_total(&[(0, 100), (50, 60), (10, 5)], None), 110);
         assert_eq!(move_total(&[(0, 100), (50, 60)], Some(30)), 30);
         assert_eq!(move_total(&[(0, 10)], Some(30)), 10);
+    }
+
+    fn facts(
+        partition: i32,
+        committed: Option<i64>,
+        log_start: i64,
+        end: i64,
+        mark: Option<(i64, i64)>,
+    ) -> PartitionFacts {
+        let mark = mark.map(|(stop, moved)| MoveMark { id: "r".into(), stop, moved, total: 900, started_ms: 7 });
+        PartitionFacts { partition, committed, log_start, end, mark }
+    }
+
+    #[test]
+    fn a_new_move_takes_what_lies_between_position_and_end() {
+        let plan = plan_move(
+            &[facts(0, None, 0, 100, None), facts(1, Some(40), 0, 90, None), facts(2, Some(5), 20, 20, None)],
+            None,
+            1234,
+        );
+        assert!(!plan.resumed);
+        assert_eq!((plan.moved, plan.total, plan.started_ms), (0, 150, 1234));
+        let spans: Vec<(i64, i64)> = plan.parts.iter().map(|p| (p.start, p.stop)).collect();
+        assert_eq!(spans, vec![(0, 100), (40, 90), (20, 20)], "the log start wins over an older commit");
+        assert_eq!(plan_move(&[facts(0, None, 0, 100, None)], Some(30), 0).total, 30);
+    }
+
+    #[test]
+    fn a_resumed_move_keeps_its_stops_and_sums_what_each_partition_moved() {
+        // Partition 0 moved 60 of [0, 100); partition 1 is done; partition 2 appeared after the start.
+        let plan = plan_move(
+            &[
+                facts(0, Some(60), 0, 500, Some((100, 60))),
+                facts(1, Some(90), 0, 700, Some((90, 50))),
+                facts(2, None, 0, 300, None),
+            ],
+            None,
+            99,
+        );
+        assert!(plan.resumed);
+        assert_eq!((plan.moved, plan.total, plan.started_ms), (110, 900, 7), "total and start from the marks");
+        let spans: Vec<(i64, i64, i64)> = plan.parts.iter().map(|p| (p.start, p.stop, p.moved)).collect();
+        assert_eq!(spans, vec![(60, 100, 60), (90, 90, 50), (0, 0, 0)], "later arrivals are not moved");
+    }
+
+    #[test]
+    fn partitions_with_work_are_split_among_movers() {
+        let part = |partition, start, stop| PartitionPlan { partition, start, stop, moved: 0 };
+        let parts: Vec<PartitionPlan> = (0..6).map(|p| part(p, 0, if p == 2 { 0 } else { 10 })).collect();
+        assert_eq!(split_among_workers(&parts, None, 4), vec![vec![0, 5], vec![1], vec![3], vec![4]]);
+        assert_eq!(split_among_workers(&parts[..2], None, 4), vec![vec![0], vec![1]]);
+        assert_eq!(split_among_workers(&parts, Some(30), 4), vec![vec![0, 1, 3, 4, 5]], "a capped move is one mover");
+        assert!(split_among_workers(&[part(0, 5, 5)], None, 4).is_empty(), "nothing to move, no mover");
     }
 }

@@ -309,8 +309,11 @@ impl ClusterClient {
         let describe_topics = Batcher::spawn(BatchShape { max_batch: 500, ..BATCH }, move |names: Vec<String>| {
             let c = c.clone();
             async move {
-                let admin = c.admin.clone();
-                c.run(blocking(move || ffi::describe_topics(&admin, &names, timeout))).await
+                // librdkafka refuses a name twice in one request; two callers may ask for the same topic.
+                let distinct = distinct_ids(&names);
+                let (admin, asked) = (c.admin.clone(), distinct.clone());
+                let answers = c.run(blocking(move || ffi::describe_topics(&admin, &asked, timeout))).await?;
+                Ok(fan_out(&names, distinct, answers))
             }
         });
 
@@ -318,10 +321,11 @@ impl ClusterClient {
         let describe_configs = Batcher::spawn(BATCH, move |names: Vec<String>| {
             let c = c.clone();
             async move {
-                let specs: Vec<ResourceSpecifier<'_>> = names.iter().map(|n| ResourceSpecifier::Topic(n)).collect();
+                let distinct = distinct_ids(&names);
+                let specs: Vec<ResourceSpecifier<'_>> = distinct.iter().map(|n| ResourceSpecifier::Topic(n)).collect();
                 let opts = AdminOptions::new().request_timeout(Some(timeout));
                 let results = c.run(async { Ok(c.admin.describe_configs(specs.iter(), &opts).await?) }).await?;
-                Ok(results
+                let answers = results
                     .into_iter()
                     .map(|r| {
                         r.map_err(|code| KafkaError::from_rdkafka_code(code, String::new())).map(|res| {
@@ -342,7 +346,8 @@ impl ClusterClient {
                                 .collect()
                         })
                     })
-                    .collect())
+                    .collect();
+                Ok(fan_out(&names, distinct, answers))
             }
         });
 
@@ -456,16 +461,7 @@ impl ClusterClient {
                         }
                     })
                     .await?;
-                let by_id: HashMap<String, ffi::GroupAnswer> = distinct.into_iter().zip(answers).collect();
-                Ok(ids
-                    .iter()
-                    .map(|id| {
-                        by_id
-                            .get(id)
-                            .cloned()
-                            .unwrap_or_else(|| Err(KafkaError::Protocol(format!("no result for {id}"))))
-                    })
-                    .collect())
+                Ok(fan_out(&ids, distinct, answers))
             }
         });
 
@@ -644,6 +640,19 @@ fn distinct_ids(ids: &[String]) -> Vec<String> {
     ids.iter().filter(|id| seen.insert(id.as_str())).cloned().collect()
 }
 
+/// Hands the answers to the `distinct` names (in order) to every caller in `asked`, duplicates included.
+fn fan_out<T: Clone>(
+    asked: &[String],
+    distinct: Vec<String>,
+    answers: Vec<Result<T, KafkaError>>,
+) -> Vec<Result<T, KafkaError>> {
+    let by_name: HashMap<String, Result<T, KafkaError>> = distinct.into_iter().zip(answers).collect();
+    asked
+        .iter()
+        .map(|n| by_name.get(n).cloned().unwrap_or_else(|| Err(KafkaError::Protocol(format!("no result for {n}")))))
+        .collect()
+}
+
 /// The cluster fault every answer of a batch failed with, if all did: then the call as a whole failed.
 fn whole_batch_fault<T>(answers: &[Result<T, KafkaError>]) -> Option<KafkaError> {
     let mut faults = answers.iter().map(|a| a.as_ref().err().filter(|e| e.is_cluster_fault()));
@@ -719,6 +728,12 @@ mod tests {
         let ids: Vec<String> = ["a", "b", "a", "c", "b"].iter().map(|s| s.to_string()).collect();
         assert_eq!(distinct_ids(&ids), vec!["a", "b", "c"]);
         assert!(distinct_ids(&[]).is_empty());
+        // Each caller gets the answer to its name, however often it was asked.
+        let answers: Vec<Result<i32, KafkaError>> = vec![Ok(1), Err(KafkaError::Invalid("b".into())), Ok(3)];
+        let out = fan_out(&ids, distinct_ids(&ids), answers);
+        let shown: Vec<String> = out.iter().map(|a| format!("{:?}", a.as_ref().ok())).collect();
+        assert_eq!(shown, vec!["Some(1)", "None", "Some(1)", "Some(3)", "None"]);
+        assert!(matches!(&out[4], Err(KafkaError::Invalid(m)) if m == "b"));
     }
 
     #[test]

@@ -2,16 +2,22 @@
 //!
 //! A move consumes the dead-letter topic (read_committed, manual assignment) and produces each record to its
 //! destination in Kafka transactions that also commit the consumed offsets of the policy's redrive group
-//! (`send_offsets_to_transaction`). The producer's `transactional.id` is stable per policy, so a restarted operator
-//! fences the previous instance and aborts its open transaction: every record reaches its destination exactly once
-//! for a `read_committed` reader. The progress of the move (its id, each partition's stop offset, records moved and
-//! to move) rides in the metadata of the committed offsets, atomically with the records, so a restarted move
-//! resumes exactly where the last committed transaction left off.
+//! (`send_offsets_to_transaction`). The dead-letter partitions are split among up to four movers, each with its own
+//! consumer and transactional producer, so one mover's commit overlaps the others' records. The producers'
+//! `transactional.id`s are stable per policy and slot (`<group>-0` … `<group>-3`), and a starting or resumed move
+//! fences all four before it reads anything, so a restarted operator aborts the previous instance's open
+//! transactions: every record reaches its destination exactly once for a `read_committed` reader. The progress of
+//! the move (its id, each partition's stop offset and records moved, the total) rides in the metadata of the
+//! committed offsets, atomically with the records, so a restarted move resumes exactly where each partition's last
+//! committed transaction left off. A new move writes every partition's mark in one transaction before any record
+//! moves.
 //!
 //! Everything here is blocking (librdkafka calls); the controller runs it on a blocking thread.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
+use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
 use rdkafka::config::RDKafkaLogLevel;
@@ -133,29 +139,14 @@ fn classify(e: RdError) -> TxnError {
     }
 }
 
-/// The clients of one move.
-struct Mover<'a> {
-    client: &'a ClusterClient,
-    rt: &'a tokio::runtime::Handle,
-    req: &'a MoveRequest,
-    consumer: BaseConsumer,
-    producer: BaseProducer,
-}
+/// At most this many movers (a consumer and a transactional producer each) per move. Every slot's transactional
+/// id is fenced when a move starts or resumes, whatever the number of movers it then uses, so no earlier
+/// instance with another split can commit behind its back.
+const MOVER_SLOTS: usize = 4;
 
-/// Per-partition state of a move.
-#[derive(Clone, Copy, Debug)]
-struct Part {
-    /// Next offset to move (what a commit records).
-    position: i64,
-    /// Position as of the last committed transaction.
-    committed: i64,
-    stop: i64,
-}
-
-impl Part {
-    fn done(&self) -> bool {
-        self.position >= self.stop
-    }
+/// The transactional id of mover `slot` of a move whose redrive group is `group`.
+fn transactional_id(group: &str, slot: usize) -> String {
+    format!("{group}-{slot}")
 }
 
 /// Runs a move to its end: completion, cancellation or failure. `report` is called after every committed
@@ -168,21 +159,17 @@ pub fn run_move(
     report: &mut dyn FnMut(&MoveProgress),
 ) -> MoveProgress {
     let started = now_ms();
-    let fail = |message: String| MoveProgress {
-        phase: MovePhase::Failed,
-        moved: 0,
-        total: None,
-        started_ms: started,
-        finished_ms: Some(now_ms()),
-        message: Some(message),
-    };
-    let mover = match Mover::new(client, rt, req) {
-        Ok(m) => m,
-        Err(e) => return fail(format!("cannot build the redrive clients: {e}")),
-    };
-    match mover.run(control, report) {
+    let moved = AtomicI64::new(0);
+    match coordinate(client, rt, req, control, &moved, report) {
         Ok(p) => p,
-        Err(e) => fail(format!("redrive stopped: {e}")),
+        Err(e) => MoveProgress {
+            phase: MovePhase::Failed,
+            moved: moved.load(Ordering::SeqCst),
+            total: None,
+            started_ms: started,
+            finished_ms: Some(now_ms()),
+            message: Some(format!("redrive stopped: {e}")),
+        },
     }
 }
 
@@ -200,151 +187,385 @@ fn consumer_config(settings: &ClientSettings) -> rdkafka::ClientConfig {
     c
 }
 
-impl<'a> Mover<'a> {
-    fn new(
-        client: &'a ClusterClient,
-        rt: &'a tokio::runtime::Handle,
-        req: &'a MoveRequest,
-    ) -> Result<Self, KafkaError> {
-        let settings = client.settings();
-        let mut cc = consumer_config(settings);
-        cc.set("group.id", &req.group).set("client.id", "tributary-redrive");
-        let consumer: BaseConsumer = cc.create().map_err(rd)?;
-        let mut pc = settings.client_config();
-        pc.set("transactional.id", &req.group)
-            .set("client.id", "tributary-redrive")
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("allow.auto.create.topics", "false")
-            .set("linger.ms", "10")
-            .set("batch.num.messages", "100000")
-            .set("batch.size", "4000000")
-            // A failed record fails the transaction's commit anyway; successes need no report.
-            .set("delivery.report.only.error", "true")
-            .set("queue.buffering.max.messages", "1000000")
-            .set("queue.buffering.max.kbytes", "1048576")
-            .set("transaction.timeout.ms", "60000")
-            .set_log_level(RDKafkaLogLevel::Warning);
-        let producer: BaseProducer = pc.create().map_err(rd)?;
-        Ok(Mover { client, rt, req, consumer, producer })
+fn redrive_consumer(settings: &ClientSettings, group: &str) -> Result<BaseConsumer, KafkaError> {
+    let mut cc = consumer_config(settings);
+    cc.set("group.id", group).set("client.id", "tributary-redrive");
+    cc.create().map_err(rd)
+}
+
+/// A transactional producer for `transactional_id`, initialised: any earlier producer with that id is fenced and
+/// its open transaction aborted.
+fn transactional_producer(settings: &ClientSettings, transactional_id: &str) -> Result<BaseProducer, KafkaError> {
+    let mut pc = settings.client_config();
+    pc.set("transactional.id", transactional_id)
+        .set("client.id", "tributary-redrive")
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("allow.auto.create.topics", "false")
+        .set("linger.ms", "10")
+        .set("batch.num.messages", "100000")
+        .set("batch.size", "4000000")
+        // A failed record fails the transaction's commit anyway; successes need no report.
+        .set("delivery.report.only.error", "true")
+        .set("queue.buffering.max.messages", "1000000")
+        .set("queue.buffering.max.kbytes", "1048576")
+        .set("transaction.timeout.ms", "60000")
+        .set_log_level(RDKafkaLogLevel::Warning);
+    let producer: BaseProducer = pc.create().map_err(rd)?;
+    producer.init_transactions(Duration::from_secs(60)).map_err(rd)?;
+    Ok(producer)
+}
+
+/// Initialises (and so fences) the producers of every mover slot at once.
+fn fence_slots(settings: &ClientSettings, group: &str) -> Result<Vec<BaseProducer>, KafkaError> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..MOVER_SLOTS)
+            .map(|slot| s.spawn(move || transactional_producer(settings, &transactional_id(group, slot))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(KafkaError::Protocol("a fencing thread panicked".into()))))
+            .collect()
+    })
+}
+
+/// What a mover reports to the coordinating thread.
+enum Event {
+    /// A transaction with this many records committed.
+    Committed(i64),
+    Ended(Result<End, KafkaError>),
+}
+
+/// How a mover ended.
+enum End {
+    Completed,
+    Cancelled,
+    Interrupted,
+    /// It stopped before a record it may not move; what came before is committed.
+    Failed(String),
+    /// Another mover failed; what this one had is committed.
+    Halted,
+}
+
+/// State the movers of one move share.
+struct Shared {
+    /// Set when a mover fails: the others commit what they have and stop.
+    halt: AtomicBool,
+    pacer: Pacer,
+}
+
+/// The rate limit of a whole move, shared by its movers.
+struct Pacer {
+    /// The rate the state below paces (0: none yet).
+    rate: AtomicU32,
+    state: Mutex<PaceState>,
+}
+
+#[derive(Default)]
+struct PaceState {
+    started_ms: i64,
+    sent: u64,
+}
+
+impl Pacer {
+    fn new() -> Pacer {
+        Pacer { rate: AtomicU32::new(0), state: Mutex::new(PaceState::default()) }
     }
 
-    fn run(self, control: &MoveControl, report: &mut dyn FnMut(&MoveProgress)) -> Result<MoveProgress, KafkaError> {
-        let req = self.req;
-        // Fences any earlier instance with this transactional id and aborts its open transaction, so the
-        // committed offsets read next are the final word.
-        self.producer.init_transactions(Duration::from_secs(60)).map_err(rd)?;
+    /// Milliseconds to wait before the next record at `rate` (0: one may go now). Unlimited moves take no lock
+    /// and read no clock.
+    fn peek(&self, rate: u32) -> u64 {
+        if rate == 0 {
+            self.rate.store(0, Ordering::Relaxed);
+            return 0;
+        }
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let now = now_ms();
+        if self.rate.swap(rate, Ordering::Relaxed) != rate {
+            *s = PaceState { started_ms: now, sent: 0 };
+        }
+        dlq::wait_ms(rate, dlq::burst_for(rate), s.started_ms, now, s.sent).min(50)
+    }
 
-        let desc = self
-            .rt
-            .block_on(self.client.describe_topic(&req.dead_letter))?
-            .ok_or_else(|| KafkaError::Invalid(format!("dead-letter topic {:?} does not exist", req.dead_letter)))?;
-        let partitions: Vec<i32> = desc.partitions.iter().map(|p| p.partition).collect();
+    /// Counts a record sent at `rate`.
+    fn count(&self, rate: u32) {
+        if rate == 0 {
+            return;
+        }
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if s.sent == 0 {
+            // Paced from the first record, not from the start: the first fetch must not become a burst.
+            s.started_ms = now_ms();
+        }
+        s.sent += 1;
+    }
+}
+
+/// Fences, reads where the move stands, writes the marks of a new move, then runs its movers and follows them.
+fn coordinate(
+    client: &ClusterClient,
+    rt: &tokio::runtime::Handle,
+    req: &MoveRequest,
+    control: &MoveControl,
+    moved_so_far: &AtomicI64,
+    report: &mut dyn FnMut(&MoveProgress),
+) -> Result<MoveProgress, KafkaError> {
+    let settings = client.settings();
+    // Every slot is fenced before anything is read, so the committed offsets read next are the final word.
+    let (producers, consumer) = std::thread::scope(|s| {
+        let consumer = s.spawn(|| redrive_consumer(settings, &req.group));
+        let producers = fence_slots(settings, &req.group);
+        let consumer =
+            consumer.join().unwrap_or_else(|_| Err(KafkaError::Protocol("the consumer thread panicked".into())));
+        (producers, consumer)
+    });
+    let (mut producers, consumer) = (producers?, consumer?);
+
+    let desc = rt
+        .block_on(client.describe_topic(&req.dead_letter))?
+        .ok_or_else(|| KafkaError::Invalid(format!("dead-letter topic {:?} does not exist", req.dead_letter)))?;
+    let partitions: Vec<i32> = desc.partitions.iter().map(|p| p.partition).collect();
+    let mut tpl = TopicPartitionList::new();
+    for p in &partitions {
+        tpl.add_partition(&req.dead_letter, *p);
+    }
+    let committed = consumer.committed_offsets(tpl, Duration::from_secs(30)).map_err(rd)?;
+    let pairs: Vec<(String, i32)> = partitions.iter().map(|p| (req.dead_letter.clone(), *p)).collect();
+    let starts = rt.block_on(client.list_offsets(pairs.clone(), OffsetSpec::Earliest, false))?;
+    let ends = rt.block_on(client.list_offsets(pairs, OffsetSpec::Latest, true))?;
+    let offset_of = |list: &[super::PartitionOffset], p: i32| {
+        list.iter().find(|o| o.partition == p).map(|o| o.offset).unwrap_or(0).max(0)
+    };
+    let mut found: HashMap<i32, (Option<i64>, Option<MoveMark>)> = HashMap::new();
+    for e in committed.elements() {
+        let off = match e.offset() {
+            Offset::Offset(o) if o >= 0 => Some(o),
+            _ => None,
+        };
+        let mark = MoveMark::decode(e.metadata()).filter(|m| m.id == req.id);
+        found.insert(e.partition(), (off, mark));
+    }
+    let facts: Vec<dlq::PartitionFacts> = partitions
+        .iter()
+        .map(|p| {
+            let (committed, mark) = found.remove(p).unwrap_or((None, None));
+            dlq::PartitionFacts {
+                partition: *p,
+                committed,
+                log_start: offset_of(&starts, *p),
+                end: offset_of(&ends, *p),
+                mark,
+            }
+        })
+        .collect();
+    let plan = dlq::plan_move(&facts, req.max_messages, now_ms());
+    moved_so_far.store(plan.moved, Ordering::SeqCst);
+    let mut progress = MoveProgress {
+        phase: MovePhase::Running,
+        moved: plan.moved,
+        total: Some(plan.total),
+        started_ms: plan.started_ms,
+        finished_ms: None,
+        message: plan.resumed.then(|| "resumed after a restart".to_string()),
+    };
+    report(&progress);
+
+    let groups = dlq::split_among_workers(&plan.parts, req.max_messages, MOVER_SLOTS);
+    if groups.is_empty() || plan.moved >= plan.total {
+        progress.phase = MovePhase::Completed;
+        progress.total = Some(plan.moved);
+        progress.finished_ms = Some(now_ms());
+        progress.message = None;
+        return Ok(progress);
+    }
+    let marks = |parts: &[dlq::PartitionPlan]| -> Result<TopicPartitionList, KafkaError> {
         let mut tpl = TopicPartitionList::new();
-        for p in &partitions {
-            tpl.add_partition(&req.dead_letter, *p);
-        }
-        let committed = self.consumer.committed_offsets(tpl, Duration::from_secs(30)).map_err(rd)?;
-        let pairs: Vec<(String, i32)> = partitions.iter().map(|p| (req.dead_letter.clone(), *p)).collect();
-        let starts = self.rt.block_on(self.client.list_offsets(pairs.clone(), OffsetSpec::Earliest, false))?;
-        let ends = self.rt.block_on(self.client.list_offsets(pairs, OffsetSpec::Latest, true))?;
-        let offset_of = |list: &[super::PartitionOffset], p: i32| {
-            list.iter().find(|o| o.partition == p).map(|o| o.offset).unwrap_or(0).max(0)
-        };
-
-        let mut marks: HashMap<i32, MoveMark> = HashMap::new();
-        let mut committed_at: HashMap<i32, Option<i64>> = HashMap::new();
-        for e in committed.elements() {
-            let off = match e.offset() {
-                Offset::Offset(o) if o >= 0 => Some(o),
-                _ => None,
+        for p in parts {
+            let mark = MoveMark {
+                id: req.id.clone(),
+                stop: p.stop,
+                moved: p.moved,
+                total: plan.total,
+                started_ms: plan.started_ms,
             };
-            committed_at.insert(e.partition(), off);
-            if let Some(m) = MoveMark::decode(e.metadata())
-                && m.id == req.id
-            {
-                marks.insert(e.partition(), m);
+            let mut e = tpl.add_partition(&req.dead_letter, p.partition);
+            e.set_offset(Offset::Offset(p.start)).map_err(rd)?;
+            e.set_metadata(mark.encode());
+        }
+        Ok(tpl)
+    };
+    if !plan.resumed {
+        // Every partition's stop is recorded before any record moves: movers commit only their own partitions,
+        // and a resumed move must know every stop, whichever mover committed first.
+        let cgm = consumer
+            .group_metadata()
+            .ok_or_else(|| KafkaError::Protocol("the redrive consumer has no group metadata".into()))?;
+        let p = &producers[0];
+        p.begin_transaction().map_err(rd)?;
+        p.send_offsets_to_transaction(&marks(&plan.parts)?, &cgm, Duration::from_secs(30)).map_err(rd)?;
+        p.commit_transaction(Duration::from_secs(60)).map_err(rd)?;
+    }
+    drop(consumer);
+    producers.truncate(groups.len());
+
+    let shared = Shared { halt: AtomicBool::new(false), pacer: Pacer::new() };
+    let quota = req.max_messages.map(|_| plan.total - plan.moved);
+    let (tx, rx) = std::sync::mpsc::channel::<Event>();
+    let ends: Vec<Result<End, KafkaError>> = std::thread::scope(|s| {
+        for (producer, partitions) in producers.into_iter().zip(&groups) {
+            let parts: BTreeMap<i32, Part> = plan
+                .parts
+                .iter()
+                .filter(|p| partitions.contains(&p.partition))
+                .map(|p| {
+                    let part = Part { position: p.start, committed: p.start, stop: p.stop, moved: p.moved, pending: 0 };
+                    (p.partition, part)
+                })
+                .collect();
+            let (tx, shared) = (tx.clone(), &shared);
+            s.spawn(move || {
+                let out = redrive_consumer(settings, &req.group).and_then(|consumer| {
+                    let mover = Mover {
+                        client,
+                        rt,
+                        req,
+                        consumer,
+                        producer,
+                        parts,
+                        quota,
+                        total: plan.total,
+                        started_ms: plan.started_ms,
+                    };
+                    mover.run(control, shared, &tx)
+                });
+                if out.is_err() {
+                    shared.halt.store(true, Ordering::SeqCst);
+                }
+                let _ = tx.send(Event::Ended(out));
+            });
+        }
+        drop(tx);
+        let mut ends = Vec::new();
+        while let Ok(event) = rx.recv() {
+            match event {
+                Event::Committed(n) => {
+                    progress.moved = moved_so_far.fetch_add(n, Ordering::SeqCst) + n;
+                    report(&progress);
+                }
+                Event::Ended(end) => ends.push(end),
             }
         }
-        let resumed = marks.values().max_by_key(|m| m.moved).cloned();
-        let mut parts: BTreeMap<i32, Part> = BTreeMap::new();
-        for p in &partitions {
-            let start = dlq_position(committed_at.get(p).copied().flatten(), offset_of(&starts, *p));
-            let stop = match (&resumed, marks.get(p)) {
-                (Some(_), Some(m)) => m.stop,
-                // A partition added after the move started: its records came later.
-                (Some(_), None) => start,
-                (None, _) => offset_of(&ends, *p),
-            };
-            parts.insert(*p, Part { position: start, committed: start, stop: stop.max(start) });
-        }
-        let (mut moved, total, started_ms) = match &resumed {
-            Some(m) => (m.moved, m.total, m.started_ms),
-            None => {
-                let spans: Vec<(i64, i64)> = parts.values().map(|p| (p.position, p.stop)).collect();
-                (0, dlq::move_total(&spans, req.max_messages), now_ms())
-            }
-        };
-        let mut progress = MoveProgress {
-            phase: MovePhase::Running,
-            moved,
-            total: Some(total),
-            started_ms,
-            finished_ms: None,
-            message: resumed.as_ref().map(|_| "resumed after a restart".to_string()),
-        };
-        report(&progress);
+        ends
+    });
 
-        self.assign(&parts)?;
-        let mut cleared: std::collections::HashSet<String> = std::collections::HashSet::new();
-        let mut rate = control.rate();
-        let mut pace_start = now_ms();
-        let mut sent: u64 = 0;
+    progress.moved = moved_so_far.load(Ordering::SeqCst);
+    let mut outcome = End::Completed;
+    for end in ends {
+        // The first error or failure names the move's end; an interrupt or a cancel outranks both.
+        outcome = match (outcome, end?) {
+            (End::Interrupted, _) | (_, End::Interrupted) => End::Interrupted,
+            (End::Cancelled, _) | (_, End::Cancelled) => End::Cancelled,
+            (End::Failed(m), _) | (_, End::Failed(m)) => End::Failed(m),
+            (o, _) => o,
+        };
+    }
+    match outcome {
+        End::Interrupted => {
+            progress.message = Some("interrupted: the operator stopped; the move resumes when it restarts".into());
+        }
+        End::Cancelled => {
+            progress.phase = MovePhase::Cancelled;
+            progress.finished_ms = Some(now_ms());
+            progress.message = Some(format!("cancelled after {} record(s)", progress.moved));
+        }
+        End::Failed(m) => {
+            progress.phase = MovePhase::Failed;
+            progress.finished_ms = Some(now_ms());
+            progress.message = Some(m);
+        }
+        End::Completed | End::Halted => {
+            progress.phase = MovePhase::Completed;
+            progress.finished_ms = Some(now_ms());
+            // Offsets that were transaction markers or aborted records are not records.
+            if quota.is_none_or(|q| progress.moved - plan.moved < q) {
+                progress.total = Some(progress.moved);
+            }
+            progress.message = None;
+        }
+    }
+    Ok(progress)
+}
+
+/// One mover: a consumer of some dead-letter partitions and a transactional producer.
+struct Mover<'a> {
+    client: &'a ClusterClient,
+    rt: &'a tokio::runtime::Handle,
+    req: &'a MoveRequest,
+    consumer: BaseConsumer,
+    producer: BaseProducer,
+    parts: BTreeMap<i32, Part>,
+    /// Records this mover may still move (a capped move has one mover).
+    quota: Option<i64>,
+    total: i64,
+    started_ms: i64,
+}
+
+/// Per-partition state of a move.
+#[derive(Clone, Copy, Debug)]
+struct Part {
+    /// Next offset to move (what a commit records).
+    position: i64,
+    /// Position as of the last committed transaction.
+    committed: i64,
+    stop: i64,
+    /// Records moved from this partition, committed.
+    moved: i64,
+    /// Records from this partition in the open transaction.
+    pending: i64,
+}
+
+impl Part {
+    fn done(&self) -> bool {
+        self.position >= self.stop
+    }
+}
+
+impl Mover<'_> {
+    fn run(mut self, control: &MoveControl, shared: &Shared, events: &Sender<Event>) -> Result<End, KafkaError> {
+        let req = self.req;
+        self.assign()?;
+        let mut cleared: HashSet<String> = HashSet::new();
         let mut in_txn: i64 = 0;
         let mut txn_started: Option<Instant> = None;
         let mut aborts = 0u32;
         let mut failure: Option<String> = None;
+        let mut idle = false;
 
         loop {
-            if control.is_interrupted() {
+            if control.is_interrupted() || control.is_cancelled() {
                 if in_txn > 0 {
                     let _ = self.producer.abort_transaction(Duration::from_secs(30));
                 }
-                progress.moved = moved;
-                progress.message = Some("interrupted: the operator stopped; the move resumes when it restarts".into());
-                return Ok(progress);
+                return Ok(if control.is_interrupted() { End::Interrupted } else { End::Cancelled });
             }
-            if control.is_cancelled() {
-                if in_txn > 0 {
-                    let _ = self.producer.abort_transaction(Duration::from_secs(30));
-                }
-                progress.phase = MovePhase::Cancelled;
-                progress.moved = moved;
-                progress.finished_ms = Some(now_ms());
-                progress.message = Some(format!("cancelled after {moved} record(s)"));
-                return Ok(progress);
-            }
-            let new_rate = control.rate();
-            if new_rate != rate {
-                rate = new_rate;
-                pace_start = now_ms();
-                sent = 0;
-            }
+            let rate = control.rate();
             // A transaction closes after `txn_age`, or at `txn_limit` records. Throttled: about five commits a
             // second, and room for a whole second of records so a slow commit is caught up in the next one.
             let (txn_limit, txn_age) = if rate == 0 {
-                (200_000, Duration::from_millis(2000))
+                (100_000, Duration::from_millis(1000))
             } else {
                 ((rate as i64).clamp(1, 50_000), Duration::from_millis(200))
             };
-            let quota_reached = moved + in_txn >= total;
-            let all_done = parts.values().all(Part::done);
-            let txn_due = txn_started.is_some_and(|t| t.elapsed() >= txn_age) || in_txn >= txn_limit;
-            let finished = quota_reached || all_done || failure.is_some();
-            let offsets_moved = parts.values().any(|p| p.position != p.committed);
+            let quota_reached = self.quota.is_some_and(|q| in_txn >= q);
+            let halted = shared.halt.load(Ordering::Relaxed);
+            let finished = quota_reached || self.parts.values().all(Part::done) || failure.is_some() || halted;
+            // The clock is read when the consumer idles, when throttled, and every 1024 records.
+            let look_at_clock = idle || rate != 0 || in_txn % 1024 == 0;
+            let txn_due = in_txn >= txn_limit || (look_at_clock && txn_started.is_some_and(|t| t.elapsed() >= txn_age));
+            let offsets_moved = self.parts.values().any(|p| p.position != p.committed);
             if (finished && (in_txn > 0 || offsets_moved)) || (txn_due && in_txn > 0) {
                 let commit_started = Instant::now();
-                match self.commit(&parts, req, moved + in_txn, total, started_ms, in_txn == 0) {
+                match self.commit(in_txn == 0) {
                     Ok(()) => {
                         tracing::debug!(
                             redrive = %req.id,
@@ -353,19 +574,23 @@ impl<'a> Mover<'a> {
                             commit_ms = commit_started.elapsed().as_millis() as u64,
                             "redrive transaction committed"
                         );
-                        moved += in_txn;
+                        for p in self.parts.values_mut() {
+                            p.committed = p.position;
+                            p.moved += p.pending;
+                            p.pending = 0;
+                        }
+                        if let Some(q) = self.quota.as_mut() {
+                            *q -= in_txn;
+                        }
+                        let _ = events.send(Event::Committed(in_txn));
                         in_txn = 0;
                         txn_started = None;
                         aborts = 0;
-                        for p in parts.values_mut() {
-                            p.committed = p.position;
-                        }
-                        progress.moved = moved;
-                        report(&progress);
                     }
                     Err(TxnError::Fatal(m)) => {
                         return Err(KafkaError::Protocol(format!(
-                            "the transactional producer {:?} cannot continue (another instance may have taken over): {m}",
+                            "the transactional producer of {:?} cannot continue (another instance may have taken \
+                             over): {m}",
                             req.group
                         )));
                     }
@@ -375,52 +600,41 @@ impl<'a> Mover<'a> {
                         let _ = self.producer.abort_transaction(Duration::from_secs(30));
                         in_txn = 0;
                         txn_started = None;
-                        for p in parts.values_mut() {
+                        for p in self.parts.values_mut() {
                             p.position = p.committed;
+                            p.pending = 0;
                         }
-                        self.assign(&parts)?;
+                        self.assign()?;
                         if aborts >= 5 {
                             return Err(KafkaError::Protocol(format!("five transactions in a row failed, last: {m}")));
                         }
                         std::thread::sleep(Duration::from_millis(200 * aborts as u64));
-                        continue;
                     }
                 }
                 continue;
             }
             if finished {
-                progress.finished_ms = Some(now_ms());
-                progress.moved = moved;
-                match failure {
-                    Some(m) => {
-                        progress.phase = MovePhase::Failed;
-                        progress.message = Some(m);
-                    }
-                    None => {
-                        progress.phase = MovePhase::Completed;
-                        // Offsets that were transaction markers or aborted records are not records.
-                        if all_done && !quota_reached {
-                            progress.total = Some(moved);
-                        }
-                        progress.message = None;
-                    }
-                }
-                return Ok(progress);
+                return Ok(match failure {
+                    Some(m) => End::Failed(m),
+                    None if halted && !quota_reached && !self.parts.values().all(Part::done) => End::Halted,
+                    None => End::Completed,
+                });
             }
 
-            let burst = dlq::burst_for(rate);
-            if dlq::allowance(rate, burst, pace_start, now_ms(), sent) == 0 {
-                let wait = dlq::wait_ms(rate, burst, pace_start, now_ms(), sent).min(50);
+            let wait = shared.pacer.peek(rate);
+            if wait > 0 {
                 self.producer.poll(Duration::from_millis(wait));
                 continue;
             }
-            let Some(polled) = self.consumer.poll(Duration::from_millis(50)) else { continue };
+            let polled = self.consumer.poll(Duration::from_millis(50));
+            idle = polled.is_none();
+            let Some(polled) = polled else { continue };
             let msg = match polled {
                 Ok(m) => m,
                 Err(RdError::PartitionEOF(p)) => {
                     // Everything up to the end was delivered; what is left before the stop are transaction markers
                     // or aborted records.
-                    if let Some(part) = parts.get_mut(&p) {
+                    if let Some(part) = self.parts.get_mut(&p) {
                         part.position = part.position.max(part.stop);
                     }
                     self.pause(p);
@@ -432,12 +646,12 @@ impl<'a> Mover<'a> {
                 }
             };
             let (p, offset) = (msg.partition(), msg.offset());
-            let Some(part) = parts.get_mut(&p) else { continue };
+            let Some(part) = self.parts.get(&p) else { continue };
             if offset < part.position {
                 continue;
             }
             if offset >= part.stop {
-                part.position = part.stop;
+                self.parts.entry(p).and_modify(|part| part.position = part.stop);
                 self.pause(p);
                 continue;
             }
@@ -449,22 +663,21 @@ impl<'a> Mover<'a> {
                 let at = || format!("dead letter {}[{p}]@{offset}", req.dead_letter);
                 if let Err(why) = req.allowed.check(dest) {
                     failure = Some(format!("{}: {why}; stopped before it", at()));
+                    shared.halt.store(true, Ordering::SeqCst);
                     continue;
                 }
                 if self.rt.block_on(self.client.describe_topic(dest))?.is_none() {
                     failure = Some(format!("{}: destination topic {dest:?} does not exist; stopped before it", at()));
+                    shared.halt.store(true, Ordering::SeqCst);
                     continue;
                 }
                 cleared.insert(dest.to_string());
-            }
-            if sent == 0 {
-                // Pace from the first record, not from the start: the first fetch must not become a burst.
-                pace_start = now_ms();
             }
             if in_txn == 0 {
                 self.producer.begin_transaction().map_err(rd)?;
                 txn_started = Some(Instant::now());
             }
+            shared.pacer.count(rate);
             let mut out = OwnedHeaders::new_with_capacity(headers.map_or(0, |h| h.count()) + 1);
             for h in headers.iter().flat_map(|h| h.iter()) {
                 out = out.insert(Header { key: h.key, value: h.value });
@@ -488,21 +701,27 @@ impl<'a> Mover<'a> {
                 }
             }
             in_txn += 1;
-            sent += 1;
-            part.position = offset + 1;
-            if part.done() {
+            let done = match self.parts.get_mut(&p) {
+                Some(part) => {
+                    part.position = offset + 1;
+                    part.pending += 1;
+                    part.done()
+                }
+                None => false,
+            };
+            if done {
                 self.pause(p);
             }
-            if sent.is_multiple_of(1024) {
+            if in_txn % 1024 == 0 {
                 self.producer.poll(Duration::ZERO);
             }
         }
     }
 
     /// Assigns every unfinished partition at its position.
-    fn assign(&self, parts: &BTreeMap<i32, Part>) -> Result<(), KafkaError> {
+    fn assign(&self) -> Result<(), KafkaError> {
         let mut tpl = TopicPartitionList::new();
-        for (p, part) in parts {
+        for (p, part) in &self.parts {
             if !part.done() {
                 tpl.add_partition_offset(&self.req.dead_letter, *p, Offset::Offset(part.position)).map_err(rd)?;
             }
@@ -516,24 +735,22 @@ impl<'a> Mover<'a> {
         let _ = self.consumer.pause(&tpl);
     }
 
-    /// Commits the open transaction with every partition's position and the move's mark. `offsets_only`: no
-    /// record is in flight, only positions moved (past transaction markers), so a transaction is opened for them.
-    fn commit(
-        &self,
-        parts: &BTreeMap<i32, Part>,
-        req: &MoveRequest,
-        moved: i64,
-        total: i64,
-        started_ms: i64,
-        offsets_only: bool,
-    ) -> Result<(), TxnError> {
+    /// Commits the open transaction with this mover's partitions' positions and marks. `offsets_only`: no record
+    /// is in flight, only positions moved (past transaction markers), so a transaction is opened for them.
+    fn commit(&self, offsets_only: bool) -> Result<(), TxnError> {
         if offsets_only {
             self.producer.begin_transaction().map_err(classify)?;
         }
         let mut tpl = TopicPartitionList::new();
-        for (p, part) in parts {
-            let mark = MoveMark { id: req.id.clone(), stop: part.stop, moved, total, started_ms };
-            let mut e = tpl.add_partition(&req.dead_letter, *p);
+        for (p, part) in &self.parts {
+            let mark = MoveMark {
+                id: self.req.id.clone(),
+                stop: part.stop,
+                moved: part.moved + part.pending,
+                total: self.total,
+                started_ms: self.started_ms,
+            };
+            let mut e = tpl.add_partition(&self.req.dead_letter, *p);
             e.set_offset(Offset::Offset(part.position)).map_err(classify)?;
             e.set_metadata(mark.encode());
         }
@@ -565,11 +782,6 @@ impl<'a> Mover<'a> {
             }
         }
     }
-}
-
-/// Where the redrive group resumes: its committed offset, or the log start (see `decisions::lag`).
-fn dlq_position(committed: Option<i64>, log_start: i64) -> i64 {
-    crate::decisions::lag::consumer_position(committed, log_start)
 }
 
 /// Reads the timestamps of the first records at given offsets of a topic (the oldest dead letters not yet
@@ -630,14 +842,8 @@ impl Peeker {
     }
 }
 
-/// Fences the transactional id of a move that no instance runs any more (its operator died and the move was then
-/// cancelled), so its open transaction is aborted at once instead of after the transaction time-out.
-pub fn fence(settings: &ClientSettings, transactional_id: &str) -> Result<(), KafkaError> {
-    let mut pc = settings.client_config();
-    pc.set("transactional.id", transactional_id)
-        .set("client.id", "tributary-redrive")
-        .set("allow.auto.create.topics", "false")
-        .set_log_level(RDKafkaLogLevel::Warning);
-    let producer: BaseProducer = pc.create().map_err(rd)?;
-    producer.init_transactions(Duration::from_secs(30)).map_err(rd)
+/// Fences the transactional ids of a move that no instance runs any more (its operator died and the move was then
+/// cancelled), so its open transactions are aborted at once instead of after the transaction time-out.
+pub fn fence(settings: &ClientSettings, group: &str) -> Result<(), KafkaError> {
+    fence_slots(settings, group).map(drop)
 }
