@@ -113,11 +113,21 @@ fn peak_rss_mb(pid: u32) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-fn cpu_seconds(pid: u32) -> Option<f64> {
+/// User + system CPU seconds of a process (`children`: of its waited-for children instead).
+fn cpu_of(pid: &str, children: bool) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    let at = if children { 13 } else { 11 };
+    let ticks: f64 = fields.get(at)?.parse::<f64>().ok()? + fields.get(at + 1)?.parse::<f64>().ok()?;
     Some(ticks / 100.0)
+}
+
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    cpu_of(&pid.to_string(), false)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 #[tokio::main]
@@ -210,9 +220,11 @@ async fn main() -> anyhow::Result<()> {
     let pipe = format!(
         "kcat -C -b {b} -t {dlt} -o beginning -e -q -X isolation.level=read_committed | kcat -P -b {b} -t {out} -X queue.buffering.max.messages=1000000"
     );
+    let pipe_cpu_before = cpu_of("self", true).unwrap_or(0.0);
     let started = Instant::now();
     let status = Command::new("sh").arg("-c").arg(&pipe).status().context("running kcat")?;
     let pipe_secs = started.elapsed().as_secs_f64();
+    let pipe_cpu = cpu_of("self", true).unwrap_or(0.0) - pipe_cpu_before;
     if !status.success() {
         bail!("the kcat pipe failed: {status}");
     }
@@ -222,6 +234,7 @@ async fn main() -> anyhow::Result<()> {
     // 3. The redrive.
     let cpu_before = cpu_seconds(operator.pid()).unwrap_or(0.0);
     let started = Instant::now();
+    let patched_ms = now_ms();
     policies
         .patch(
             "bench",
@@ -248,6 +261,9 @@ async fn main() -> anyhow::Result<()> {
     let rss = peak_rss_mb(operator.pid());
     let (n, distinct, first, last) = read_back(&stack, &src)?;
     let span = (last - first) as f64 / 1000.0;
+    // Around the move: spec change → first record produced, last record produced → `Completed` seen.
+    let start_up = (first - patched_ms) as f64 / 1000.0;
+    let finish = redrive_secs - start_up - span;
     let exactly_once = n == a.records && distinct == a.records && moved as usize == a.records;
 
     println!();
@@ -268,6 +284,9 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "read back (read_committed): {n} records, {distinct} distinct → exactly once: {exactly_once}; operator CPU during the move: {cpu:.1}s; peak RSS: {}",
         rss.map_or("?".into(), |r| format!("{r:.0} MiB"))
+    );
+    println!(
+        "kcat pipe CPU: {pipe_cpu:.1}s; redrive start-up (spec change → first record produced): {start_up:.2}s, finish (last record → `Completed` seen, polled every 100 ms): {finish:.2}s"
     );
 
     // Clean up.

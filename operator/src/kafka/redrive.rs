@@ -15,9 +15,9 @@
 //! Everything here is blocking (librdkafka calls); the controller runs it on a blocking thread.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 use std::sync::mpsc::Sender;
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::RDKafkaLogLevel;
@@ -252,6 +252,37 @@ struct Shared {
     /// Set when a mover fails: the others commit what they have and stop.
     halt: AtomicBool,
     pacer: Pacer,
+    /// Open once the move's marks are written (at once for a resumed move).
+    gate: Gate,
+}
+
+/// A one-time signal: `Some(true)` go, `Some(false)` give up.
+struct Gate {
+    state: Mutex<Option<bool>>,
+    changed: Condvar,
+}
+
+impl Gate {
+    fn new(open: bool) -> Gate {
+        Gate { state: Mutex::new(open.then_some(true)), changed: Condvar::new() }
+    }
+    /// Settles the gate; the first word stays.
+    fn set(&self, go: bool) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if s.is_none() {
+            *s = Some(go);
+            self.changed.notify_all();
+        }
+    }
+    fn wait(&self) -> bool {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            match *s {
+                Some(go) => return go,
+                None => s = self.changed.wait(s).unwrap_or_else(|p| p.into_inner()),
+            }
+        }
+    }
 }
 
 /// The rate limit of a whole move, shared by its movers.
@@ -311,28 +342,35 @@ fn coordinate(
     report: &mut dyn FnMut(&MoveProgress),
 ) -> Result<MoveProgress, KafkaError> {
     let settings = client.settings();
-    // Every slot is fenced before anything is read, so the committed offsets read next are the final word.
-    let (producers, consumer) = std::thread::scope(|s| {
+    // Every slot is fenced before the committed offsets are read, so they are the final word. The topic's
+    // partitions and offsets are read meanwhile.
+    let ((producers, consumer), topic) = std::thread::scope(|s| {
+        let fenced = s.spawn(|| fence_slots(settings, &req.group));
         let consumer = s.spawn(|| redrive_consumer(settings, &req.group));
-        let producers = fence_slots(settings, &req.group);
-        let consumer =
-            consumer.join().unwrap_or_else(|_| Err(KafkaError::Protocol("the consumer thread panicked".into())));
-        (producers, consumer)
+        let topic = rt.block_on(async {
+            let desc = client.describe_topic(&req.dead_letter).await?.ok_or_else(|| {
+                KafkaError::Invalid(format!("dead-letter topic {:?} does not exist", req.dead_letter))
+            })?;
+            let pairs: Vec<(String, i32)> =
+                desc.partitions.iter().map(|p| (req.dead_letter.clone(), p.partition)).collect();
+            let (starts, ends) = tokio::join!(
+                client.list_offsets(pairs.clone(), OffsetSpec::Earliest, false),
+                client.list_offsets(pairs, OffsetSpec::Latest, true)
+            );
+            Ok::<_, KafkaError>((desc, starts?, ends?))
+        });
+        let panicked = |what: &str| KafkaError::Protocol(format!("the {what} thread panicked"));
+        let fenced = fenced.join().unwrap_or_else(|_| Err(panicked("fencing")));
+        let consumer = consumer.join().unwrap_or_else(|_| Err(panicked("consumer")));
+        ((fenced, consumer), topic)
     });
-    let (mut producers, consumer) = (producers?, consumer?);
-
-    let desc = rt
-        .block_on(client.describe_topic(&req.dead_letter))?
-        .ok_or_else(|| KafkaError::Invalid(format!("dead-letter topic {:?} does not exist", req.dead_letter)))?;
+    let (mut producers, consumer, (desc, starts, ends)) = (producers?, consumer?, topic?);
     let partitions: Vec<i32> = desc.partitions.iter().map(|p| p.partition).collect();
     let mut tpl = TopicPartitionList::new();
     for p in &partitions {
         tpl.add_partition(&req.dead_letter, *p);
     }
     let committed = consumer.committed_offsets(tpl, Duration::from_secs(30)).map_err(rd)?;
-    let pairs: Vec<(String, i32)> = partitions.iter().map(|p| (req.dead_letter.clone(), *p)).collect();
-    let starts = rt.block_on(client.list_offsets(pairs.clone(), OffsetSpec::Earliest, false))?;
-    let ends = rt.block_on(client.list_offsets(pairs, OffsetSpec::Latest, true))?;
     let offset_of = |list: &[super::PartitionOffset], p: i32| {
         list.iter().find(|o| o.partition == p).map(|o| o.offset).unwrap_or(0).max(0)
     };
@@ -378,41 +416,19 @@ fn coordinate(
         progress.message = None;
         return Ok(progress);
     }
-    let marks = |parts: &[dlq::PartitionPlan]| -> Result<TopicPartitionList, KafkaError> {
-        let mut tpl = TopicPartitionList::new();
-        for p in parts {
-            let mark = MoveMark {
-                id: req.id.clone(),
-                stop: p.stop,
-                moved: p.moved,
-                total: plan.total,
-                started_ms: plan.started_ms,
-            };
-            let mut e = tpl.add_partition(&req.dead_letter, p.partition);
-            e.set_offset(Offset::Offset(p.start)).map_err(rd)?;
-            e.set_metadata(mark.encode());
-        }
-        Ok(tpl)
-    };
-    if !plan.resumed {
-        // Every partition's stop is recorded before any record moves: movers commit only their own partitions,
-        // and a resumed move must know every stop, whichever mover committed first.
-        let cgm = consumer
-            .group_metadata()
-            .ok_or_else(|| KafkaError::Protocol("the redrive consumer has no group metadata".into()))?;
-        let p = &producers[0];
-        p.begin_transaction().map_err(rd)?;
-        p.send_offsets_to_transaction(&marks(&plan.parts)?, &cgm, Duration::from_secs(30)).map_err(rd)?;
-        p.commit_transaction(Duration::from_secs(60)).map_err(rd)?;
-    }
-    drop(consumer);
     producers.truncate(groups.len());
+    // A new move records every partition's stop before any record moves (movers commit only their own
+    // partitions, and a resumed move must know every stop, whichever mover committed first). The first mover
+    // writes them with the consumer that read the offsets, while the others connect and fetch; they produce only
+    // once it has.
+    let mut lead_consumer = Some(consumer);
+    let first_marks: Option<&[dlq::PartitionPlan]> = (!plan.resumed).then_some(&plan.parts);
 
-    let shared = Shared { halt: AtomicBool::new(false), pacer: Pacer::new() };
+    let shared = Shared { halt: AtomicBool::new(false), pacer: Pacer::new(), gate: Gate::new(first_marks.is_none()) };
     let quota = req.max_messages.map(|_| plan.total - plan.moved);
     let (tx, rx) = std::sync::mpsc::channel::<Event>();
     let ends: Vec<Result<End, KafkaError>> = std::thread::scope(|s| {
-        for (producer, partitions) in producers.into_iter().zip(&groups) {
+        for (slot, (producer, partitions)) in producers.into_iter().zip(&groups).enumerate() {
             let parts: BTreeMap<i32, Part> = plan
                 .parts
                 .iter()
@@ -423,8 +439,13 @@ fn coordinate(
                 })
                 .collect();
             let (tx, shared) = (tx.clone(), &shared);
+            let (consumer, marks) = match slot {
+                0 => (lead_consumer.take(), first_marks),
+                _ => (None, None),
+            };
             s.spawn(move || {
-                let out = redrive_consumer(settings, &req.group).and_then(|consumer| {
+                let consumer = consumer.map_or_else(|| redrive_consumer(settings, &req.group), Ok);
+                let out = consumer.and_then(|consumer| {
                     let mover = Mover {
                         client,
                         rt,
@@ -436,10 +457,12 @@ fn coordinate(
                         total: plan.total,
                         started_ms: plan.started_ms,
                     };
+                    mover.start(marks, shared)?;
                     mover.run(control, shared, &tx)
                 });
                 if out.is_err() {
                     shared.halt.store(true, Ordering::SeqCst);
+                    shared.gate.set(false);
                 }
                 let _ = tx.send(Event::Ended(out));
             });
@@ -531,9 +554,47 @@ impl Part {
 }
 
 impl Mover<'_> {
+    /// Assigns the partitions (fetching starts), writes the move's first marks when given them, and waits until
+    /// they are written.
+    fn start(&self, marks: Option<&[dlq::PartitionPlan]>, shared: &Shared) -> Result<(), KafkaError> {
+        self.assign()?;
+        if let Some(parts) = marks {
+            let written = self.write_marks(parts);
+            shared.gate.set(written.is_ok());
+            written?;
+        }
+        match shared.gate.wait() {
+            true => Ok(()),
+            false => Err(KafkaError::Protocol("the move's first marks could not be written".into())),
+        }
+    }
+
+    /// Commits, in one transaction, every partition's start offset with its mark.
+    fn write_marks(&self, parts: &[dlq::PartitionPlan]) -> Result<(), KafkaError> {
+        let mut tpl = TopicPartitionList::new();
+        for p in parts {
+            let mark = MoveMark {
+                id: self.req.id.clone(),
+                stop: p.stop,
+                moved: p.moved,
+                total: self.total,
+                started_ms: self.started_ms,
+            };
+            let mut e = tpl.add_partition(&self.req.dead_letter, p.partition);
+            e.set_offset(Offset::Offset(p.start)).map_err(rd)?;
+            e.set_metadata(mark.encode());
+        }
+        let cgm = self
+            .consumer
+            .group_metadata()
+            .ok_or_else(|| KafkaError::Protocol("the redrive consumer has no group metadata".into()))?;
+        self.producer.begin_transaction().map_err(rd)?;
+        self.producer.send_offsets_to_transaction(&tpl, &cgm, Duration::from_secs(30)).map_err(rd)?;
+        self.producer.commit_transaction(Duration::from_secs(60)).map_err(rd)
+    }
+
     fn run(mut self, control: &MoveControl, shared: &Shared, events: &Sender<Event>) -> Result<End, KafkaError> {
         let req = self.req;
-        self.assign()?;
         let mut cleared: HashSet<String> = HashSet::new();
         let mut in_txn: i64 = 0;
         let mut txn_started: Option<Instant> = None;
