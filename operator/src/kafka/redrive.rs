@@ -181,7 +181,7 @@ fn consumer_config(settings: &ClientSettings) -> rdkafka::ClientConfig {
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "true")
         .set("allow.auto.create.topics", "false")
-        .set("max.partition.fetch.bytes", "8388608")
+        .set("max.partition.fetch.bytes", "1048576")
         .set("fetch.wait.max.ms", "100")
         .set_log_level(RDKafkaLogLevel::Warning);
     c
@@ -189,7 +189,15 @@ fn consumer_config(settings: &ClientSettings) -> rdkafka::ClientConfig {
 
 fn redrive_consumer(settings: &ClientSettings, group: &str) -> Result<BaseConsumer, KafkaError> {
     let mut cc = consumer_config(settings);
-    cc.set("group.id", group).set("client.id", "tributary-redrive");
+    // Memory is bounded per mover (up to four run at once, under the chart's 256 MiB limit): about 20,000 records
+    // fetched ahead (a fetched record costs librdkafka ~300 bytes besides its data, so one fetch is at most 1 MiB),
+    // and at most 20,000 records or 16 MiB waiting in the producer (see `transactional_producer`).
+    cc.set("group.id", group)
+        .set("client.id", "tributary-redrive")
+        .set("queued.min.messages", "20000")
+        // Once the queue is full, fetch again 10 ms later, not a second later (librdkafka's default).
+        .set("fetch.queue.backoff.ms", "10")
+        .set("queued.max.messages.kbytes", "8192");
     cc.create().map_err(rd)
 }
 
@@ -207,8 +215,8 @@ fn transactional_producer(settings: &ClientSettings, transactional_id: &str) -> 
         .set("batch.size", "4000000")
         // A failed record fails the transaction's commit anyway; successes need no report.
         .set("delivery.report.only.error", "true")
-        .set("queue.buffering.max.messages", "1000000")
-        .set("queue.buffering.max.kbytes", "1048576")
+        .set("queue.buffering.max.messages", "20000")
+        .set("queue.buffering.max.kbytes", "16384")
         .set("transaction.timeout.ms", "60000")
         .set_log_level(RDKafkaLogLevel::Warning);
     let producer: BaseProducer = pc.create().map_err(rd)?;
