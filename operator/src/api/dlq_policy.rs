@@ -260,7 +260,8 @@ pub struct DlqPolicyStatus {
     /// Timestamp of the oldest record not yet redriven.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oldest_record_time: Option<Time>,
-    /// The consumer group whose committed offsets mark what was redriven (also the redrive's transactional id).
+    /// The consumer group whose committed offsets mark what was redriven (its name, suffixed `-0` … `-3`, is also
+    /// the redrive movers' transactional ids).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redrive_group: Option<String>,
     /// Records per minute arriving in the dead-letter topic: end-offset growth over the last minute, recomputed when

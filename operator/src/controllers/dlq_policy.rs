@@ -168,7 +168,7 @@ fn time_of(ms: i64) -> Option<Time> {
     Timestamp::from_second(ms.div_euclid(1000)).ok().map(Time)
 }
 
-/// The redrive group (and transactional id) of a policy.
+/// The redrive group of a policy (and the prefix of its movers' transactional ids).
 pub fn redrive_group(policy: &DlqPolicy) -> String {
     format!("tributary-redrive-{}-{}", policy.namespace().unwrap_or_default(), policy.name_any())
 }
