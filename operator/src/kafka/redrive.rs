@@ -597,19 +597,7 @@ impl Mover<'_> {
 
     /// Commits, in one transaction, every partition's start offset with its mark.
     fn write_marks(&self, parts: &[dlq::PartitionPlan]) -> Result<(), KafkaError> {
-        let mut tpl = TopicPartitionList::new();
-        for p in parts {
-            let mark = MoveMark {
-                id: self.req.id.clone(),
-                stop: p.stop,
-                moved: p.moved,
-                total: self.total,
-                started_ms: self.started_ms,
-            };
-            let mut e = tpl.add_partition(&self.req.dead_letter, p.partition);
-            e.set_offset(Offset::Offset(p.start)).map_err(rd)?;
-            e.set_metadata(mark.encode());
-        }
+        let tpl = self.marked_offsets(parts.iter().map(|p| (p.partition, p.start, p.stop, p.moved)))?;
         let cgm = self
             .consumer
             .group_metadata()
@@ -617,6 +605,22 @@ impl Mover<'_> {
         self.producer.begin_transaction().map_err(rd)?;
         self.producer.send_offsets_to_transaction(&tpl, &cgm, Duration::from_secs(30)).map_err(rd)?;
         self.producer.commit_transaction(Duration::from_secs(60)).map_err(rd)
+    }
+
+    /// Offsets to commit, each with its partition's mark: `(partition, offset, stop, moved)`.
+    fn marked_offsets(
+        &self,
+        parts: impl Iterator<Item = (i32, i64, i64, i64)>,
+    ) -> Result<TopicPartitionList, KafkaError> {
+        let mut tpl = TopicPartitionList::new();
+        for (partition, offset, stop, moved) in parts {
+            let mark =
+                MoveMark { id: self.req.id.clone(), stop, moved, total: self.total, started_ms: self.started_ms };
+            let mut e = tpl.add_partition(&self.req.dead_letter, partition);
+            e.set_offset(Offset::Offset(offset)).map_err(rd)?;
+            e.set_metadata(mark.encode());
+        }
+        Ok(tpl)
     }
 
     fn run(mut self, control: &MoveControl, shared: &Shared, events: &Sender<Event>) -> Result<End, KafkaError> {
@@ -828,19 +832,11 @@ impl Mover<'_> {
         if offsets_only {
             self.producer.begin_transaction().map_err(classify)?;
         }
-        let mut tpl = TopicPartitionList::new();
-        for (p, part) in &self.parts {
-            let mark = MoveMark {
-                id: self.req.id.clone(),
-                stop: part.stop,
-                moved: part.moved + part.pending,
-                total: self.total,
-                started_ms: self.started_ms,
-            };
-            let mut e = tpl.add_partition(&self.req.dead_letter, *p);
-            e.set_offset(Offset::Offset(part.position)).map_err(classify)?;
-            e.set_metadata(mark.encode());
-        }
+        let tpl = self
+            .marked_offsets(
+                self.parts.iter().map(|(p, part)| (*p, part.position, part.stop, part.moved + part.pending)),
+            )
+            .map_err(|e| TxnError::Abortable(e.to_string()))?;
         let cgm = self
             .consumer
             .group_metadata()
