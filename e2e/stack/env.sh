@@ -4,7 +4,8 @@ _tributary_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$_tributary_here/lib.sh"
 if [ -f "$STATE/ports.env" ]; then
   . "$STATE/ports.env"
-  export KUBECONFIG="$STATE/kubeconfig"
+  export KUBECONFIG="$STATE/kubeconfig" APISERVER_PORT
+  [ -z "${CONTAINERD_SOCKET:-}" ] || export CONTAINERD_SOCKET NODE_NAME KUBELET_PORT
   export KAFKA_BOOTSTRAP KAFKA_SCRAM_BOOTSTRAP KAFKA_TLS_BOOTSTRAP KAFKA_TLS_CA KAFKA_BROKER_PORTS
   export KAFKA_LIB="$KAFKA_HOME/lib"
   export KAFKA_LOG4J="$KAFKA_HOME/log4j2.properties"

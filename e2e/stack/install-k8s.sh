@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kube-controller-manager, kube-scheduler and kubectl from the Go module proxy
+# Builds kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kubelet from the Go module proxy
 # into $CACHE_ROOT/k8s/$K8S_VERSION. Idempotent: does nothing when the binaries are already cached.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/versions.sh"
 out="$CACHE_ROOT/k8s/$K8S_VERSION"
-cmds=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+cmds=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet)
 missing=0
 for c in "${cmds[@]}"; do [ -x "$out/$c" ] || missing=1; done
 [ "$missing" = 0 ] && { echo "k8s $K8S_VERSION cached in $out"; exit 0; }

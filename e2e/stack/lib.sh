@@ -41,6 +41,20 @@ wait_for() {
   done
 }
 
+# stop_pid NAME: SIGTERM to the recorded PID of NAME, SIGKILL after 10 s; forgets the PID.
+stop_pid() {
+  local name=$1 pid
+  [ -f "$STATE/pids/$name" ] || return 0
+  pid=$(cat "$STATE/pids/$name")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+    echo "stopped $name ($pid)"
+  fi
+  rm -f "$STATE/pids/$name"
+}
+
 pid_alive() { [ -f "$STATE/pids/$1" ] && kill -0 "$(cat "$STATE/pids/$1")" 2>/dev/null; }
 
 kafka_broker_up() { python3 -c "import socket;socket.create_connection(('127.0.0.1',$1),1).close()"; }
