@@ -52,3 +52,22 @@ bench-topics: ## Benchmark: 1,000 and 10,000 new Topics → Ready, against a pla
 	. $(STACK)/env.sh && TRIBUTARY_BIN=target/release/tributary target/release/bench_topics --topics 10000
 
 .PHONY: bench-topics
+
+image: ## Build the operator and replica-consumer (+ demo producer) images into target/images/; load them into the node if up
+	$(CARGO) build --release --locked -p tributary -p tributary-e2e --bin tributary --bin replica_consumer --bin demo_producer
+	e2e/image/build --name tributary.local/tributary:dev --binary target/release/tributary \
+		--out target/images/tributary.tar --entrypoint /tributary --cmd 'run --http-addr 0.0.0.0:8080' \
+		--user 65532:65532 --expose 8080 --label org.opencontainers.image.title=tributary \
+		--label org.opencontainers.image.source=https://github.com/tributary-dev/tributary \
+		--label org.opencontainers.image.licenses=Apache-2.0
+	e2e/image/build --name tributary.local/replica-consumer:dev --binary target/release/replica_consumer \
+		--out target/images/replica-consumer.tar --entrypoint /replica_consumer --user 65532:65532 \
+		--file target/release/demo_producer:/demo_producer
+	@. $(STACK)/env.sh 2>/dev/null; \
+	if [ -n "$${CONTAINERD_SOCKET:-}" ]; then \
+		e2e/image/load target/images/tributary.tar target/images/replica-consumer.tar; \
+	else \
+		echo "no stack with a containerd node is up: images built, not loaded (make stack-up, then make image)"; \
+	fi
+
+.PHONY: image
