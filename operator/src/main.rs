@@ -15,6 +15,18 @@ struct Cli {
 enum Command {
     /// Run the operator.
     Run(tributary::runtime::config::RunArgs),
+    /// GET a path of a running operator's HTTP server; exit 0 on a 2xx answer (an exec probe).
+    Probe {
+        /// The server's address.
+        #[arg(long)]
+        addr: Option<std::net::SocketAddr>,
+        /// A file holding the server's address (`run --http-addr-file`).
+        #[arg(long, conflicts_with = "addr")]
+        addr_file: Option<PathBuf>,
+        /// The path to GET.
+        #[arg(default_value = "/readyz")]
+        path: String,
+    },
     /// Print every CustomResourceDefinition as YAML, or write one file per kind into a folder.
     Crds {
         /// Write `<plural>.yaml` files into this folder instead of printing.
@@ -27,6 +39,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Crds { out_dir } => print_crds(out_dir),
+        Command::Probe { addr, addr_file, path } => tributary::runtime::http::probe(addr, addr_file.as_deref(), &path),
         Command::Run(args) => {
             let config = tributary::runtime::config::OperatorConfig::load(&args)?;
             tributary::runtime::telemetry::init(config.log_format);

@@ -29,6 +29,10 @@ pub struct RunArgs {
     /// Address for /healthz, /readyz and /metrics.
     #[arg(long, env = "TRIBUTARY_HTTP_ADDR")]
     pub http_addr: Option<SocketAddr>,
+    /// Write the address the HTTP server bound to into this file (for `--http-addr` port 0; `tributary probe`
+    /// reads it).
+    #[arg(long, env = "TRIBUTARY_HTTP_ADDR_FILE")]
+    pub http_addr_file: Option<PathBuf>,
     /// Log format.
     #[arg(long, env = "TRIBUTARY_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -57,6 +61,7 @@ pub struct RunArgs {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ConfigFile {
     http_addr: Option<SocketAddr>,
+    http_addr_file: Option<PathBuf>,
     log_format: Option<LogFormat>,
     default_connection: Option<String>,
     resync_seconds: Option<u64>,
@@ -71,6 +76,8 @@ struct ConfigFile {
 #[derive(Clone, Debug)]
 pub struct OperatorConfig {
     pub http_addr: SocketAddr,
+    /// Where to write the bound HTTP address, if anywhere.
+    pub http_addr_file: Option<PathBuf>,
     pub log_format: LogFormat,
     /// Used by resources that give no `connectionRef`.
     pub default_connection: Option<ConnectionRef>,
@@ -112,6 +119,7 @@ impl OperatorConfig {
             args.default_connection.clone().or(file.default_connection).map(|s| parse_connection(&s)).transpose()?;
         Ok(OperatorConfig {
             http_addr: args.http_addr.or(file.http_addr).unwrap_or_else(|| ([127, 0, 0, 1], 8080).into()),
+            http_addr_file: args.http_addr_file.clone().or(file.http_addr_file),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             default_connection,
             resync: Duration::from_secs(args.resync_seconds.or(file.resync_seconds).unwrap_or(120).max(1)),

@@ -1,5 +1,6 @@
 //! `/healthz`, `/readyz` and `/metrics`.
 
+use anyhow::Context as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -71,4 +72,36 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.encode())
+}
+
+/// Writes `addr` into `path` (through a temporary file, so a reader never sees half of it).
+pub fn write_addr_file(path: &std::path::Path, addr: SocketAddr) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, addr.to_string())?;
+    std::fs::rename(&tmp, path)
+}
+
+/// `tributary probe`: GETs `path` on the operator's HTTP server, at `addr` or at the address in `addr_file`, and
+/// succeeds on a 2xx answer. An exec probe for pods whose port is only known once bound (several host-network
+/// replicas on one node).
+pub fn probe(addr: Option<SocketAddr>, addr_file: Option<&std::path::Path>, path: &str) -> anyhow::Result<()> {
+    use std::io::{Read as _, Write as _};
+    let addr = match (addr, addr_file) {
+        (Some(a), _) => a,
+        (None, Some(f)) => {
+            let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+            text.trim().parse().with_context(|| format!("{} holds no address: {text:?}", f.display()))?
+        }
+        (None, None) => anyhow::bail!("give --addr or --addr-file"),
+    };
+    let timeout = std::time::Duration::from_secs(2);
+    let mut stream =
+        std::net::TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("connecting to {addr}"))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    let status = answer.split_whitespace().nth(1).unwrap_or_default();
+    anyhow::ensure!(status.starts_with('2'), "GET {path} on {addr}: {}", answer.lines().next().unwrap_or("no answer"));
+    Ok(())
 }

@@ -24,6 +24,10 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
 
     let http = http::serve(config.http_addr, health.clone(), metrics.clone(), shutdown_rx.clone()).await?;
     info!(addr = %http.local_addr, "serving /healthz, /readyz and /metrics");
+    if let Some(path) = &config.http_addr_file {
+        http::write_addr_file(path, http.local_addr)
+            .with_context(|| format!("writing the HTTP address to {}", path.display()))?;
+    }
 
     let client = kube::Client::try_default().await.context("building the Kubernetes client from kubeconfig")?;
     let version = client.apiserver_version().await.context("reaching the Kubernetes API server")?;
