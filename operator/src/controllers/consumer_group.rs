@@ -26,7 +26,7 @@ use crate::api::consumer_group::{
     Autoscaling, ConsumerGroup, ConsumerGroupStatus, OffsetResetStatus, PartitionHealth, ScaleEvent, TopicLag,
 };
 use crate::decisions::autoscale::{self, AutoscaleConfig, AutoscaleState, Observation, ScalingRules, ScalingTarget};
-use crate::decisions::burrow::{CommitSample, CommitWindow, PartitionStatus};
+use crate::decisions::burrow::{self, CommitSample, CommitWindow, PartitionStatus};
 use crate::decisions::lag::{GroupLag, GroupLagTracker, PartitionOffsets, TopicPartition};
 use crate::decisions::offset_reset::{self, PartitionBounds};
 use crate::kafka::{ClusterClient, KafkaError, OffsetSpec};
@@ -382,11 +382,7 @@ async fn reconcile_inner(cg: &ConsumerGroup, ctx: &Context) -> Result<Action, Er
         } else if resetting {
             d.set(SCALING_ACTIVE, false, "OffsetResetInProgress", "scaling waits for the offset reset");
         } else {
-            let stalled: BTreeSet<TopicPartition> = health
-                .iter()
-                .filter(|(_, s)| matches!(s, PartitionStatus::Stall | PartitionStatus::Stop))
-                .map(|(tp, _)| tp.clone())
-                .collect();
+            let stalled: BTreeSet<TopicPartition> = burrow::held_from_scaling(&health, observed.members);
             autoscale_step(ctx, cg, a, &ns, &lag, &stalled, partitions_total, now, &mut d, &labels).await?;
         }
     } else {

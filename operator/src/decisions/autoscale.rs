@@ -441,7 +441,9 @@ pub fn desired_replicas(config: &AutoscaleConfig, observation: &Observation, sta
     if desired != current {
         state.last_change_ms = Some(now_ms);
         let produce = observation.rates.map_or(0.0, |rates| rates.produce_per_s.max(0.0));
-        state.rebalance_backlog = Some(lag.saturating_add((produce * config.rebalance_pause.as_secs_f64()) as i64));
+        // Going to zero leaves no consumer to rebalance: whatever lag comes next is new and must wake the group.
+        state.rebalance_backlog =
+            (desired > 0).then(|| lag.saturating_add((produce * config.rebalance_pause.as_secs_f64()) as i64));
         if desired > current && current > 0 {
             state.too_few = Some(TooFew { replicas: current, produce_per_s: produce, at_ms: now_ms });
         }
@@ -632,6 +634,17 @@ mod tests {
             assert_eq!(decision.desired, 1, "t = {now_s} s: {}", decision.reason);
         }
         assert_eq!(desired_replicas(&config, &observe(305, 50, None, 1), &mut state).desired, 0);
+        // Asleep right after a scale to zero, while the burst that came before still shows in the produce rate: new lag
+        // above the activation lag wakes it at the next poll (no rebalance of zero consumers to wait for).
+        let mut state = AutoscaleState::default();
+        assert_eq!(desired_replicas(&config, &observe(0, 4_000, rates(0, 130.0, 0.0), 0), &mut state).desired, 4);
+        for now_s in (5..=305).step_by(5) {
+            desired_replicas(&config, &observe(now_s, 0, rates(now_s, 130.0, 130.0), 4), &mut state);
+        }
+        let asleep = desired_replicas(&config, &observe(310, 0, rates(310, 130.0, 130.0), 4), &mut state);
+        assert_eq!(asleep.desired, 0, "{}", asleep.reason);
+        let woken = desired_replicas(&config, &observe(315, 150, rates(315, 130.0, 0.0), 0), &mut state);
+        assert_eq!(woken.desired, 1, "woken at the next poll: {}", woken.reason);
         // With min 1 it never sleeps.
         config.min_replicas = 1;
         let mut state = AutoscaleState::default();

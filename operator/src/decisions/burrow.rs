@@ -21,7 +21,7 @@
 //! consumer then reads as Stall, and a dead one (no member, no new offsets) reads as Stop once its silence is
 //! longer than the window's span.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 
 /// A partition's status, declared in increasing severity so that the worst is the greatest.
@@ -52,6 +52,22 @@ impl fmt::Display for PartitionStatus {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter.write_str(self.as_str())
     }
+}
+
+/// The partitions whose lag must not drive scaling: more replicas do not move a stalled partition (its consumer
+/// commits but stays on one record: a poison record) or a stopped one (its consumer stopped committing). A group
+/// without members is different: nobody commits because nobody runs (scaled to zero), so its partitions read as
+/// stopped, and their lag is exactly what must wake it.
+pub fn held_from_scaling<K: Ord + Clone>(health: &BTreeMap<K, PartitionStatus>, members: i32) -> BTreeSet<K> {
+    health
+        .iter()
+        .filter(|(_, status)| match status {
+            PartitionStatus::Stall => true,
+            PartitionStatus::Stop => members > 0,
+            _ => false,
+        })
+        .map(|(partition, _)| partition.clone())
+        .collect()
 }
 
 /// One commit of one partition.
@@ -159,6 +175,19 @@ pub fn group_status(partitions: impl IntoIterator<Item = PartitionStatus>) -> Pa
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn stopped_partitions_of_a_group_without_members_still_drive_scaling() {
+        use PartitionStatus::*;
+        let health: BTreeMap<i32, PartitionStatus> = [(0, Ok), (1, Stall), (2, Stop), (3, Warn), (4, Rewind)].into();
+        let cases = [
+            (2, vec![1, 2], "members: stalled and stopped partitions are held out"),
+            (0, vec![1], "asleep at zero: stopped means nobody runs, its lag wakes the group"),
+        ];
+        for (members, held, why) in cases {
+            assert_eq!(held_from_scaling(&health, members).into_iter().collect::<Vec<_>>(), held, "{why}");
+        }
+    }
     use super::*;
 
     /// Ten commits 10 s apart (t = 0..90 s) with the given offsets and lags.
