@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as `make test` and CI run it: lint, unit tests, the CRD check, then the end-to-end tests
-# against the real stack (started here, stopped at the end unless KEEP_STACK=1).
+# against the real stack with its node (started here, stopped at the end unless KEEP_STACK=1); the operator and
+# consumer images are built and loaded into the node first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
@@ -33,6 +34,9 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
+
+step "images (release build), loaded into the node"
+make --no-print-directory image
 
 step "end-to-end tests"
 cargo build -p tributary --locked

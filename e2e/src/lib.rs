@@ -18,6 +18,7 @@ use rdkafka::ClientConfig;
 
 pub mod emulator;
 pub mod kafka;
+pub mod node;
 pub mod rbac;
 pub mod scale;
 
@@ -334,12 +335,27 @@ pub async fn http_get(port: u16, path: &str) -> anyhow::Result<(u16, String)> {
     Ok((code, body))
 }
 
-/// One test's world: the stack, a Kubernetes client, a namespace and a running operator.
-pub struct Fixture {
+/// One test's world: the stack, a Kubernetes client, a namespace and a running operator: a process
+/// ([`Operator`]) or the chart's pods on the node ([`node::ChartOperator`]).
+pub struct Fixture<O = Operator> {
     pub stack: Stack,
     pub client: Client,
     pub ns: TestNamespace,
-    pub operator: Operator,
+    pub operator: O,
+}
+
+impl Fixture<node::ChartOperator> {
+    /// Installs the CRDs, makes a namespace and installs the chart there (the operator pods watch only that
+    /// namespace and keep their Lease in it); waits until `opts.replicas` pods are Ready.
+    pub async fn start_chart(prefix: &str, opts: node::ChartOptions) -> Self {
+        let stack = Stack::from_env();
+        let client = stack.kube().await;
+        install_crds(&client).await.expect("installing CRDs");
+        let ns = TestNamespace::create(&client, prefix).await;
+        let operator = node::ChartOperator::install(&client, &ns.name, &opts).expect("helm install of the chart");
+        operator.wait_ready(opts.replicas as usize, Duration::from_secs(120)).await;
+        Fixture { stack, client, ns, operator }
+    }
 }
 
 impl Fixture {
@@ -367,7 +383,9 @@ impl Fixture {
         operator.wait_ready().await;
         Fixture { stack, client, ns, operator }
     }
+}
 
+impl<O> Fixture<O> {
     pub fn api<K>(&self) -> Api<K>
     where
         K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,

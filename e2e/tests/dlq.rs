@@ -15,6 +15,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::json;
 use tributary::api::{DlqPolicy, Topic};
 use tributary_e2e::kafka::{create_topic, describe_topic};
+use tributary_e2e::node;
 use tributary_e2e::*;
 
 const T: Duration = Duration::from_secs(60);
@@ -27,12 +28,12 @@ fn policy(name: &str, spec: serde_json::Value) -> serde_json::Value {
     json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "DlqPolicy", "metadata": {"name": name}, "spec": spec})
 }
 
-async fn ready(f: &Fixture, name: &str) -> DlqPolicy {
+async fn ready<O>(f: &Fixture<O>, name: &str) -> DlqPolicy {
     wait_condition(&f.api::<DlqPolicy>(), name, "Ready", "True", None, conds, T).await
 }
 
 /// Waits until the policy's status satisfies `check`.
-async fn status_until(f: &Fixture, name: &str, what: &str, check: impl Fn(&DlqPolicy) -> bool) -> DlqPolicy {
+async fn status_until<O>(f: &Fixture<O>, name: &str, what: &str, check: impl Fn(&DlqPolicy) -> bool) -> DlqPolicy {
     eventually(what, T, || async {
         let p = f.api::<DlqPolicy>().get(name).await?;
         if check(&p) { Ok(Some(p)) } else { Err(anyhow::anyhow!("status now {:?}", p.status)) }
@@ -40,7 +41,7 @@ async fn status_until(f: &Fixture, name: &str, what: &str, check: impl Fn(&DlqPo
     .await
 }
 
-async fn redrive_phase(f: &Fixture, name: &str, id: &str, phase: &str, timeout: Duration) -> DlqPolicy {
+async fn redrive_phase<O>(f: &Fixture<O>, name: &str, id: &str, phase: &str, timeout: Duration) -> DlqPolicy {
     eventually(&format!("redrive {id} {phase}"), timeout, || async {
         let p = f.api::<DlqPolicy>().get(name).await?;
         let r = p.status.as_ref().and_then(|s| s.redrive.clone());
@@ -52,7 +53,7 @@ async fn redrive_phase(f: &Fixture, name: &str, id: &str, phase: &str, timeout: 
     .await
 }
 
-async fn patch_spec(f: &Fixture, name: &str, spec: serde_json::Value) {
+async fn patch_spec<O>(f: &Fixture<O>, name: &str, spec: serde_json::Value) {
     f.api::<DlqPolicy>()
         .patch(name, &PatchParams::default(), &Patch::Merge(json!({"spec": spec})))
         .await
@@ -191,7 +192,7 @@ fn header<'a>(r: &'a Read, key: &str) -> Option<&'a str> {
     r.headers.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
-async fn kafka_has(f: &Fixture, topic: &str) -> bool {
+async fn kafka_has<O>(f: &Fixture<O>, topic: &str) -> bool {
     describe_topic(&f.stack, &f.stack.admin(), topic).await.unwrap().is_some()
 }
 
@@ -369,7 +370,7 @@ fn chrono_now_ms() -> i64 {
 }
 
 /// A topic made directly in Kafka, as the application team's own topic would be.
-async fn kafka_topic(f: &Fixture, name: &str, partitions: i32) {
+async fn kafka_topic<O>(f: &Fixture<O>, name: &str, partitions: i32) {
     create_topic(&f.stack.admin(), name, partitions, 1, &[]).await.unwrap();
 }
 
@@ -596,8 +597,10 @@ fn committed(stack: &Stack, group: &str, topic: &str) -> Option<i64> {
 }
 
 #[tokio::test]
-async fn sigkill_mid_move_still_moves_every_record_exactly_once() {
-    let mut f = Fixture::start("dlq-kill", &[]).await;
+async fn sigkill_of_the_operator_pod_mid_move_still_moves_every_record_exactly_once() {
+    // The operator runs as the chart's pod on the node; its container is killed with SIGKILL mid-move and kubelet
+    // restarts it in the same pod.
+    let f = Fixture::start_chart("dlq-kill", node::ChartOptions::default()).await;
     f.connection("main").await;
     let src = unique("orders");
     kafka_topic(&f, &src, 3).await;
@@ -621,12 +624,12 @@ async fn sigkill_mid_move_still_moves_every_record_exactly_once() {
 
     patch_spec(&f, "orders", json!({"redrive": {"id": "big", "maxPerSecond": 5000}})).await;
     status_until(&f, "orders", "a quarter moved", |p| moved_of(p) >= 25_000).await;
-    let status = f.operator.stop_with(9, Duration::from_secs(10)).unwrap();
-    assert!(!status.success(), "SIGKILL");
+    let pod = f.operator.wait_ready(1, T).await.remove(0);
+    let pid = f.operator.kill_container(&pod).unwrap();
     let before = f.api::<DlqPolicy>().get("orders").await.unwrap();
-    eprintln!("killed the operator at {} moved", moved_of(&before));
-    f.operator = Operator::start(&f.stack, "dlq-kill-restarted", &["--namespace", f.ns.name.as_str()]);
-    f.operator.wait_ready().await;
+    eprintln!("SIGKILL of the operator container (host pid {pid}) at {} moved", moved_of(&before));
+    let restarted = f.operator.wait_restarted(&pod, T).await;
+    eprintln!("kubelet restarted the container (restartCount {restarted})");
     let p = redrive_phase(&f, "orders", "big", "Completed", Duration::from_secs(120)).await;
     let r = p.status.unwrap().redrive.unwrap();
     assert_eq!((r.moved, r.total), (N as i64, Some(N as i64)), "{r:?}");

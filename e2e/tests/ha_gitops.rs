@@ -173,6 +173,10 @@ async fn the_chart_lints_renders_and_installs_into_the_real_apiserver() {
             "-n",
             &ns.name,
             "--skip-crds",
+            // The default values as a user gets them, but no pod: the default image is not on this node and must
+            // never be pulled (e2e/tests/node.rs runs the chart's pods from the image built here).
+            "--set",
+            "replicaCount=0",
             "--set",
             "defaultConnection.create=true",
             "--set",

@@ -166,11 +166,15 @@ fn group_manifest(name: &str, spec: serde_json::Value) -> serde_json::Value {
     json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "ConsumerGroup", "metadata": {"name": name}, "spec": spec})
 }
 
+/// A Deployment whose replicas the in-process emulator plays: its pods never schedule (no node has the label),
+/// so the node pulls and runs nothing for it.
 fn deployment_manifest(name: &str, replicas: i32) -> serde_json::Value {
     json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
         "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
                  "template": {"metadata": {"labels": {"app": name}},
-                              "spec": {"containers": [{"name": "consumer", "image": "registry.invalid/consumer:1"}]}}}})
+                              "spec": {"nodeSelector": {"tributary.dev/emulated-replicas": "true"},
+                                       "containers": [{"name": "consumer", "image": "registry.invalid/consumer:1",
+                                                       "imagePullPolicy": "Never"}]}}}})
 }
 
 /// Creates topics directly in Kafka, 50 per request.
