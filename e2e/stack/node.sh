@@ -186,7 +186,7 @@ node_stop() {
   for h in /sys/fs/cgroup/*/; do
     [ -d "$h/kubepods" ] && find "$h/kubepods" -depth -type d -exec rmdir {} + 2>/dev/null
   done
-  rm -rf /var/log/pods /var/log/containers /var/lib/kubelet/device-plugins/kubelet.sock /run/containerd/s \
+  rm -rf /var/log/pods /var/log/containers /var/lib/kubelet/device-plugins/kubelet.sock /run/containerd/s /run/containerd/fifo \
     /run/containerd/runc/k8s.io 2>/dev/null || true
   rmdir /var/lib/kubelet/device-plugins /var/lib/kubelet /run/containerd/runc /run/containerd 2>/dev/null || true
   return 0
