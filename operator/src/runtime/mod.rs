@@ -39,30 +39,42 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
         Some(le) => {
             let identity =
                 std::env::var("POD_NAME").unwrap_or_else(|_| format!("{}-{}", hostname(), std::process::id()));
-            let manager = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &le.lease_name)
-                .with_namespace(&le.namespace)
-                .with_identity(&identity)
-                .with_duration(le.duration_seconds)
-                .with_grace(le.grace_seconds)
-                .with_field_manager(status_manager())
-                .build()
-                .await
-                .context("setting up the leader Lease")?;
-            let (rx, task) = manager.watch().await;
+            let signal = wait_for_signal();
+            tokio::pin!(signal);
             health.set_ready(true);
             info!(identity, lease = %format!("{}/{}", le.namespace, le.lease_name), "waiting for leadership");
-            let mut rx = rx;
-            tokio::select! {
-                r = rx.wait_for(|leader| *leader) => { r.context("lease manager stopped")?; }
-                _ = wait_for_signal() => {
-                    info!("stopped before becoming leader");
-                    let _ = shutdown_tx.send(true);
-                    http.join.await.context("HTTP server task")??;
-                    return Ok(());
+            // The lease manager lets a waiting replica sleep until the holder's term ends, even when the holder
+            // releases the Lease on its way out. A watch on the Lease ends that sleep: once it is released, a fresh
+            // manager asks for it at once, so a rolling restart hands over in about a second, not a Lease duration.
+            let acquired = loop {
+                let manager = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &le.lease_name)
+                    .with_namespace(&le.namespace)
+                    .with_identity(&identity)
+                    .with_duration(le.duration_seconds)
+                    .with_grace(le.grace_seconds)
+                    .with_field_manager(status_manager())
+                    .build()
+                    .await
+                    .context("setting up the leader Lease")?;
+                let (mut rx, task) = manager.watch().await;
+                let became_leader = tokio::select! {
+                    r = rx.wait_for(|leader| *leader) => r.map(|_| true).context("lease manager stopped")?,
+                    () = lease_released(&client, &le.namespace, &le.lease_name, &identity) => false,
+                    () = &mut signal => {
+                        info!("stopped before becoming leader");
+                        let _ = shutdown_tx.send(true);
+                        http.join.await.context("HTTP server task")??;
+                        return Ok(());
+                    }
+                };
+                if became_leader {
+                    break (rx, task);
                 }
-            }
+                task.abort();
+                info!(identity, "the Lease was released; asking for it now");
+            };
             info!(identity, "became leader");
-            Some((rx, task))
+            Some(acquired)
         }
         None => None,
     };
@@ -100,6 +112,28 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
     }
     info!("stopped");
     Ok(())
+}
+
+/// Returns once the Lease, held by another replica when first seen, has no holder: released by a leaving
+/// leader. Pends forever if the watch cannot run (the lease manager's own expiry check still applies).
+async fn lease_released(client: &kube::Client, namespace: &str, name: &str, identity: &str) {
+    use futures::StreamExt as _;
+    use k8s_openapi::api::coordination::v1::Lease;
+    use kube::runtime::{WatchStreamExt as _, watcher};
+    let api: kube::Api<Lease> = kube::Api::namespaced(client.clone(), namespace);
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let mut leases = std::pin::pin!(watcher(api, config).default_backoff().applied_objects());
+    let mut held_by_other = false;
+    while let Some(event) = leases.next().await {
+        let Ok(lease) = event else { continue };
+        let holder = lease.spec.and_then(|s| s.holder_identity).filter(|h| !h.is_empty());
+        match holder {
+            Some(h) => held_by_other = h != identity,
+            None if held_by_other => return,
+            None => {}
+        }
+    }
+    std::future::pending::<()>().await
 }
 
 fn status_manager() -> String {
