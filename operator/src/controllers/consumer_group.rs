@@ -19,7 +19,7 @@ use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use serde_json::json;
 
-use super::{ConnectionProblem, Context, full_name, resolve_connection, status::apply_status};
+use super::{Context, full_name, resolve_connection, status::apply_status};
 use crate::api::PAUSED_ANNOTATION;
 use crate::api::conditions::{self, READY};
 use crate::api::consumer_group::{
@@ -319,10 +319,11 @@ async fn reconcile_inner(cg: &ConsumerGroup, ctx: &Context) -> Result<Action, Er
 
     let client = match resolve_connection(ctx, cg.spec.connection_ref.as_ref(), &ns) {
         Ok((_, c)) => c,
-        Err(ConnectionProblem { reason, message }) => {
-            d.set(READY, false, reason, message);
+        Err(problem) => {
+            let retry = problem.retry_after();
+            d.set(READY, false, problem.reason, problem.message);
             write_status(&api, cg, &d, ctx).await?;
-            return Ok(Action::requeue(Duration::from_secs(10)));
+            return Ok(Action::requeue(retry));
         }
     };
     let observed = match observe(&client, &group_id, &cg.spec.topics).await {

@@ -656,7 +656,7 @@ async fn apply(policy: Arc<DlqPolicy>, st: &Arc<DlqContext>, api: &Api<DlqPolicy
     let labels = ResourceLabels { namespace: ns.clone(), name: policy.name_any() };
     let mut observed_age = None;
     match (&connection, not_ready.is_empty()) {
-        (Err(ConnectionProblem { reason, message }), _) => d.set(READY, false, reason, message.clone()),
+        (Err(ConnectionProblem { reason, message, .. }), _) => d.set(READY, false, reason, message.clone()),
         (Ok(_), false) => d.set(READY, false, "TopicsNotReady", format!("not ready: {}", not_ready.join("; "))),
         (Ok((_, client)), true) => match observe(st, &key, client, &dlt, &redrive_group(&policy), current.per_minute)
             .await

@@ -202,6 +202,16 @@ impl Context {
 pub struct ConnectionProblem {
     pub reason: &'static str,
     pub message: String,
+    /// The connection is fine and this process is still connecting (right after a start or a leader change): worth
+    /// a quick retry, not the usual wait.
+    pub connecting: bool,
+}
+
+impl ConnectionProblem {
+    /// When to look again.
+    pub fn retry_after(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(if self.connecting { 1 } else { 10 })
+    }
 }
 
 /// `namespace/name` of the connection a resource in `namespace` uses.
@@ -225,6 +235,7 @@ pub fn resolve_connection(
         return Err(ConnectionProblem {
             reason: "NoConnection",
             message: "spec.connectionRef is not set and the operator has no default connection".into(),
+            connecting: false,
         });
     };
     let (conn_ns, conn_name) = key.split_once('/').unwrap_or(("", &key));
@@ -233,6 +244,7 @@ pub fn resolve_connection(
         return Err(ConnectionProblem {
             reason: "ConnectionNotFound",
             message: format!("KafkaConnection {key} does not exist"),
+            connecting: false,
         });
     };
     if !conn.allows_namespace(namespace) {
@@ -241,6 +253,7 @@ pub fn resolve_connection(
             message: format!(
                 "KafkaConnection {key} does not allow namespace {namespace:?}: add it to the connection's spec.allowedNamespaces"
             ),
+            connecting: false,
         });
     }
     let ready = conn.status.as_ref().and_then(|s| conditions::find(&s.conditions, conditions::READY));
@@ -249,10 +262,12 @@ pub fn resolve_connection(
         (Some(c), _) if c.status == "False" => Err(ConnectionProblem {
             reason: "ConnectionNotReady",
             message: format!("KafkaConnection {key} is not ready ({}): {}", c.reason, c.message),
+            connecting: false,
         }),
         _ => Err(ConnectionProblem {
             reason: "ConnectionNotReady",
             message: format!("waiting for KafkaConnection {key} to connect"),
+            connecting: true,
         }),
     }
 }

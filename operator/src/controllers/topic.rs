@@ -10,7 +10,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::{Api, ResourceExt};
 
-use super::{ConnectionProblem, Context, full_name, resolve_connection, status::apply_status};
+use super::{Context, full_name, resolve_connection, status::apply_status};
 use crate::api::common::{DeletionPolicy, ManagementPolicy};
 use crate::api::conditions::{self, READY};
 use crate::api::topic::ReassignmentStatus;
@@ -154,10 +154,11 @@ async fn apply(topic: Arc<Topic>, ctx: &Context, api: &Api<Topic>) -> Result<Act
 
     let (conn, client) = match resolve_connection(ctx, topic.spec.connection_ref.as_ref(), &ns) {
         Ok(c) => c,
-        Err(ConnectionProblem { reason, message }) => {
-            draft.not_ready(reason, message);
+        Err(problem) => {
+            let retry = problem.retry_after();
+            draft.not_ready(problem.reason, problem.message);
             write(ctx, api, &topic, draft).await?;
-            return Ok(Action::requeue(Duration::from_secs(10)));
+            return Ok(Action::requeue(retry));
         }
     };
 
