@@ -280,12 +280,43 @@ impl Operator {
     /// A metric's value summed over every series whose line starts with `prefix` (name plus optional labels).
     pub async fn metric_sum(&self, prefix: &str) -> anyhow::Result<f64> {
         let (_, body) = self.http_get("/metrics").await?;
-        Ok(body
-            .lines()
-            .filter(|l| l.starts_with(prefix))
-            .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
-            .sum())
+        Ok(sum_series(&body, prefix))
     }
+}
+
+/// What tests read from a running operator, process or pods.
+pub trait OperatorEndpoints: Sync {
+    /// GETs a path of the operator's HTTP server; returns (status, body).
+    fn http_get(&self, path: &str) -> impl Future<Output = anyhow::Result<(u16, String)>> + Send;
+
+    /// A metric summed over the series whose line starts with `prefix`; an error when /metrics cannot be read.
+    fn metric_sum(&self, prefix: &str) -> impl Future<Output = anyhow::Result<f64>> + Send {
+        async move {
+            let (code, body) = self.http_get("/metrics").await?;
+            anyhow::ensure!(code == 200, "/metrics answered {code}");
+            Ok(sum_series(&body, prefix))
+        }
+    }
+}
+
+impl OperatorEndpoints for Operator {
+    fn http_get(&self, path: &str) -> impl Future<Output = anyhow::Result<(u16, String)>> + Send {
+        Operator::http_get(self, path)
+    }
+}
+
+impl OperatorEndpoints for node::ChartOperator {
+    fn http_get(&self, path: &str) -> impl Future<Output = anyhow::Result<(u16, String)>> + Send {
+        node::ChartOperator::http_get(self, path)
+    }
+}
+
+/// The sum of the values of every series in an OpenMetrics text whose line starts with `prefix`.
+pub fn sum_series(body: &str, prefix: &str) -> f64 {
+    body.lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+        .sum()
 }
 
 /// `kill(1)`: keeps this crate free of `unsafe`.
@@ -358,27 +389,43 @@ impl Fixture<node::ChartOperator> {
     }
 }
 
-impl Fixture {
-    /// Installs the CRDs, makes a namespace and starts an operator with `args` that watches only that namespace,
-    /// so tests running side by side never act on each other's resources.
-    pub async fn start(prefix: &str, args: &[&str]) -> Fixture {
-        Fixture::start_scoped(prefix, args, true).await
+impl Fixture<node::ChartOperator> {
+    /// Installs the CRDs, makes a namespace and installs the chart there: one operator pod from the local image that
+    /// watches only that namespace, so tests never act on each other's resources. `args` are `tributary run` flags,
+    /// given to the pod as the chart values that set them.
+    pub async fn start(prefix: &str, args: &[&str]) -> Self {
+        Fixture::start_chart(prefix, node::ChartOptions { sets: chart_values(args), ..Default::default() }).await
     }
 
     /// Like [`Fixture::start`], but the operator watches every namespace (for cross-namespace behaviour).
-    pub async fn start_cluster_wide(prefix: &str, args: &[&str]) -> Fixture {
-        Fixture::start_scoped(prefix, args, false).await
+    pub async fn start_cluster_wide(prefix: &str, args: &[&str]) -> Self {
+        let opts = node::ChartOptions { sets: chart_values(args), scoped: false, ..Default::default() };
+        Fixture::start_chart(prefix, opts).await
     }
+}
 
-    async fn start_scoped(prefix: &str, args: &[&str], scoped: bool) -> Fixture {
+/// The chart values for `tributary run` flags (each flag has a key in the operator's configuration file).
+fn chart_values(args: &[&str]) -> Vec<String> {
+    args.chunks(2)
+        .map(|pair| match pair {
+            ["--resync-seconds", v] => format!("config.resyncSeconds={v}"),
+            ["--group-poll-seconds", v] => format!("config.groupPollSeconds={v}"),
+            other => panic!("no chart value for the flag {other:?}"),
+        })
+        .collect()
+}
+
+impl Fixture {
+    /// Installs the CRDs, makes a namespace and starts the operator as a process (the chart's ServiceAccount token,
+    /// see `rbac`) with `args`, watching only that namespace: for what a process shows and a pod does not (two
+    /// replicas killed and restarted at will, exit codes).
+    pub async fn start_process(prefix: &str, args: &[&str]) -> Fixture {
         let stack = Stack::from_env();
         let client = stack.kube().await;
         install_crds(&client).await.expect("installing CRDs");
         let ns = TestNamespace::create(&client, prefix).await;
         let mut args: Vec<&str> = args.to_vec();
-        if scoped {
-            args.extend(["--namespace", ns.name.as_str()]);
-        }
+        args.extend(["--namespace", ns.name.as_str()]);
         let operator = Operator::start(&stack, prefix, &args);
         operator.wait_ready().await;
         Fixture { stack, client, ns, operator }

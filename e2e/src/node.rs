@@ -266,14 +266,39 @@ impl ChartOperator {
     }
 
     /// A metric summed over the series starting with `prefix`, from one pod's /metrics.
-    pub async fn metric_sum(&self, pod: &Pod, prefix: &str) -> anyhow::Result<f64> {
+    pub async fn metric_sum_of(&self, pod: &Pod, prefix: &str) -> anyhow::Result<f64> {
         let (code, body) = crate::http_get(self.http_port(pod)?, "/metrics").await?;
         anyhow::ensure!(code == 200, "/metrics answered {code}");
-        Ok(body
-            .lines()
-            .filter(|l| l.starts_with(prefix))
-            .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
-            .sum())
+        Ok(crate::sum_series(&body, prefix))
+    }
+
+    /// The pod that does the work: the Lease holder, or the only Ready pod.
+    pub async fn serving_pod(&self) -> anyhow::Result<Pod> {
+        if let Some(holder) = self.leader().await
+            && let Ok(p) = self.pod(&holder).await
+        {
+            return Ok(p);
+        }
+        let mut ready: Vec<Pod> = self.pods().await?.into_iter().filter(pod_ready).collect();
+        anyhow::ensure!(ready.len() == 1, "{} Ready operator pods and no Lease holder", ready.len());
+        Ok(ready.remove(0))
+    }
+
+    /// GETs a path of the serving pod's HTTP server; returns (status, body).
+    pub async fn http_get(&self, path: &str) -> anyhow::Result<(u16, String)> {
+        let pod = self.serving_pod().await?;
+        crate::http_get(self.http_port(&pod)?, path).await
+    }
+
+    /// A metric of the serving pod, summed over the series starting with `prefix`.
+    pub async fn metric_sum(&self, prefix: &str) -> anyhow::Result<f64> {
+        let pod = self.serving_pod().await?;
+        self.metric_sum_of(&pod, prefix).await
+    }
+
+    /// Every line the release's operator containers logged so far.
+    pub fn log_text(&self) -> String {
+        self.logs()
     }
 
     /// Waits until kubelet has restarted the pod's container and it is Ready again; returns its restart count.

@@ -429,7 +429,7 @@ pub fn parse_metrics(body: &str) -> Vec<Series> {
 pub struct MetricsSnapshot(pub Vec<Series>);
 
 impl MetricsSnapshot {
-    pub async fn take(operator: &crate::Operator) -> anyhow::Result<MetricsSnapshot> {
+    pub async fn take(operator: &impl crate::OperatorEndpoints) -> anyhow::Result<MetricsSnapshot> {
         let (code, body) = operator.http_get("/metrics").await?;
         if code != 200 {
             bail!("/metrics answered {code}");

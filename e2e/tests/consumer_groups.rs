@@ -1,6 +1,7 @@
 //! The ConsumerGroup controller against the real stack, with real producers and consumers: lag and lag seconds,
-//! partition health, autoscaling through /scale (a replica emulator keeps as many real consumers as the
-//! Deployment has replicas), conflicts with an HPA, and declarative offset resets.
+//! partition health, conflicts with an HPA, declarative offset resets and throughput saturation (a replica emulator
+//! keeps as many real consumers as the Deployment has replicas, with knobs a pod does not have). Autoscaling of
+//! real consumer pods (burst, drain, scale to zero, wake) is in node.rs.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -67,7 +68,7 @@ fn describe_with_kafka_cli(stack: &Stack, group: &str) -> HashMap<(String, i32),
     rows
 }
 
-async fn wait_group<F>(f: &Fixture, name: &str, what: &str, check: F) -> ConsumerGroup
+async fn wait_group<O, F>(f: &Fixture<O>, name: &str, what: &str, check: F) -> ConsumerGroup
 where
     F: Fn(&ConsumerGroup) -> bool,
 {
@@ -302,101 +303,6 @@ async fn partition_health_stalled_stopped_and_rewound() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     commit(&f.stack, &rewind, &[(&topic, 0, 3)]);
     wait_condition(&f.api::<ConsumerGroup>(), "rewind", "Stalled", "True", Some("Rewound"), group_conditions, T).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_burst_scales_up_to_the_partition_cap_drains_and_scales_down_after_stabilization() {
-    let f = Fixture::start("burst", &[]).await;
-    f.connection("main").await;
-    let topic = unique("burst");
-    create_topic(&f.stack.admin(), &topic, 4, 1, &[]).await.unwrap();
-    let group = unique("burst-group");
-    f.apply::<Deployment>(deployment_manifest("consumer", 1)).await;
-    let emulator = ReplicaEmulator::start(&f.stack, f.client.clone(), &f.ns.name, "consumer", &group, &topic, 100);
-    f.apply::<ConsumerGroup>(group_manifest(
-        "burst",
-        json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic],
-        "autoscaling": {"targetRef": {"name": "consumer"}, "minReplicas": 1, "maxReplicas": 10, "lagPerReplica": 100,
-                        "pollSeconds": 1, "scaleDown": {"stabilizationSeconds": 20}}}),
-    ))
-    .await;
-    wait_condition(&f.api::<ConsumerGroup>(), "burst", "ScalingActive", "True", None, group_conditions, 2 * T).await;
-
-    let burst_start = Instant::now();
-    produce(&f.stack.producer(), &topic, "b", 3000).await.unwrap();
-    let deployments: Api<Deployment> = f.api();
-    let replicas = |d: &Deployment| d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
-    let up = eventually("scaled up", T, || async {
-        let d = deployments.get("consumer").await?;
-        Ok((replicas(&d) > 1).then_some(replicas(&d)))
-    })
-    .await;
-    let reaction = burst_start.elapsed();
-    assert!(up <= 4, "never above the partition count (4), got {up}");
-    wait_group(&f, "burst", "lag drained after a scale-up", |g| {
-        g.status.as_ref().is_some_and(|s| s.total_lag == Some(0) && s.last_scale.is_some())
-    })
-    .await;
-    let max_seen = emulator.replicas_seen.lock().unwrap().iter().map(|(_, n)| *n).max().unwrap_or(0);
-    assert!(max_seen <= 4, "the emulator saw {max_seen} replicas");
-
-    // Scale down only after the stabilization window (20 s): 4 replicas drain the burst in under 10 s, so without
-    // the window the count would fall right after the lag did.
-    eventually("scaled down", T, || async {
-        let d = deployments.get("consumer").await?;
-        Ok((replicas(&d) == 1).then_some(()))
-    })
-    .await;
-    // Measured from before the burst, so that a slow observer can only make it longer: the window opens at the
-    // scale-up, which comes after the burst started.
-    let held = burst_start.elapsed();
-    assert!(held >= Duration::from_secs(20), "scaled down {held:?} after the burst started (window 20 s)");
-    let g = wait_group(&f, "burst", "status records the scale-down", |g| {
-        g.status.as_ref().and_then(|s| s.last_scale.as_ref()).is_some_and(|l| l.to == 1)
-    })
-    .await;
-    let last = g.status.unwrap().last_scale.unwrap();
-    assert_eq!(last.from, up);
-    assert!(last.reason.contains("scale down"), "{}", last.reason);
-    let events = events_in(&f.client, &f.ns.name).await;
-    let scaled: Vec<_> = events.iter().filter(|(o, r, _)| o == "burst" && r.starts_with("Scaled")).collect();
-    assert!(
-        scaled.iter().any(|(_, r, _)| r == "ScaledUp") && scaled.iter().any(|(_, r, _)| r == "ScaledDown"),
-        "{scaled:?}"
-    );
-    assert!(scaled.iter().all(|(_, _, n)| n.contains("from") && n.contains(" to ") && n.contains("lag")), "{scaled:?}");
-    assert!(scaled.iter().any(|(_, r, n)| r == "ScaledUp" && n.contains(&format!("from 1 to {up}"))), "{scaled:?}");
-    eprintln!("reaction: burst to /scale patch in {reaction:?}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_idle_group_scales_to_zero_and_wakes_on_activation_lag() {
-    let f = Fixture::start("zero", &[]).await;
-    f.connection("main").await;
-    let topic = unique("zero");
-    create_topic(&f.stack.admin(), &topic, 2, 1, &[]).await.unwrap();
-    let group = unique("zero-group");
-    f.apply::<Deployment>(deployment_manifest("consumer", 1)).await;
-    let _emulator = ReplicaEmulator::start(&f.stack, f.client.clone(), &f.ns.name, "consumer", &group, &topic, 200);
-    f.apply::<ConsumerGroup>(group_manifest(
-        "zero",
-        json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic],
-        "autoscaling": {"targetRef": {"name": "consumer"}, "minReplicas": 0, "maxReplicas": 2, "lagPerReplica": 100,
-                        "activationLag": 5, "pollSeconds": 1, "scaleDown": {"stabilizationSeconds": 3}}}),
-    ))
-    .await;
-    let deployments: Api<Deployment> = f.api();
-    let replicas = |d: Deployment| d.spec.and_then(|s| s.replicas).unwrap_or(-1);
-    eventually("scaled to zero", T, || async { Ok((replicas(deployments.get("consumer").await?) == 0).then_some(())) })
-        .await;
-    // At or below the activation lag it stays at zero.
-    produce(&f.stack.producer(), &topic, "few", 4).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    assert_eq!(replicas(deployments.get("consumer").await.unwrap()), 0);
-    // Above it, it wakes.
-    produce(&f.stack.producer(), &topic, "more", 20).await.unwrap();
-    eventually("woke to one", T, || async { Ok((replicas(deployments.get("consumer").await?) >= 1).then_some(())) })
-        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

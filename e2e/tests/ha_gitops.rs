@@ -20,12 +20,17 @@ const WRITES: &[&str] = &[
     "tributary_status_writes_total",
 ];
 
-async fn writes(op: &Operator) -> f64 {
+/// Kafka writes and status writes the operator counted. A failed /metrics read is an error, not a zero: "nothing was
+/// written" must not pass because nothing could be read. (A series appears once counted, so a renamed metric would
+/// still read 0: the tests also compare resourceVersions.)
+async fn writes(op: &impl OperatorEndpoints) -> anyhow::Result<f64> {
+    let (code, body) = op.http_get("/metrics").await?;
+    anyhow::ensure!(code == 200, "/metrics answered {code}");
     let mut total = 0.0;
     for w in WRITES {
-        total += op.metric_sum(w).await.unwrap_or(0.0);
+        total += sum_series(&body, w);
     }
-    total
+    Ok(total)
 }
 
 async fn holder(client: &kube::Client) -> Option<String> {
@@ -43,7 +48,7 @@ fn topic(name: &str) -> serde_json::Value {
            "spec": {"connectionRef": {"name": "main"}, "partitions": 2}})
 }
 
-async fn created_events(f: &Fixture, name: &str) -> usize {
+async fn created_events<O>(f: &Fixture<O>, name: &str) -> usize {
     events_in(&f.client, &f.ns.name).await.iter().filter(|(o, r, _)| o == name && r == "Created").count()
 }
 
@@ -51,7 +56,7 @@ async fn created_events(f: &Fixture, name: &str) -> usize {
 async fn only_the_lease_holder_writes_and_a_standby_takes_over() {
     // The fixture's own operator is the first replica; a second one joins with the same Lease.
     let ha = ["--leader-election", "--lease-namespace", OPERATOR_NAMESPACE];
-    let mut f = Fixture::start("ha", &ha).await;
+    let mut f = Fixture::start_process("ha", &ha).await;
     let mut second = Operator::start(&f.stack, "ha-second", &[&ha[..], &["--namespace", f.ns.name.as_str()]].concat());
     second.wait_ready().await;
     let first_id = identity_of(&f.operator);
@@ -66,8 +71,8 @@ async fn only_the_lease_holder_writes_and_a_standby_takes_over() {
     wait_condition(&f.api::<Topic>(), &a, "Ready", "True", None, topic_conditions, T).await;
     {
         let (leader_op, standby) = if leader_is_first { (&f.operator, &second) } else { (&second, &f.operator) };
-        assert!(writes(leader_op).await > 0.0, "the leader wrote");
-        assert_eq!(writes(standby).await, 0.0, "the standby wrote nothing");
+        assert!(writes(leader_op).await.unwrap() > 0.0, "the leader wrote");
+        assert_eq!(writes(standby).await.unwrap(), 0.0, "the standby wrote nothing");
     }
 
     // Kill the holder without a goodbye: the standby takes over once the Lease expires.
@@ -132,14 +137,38 @@ async fn samples_reach_ready_and_reapplying_them_writes_nothing() {
 
     // Let the first reconciles settle, then re-apply every 10 s for a minute, as a GitOps tool would.
     tokio::time::sleep(Duration::from_secs(10)).await;
-    let before = writes(&f.operator).await;
+    let before = writes(&f.operator).await.unwrap();
+    let versions_before = resource_versions(&f).await;
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(60) {
         apply_samples();
         tokio::time::sleep(Duration::from_secs(10)).await;
     }
-    let after = writes(&f.operator).await;
+    let after = writes(&f.operator).await.unwrap();
     assert_eq!(after - before, 0.0, "re-applying unchanged manifests caused {} Kafka or status writes", after - before);
+    // The objects themselves say the same: no write at all (status included) changed a resourceVersion.
+    assert_eq!(resource_versions(&f).await, versions_before, "an object was written while nothing changed");
+}
+
+/// `kind/name → resourceVersion` of every Tributary object in the test namespace.
+async fn resource_versions<O>(f: &Fixture<O>) -> std::collections::BTreeMap<String, String> {
+    fn named<K>(kind: &str, items: Vec<kube::api::PartialObjectMeta<K>>) -> Vec<(String, String)> {
+        items
+            .into_iter()
+            .map(|o| {
+                (
+                    format!("{kind}/{}", o.metadata.name.unwrap_or_default()),
+                    o.metadata.resource_version.unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+    let lp = Default::default();
+    let mut out = named("KafkaConnection", f.api::<KafkaConnection>().list_metadata(&lp).await.unwrap().items);
+    out.extend(named("Topic", f.api::<Topic>().list_metadata(&lp).await.unwrap().items));
+    out.extend(named("ConsumerGroup", f.api::<ConsumerGroup>().list_metadata(&lp).await.unwrap().items));
+    out.extend(named("DlqPolicy", f.api::<DlqPolicy>().list_metadata(&lp).await.unwrap().items));
+    out.into_iter().collect()
 }
 
 fn helm(args: &[&str], kubeconfig: &std::path::Path) -> (bool, String) {

@@ -105,7 +105,7 @@ async fn the_chart_runs_the_operator_pod_from_the_local_image_with_the_restricte
     assert_eq!(t.status.unwrap().partitions, Some(3));
     let facts = tributary_e2e::kafka::describe_topic(&f.stack, &f.stack.admin(), &kafka_name).await.unwrap();
     assert_eq!(facts.map(|t| t.partitions), Some(3), "the topic exists in Kafka with 3 partitions");
-    let reconciles = f.operator.metric_sum(pod, "tributary_reconciles_total{kind=\"Topic\"").await.unwrap();
+    let reconciles = f.operator.metric_sum_of(pod, "tributary_reconciles_total{kind=\"Topic\"").await.unwrap();
     assert!(reconciles >= 1.0, "the pod's /metrics counts its reconciles: {reconciles}");
     f.stack
         .kafka_cli(
@@ -184,32 +184,33 @@ async fn two_operator_pods_elect_a_leader_and_the_standby_writes_when_the_leader
     let leader_pod = pods.iter().find(|p| p.metadata.name.as_deref() == Some(leader.as_str())).unwrap();
     let standby_pod = pods.iter().find(|p| p.metadata.name.as_deref() != Some(leader.as_str())).unwrap();
     let standby = standby_pod.metadata.name.clone().unwrap_or_default();
-    let leader_writes = f.operator.metric_sum(leader_pod, "tributary_status_writes_total").await.unwrap();
-    let standby_writes = f.operator.metric_sum(standby_pod, "tributary_status_writes_total").await.unwrap();
+    let leader_writes = f.operator.metric_sum_of(leader_pod, "tributary_status_writes_total").await.unwrap();
+    let standby_writes = f.operator.metric_sum_of(standby_pod, "tributary_status_writes_total").await.unwrap();
     assert!(leader_writes >= 1.0, "the leader wrote status: {leader_writes}");
     assert_eq!(standby_writes, 0.0, "the standby wrote nothing");
 
-    // Delete the leader pod as `kubectl delete pod` does (SIGTERM, grace period), with a change waiting.
+    // Delete the leader pod as `kubectl delete pod` does (SIGTERM, grace period). A change made once another pod
+    // holds the Lease can only be written by that pod.
     let deleted = Instant::now();
     f.operator.delete_pod(&leader, 30).await.unwrap();
-    let kafka_after = unique("ha-after");
-    f.apply::<Topic>(json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "Topic", "metadata": {"name": "after"},
-        "spec": {"connectionRef": {"name": "main"}, "topicName": kafka_after, "partitions": 2}}))
-        .await;
-    let new_holder = eventually("the standby holds the Lease", T, || async {
+    let new_holder = eventually("another pod holds the Lease", T, || async {
         Ok(f.operator.leader().await.filter(|h| *h != leader))
     })
     .await;
     let lease_taken = since(deleted);
+    let kafka_after = unique("ha-after");
+    f.apply::<Topic>(json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "Topic", "metadata": {"name": "after"},
+        "spec": {"connectionRef": {"name": "main"}, "topicName": kafka_after, "partitions": 2}}))
+        .await;
     topic_ready(&f, "after").await;
     let first_write = since(deleted);
     // The standby, or the pod the Deployment started in the deleted one's place: whichever asked first.
     let role = if new_holder == standby { "the standby" } else { "the replacement pod" };
     let holder_pod = f.operator.pod(&new_holder).await.unwrap();
-    let writes = f.operator.metric_sum(&holder_pod, "tributary_status_writes_total").await.unwrap();
+    let writes = f.operator.metric_sum_of(&holder_pod, "tributary_status_writes_total").await.unwrap();
     assert!(writes >= 1.0, "the new leader wrote the status: {writes}");
     eprintln!(
-        "leader pod deleted → {role} holds the Lease {lease_taken:.1}s → its first write (Topic Ready) {first_write:.1}s"
+        "leader pod deleted → {role} holds the Lease {lease_taken:.1}s → a Topic applied then is Ready {first_write:.1}s"
     );
     if first_write > 60.0 {
         // Slower than the Lease can explain: keep the operators' own account of it.
@@ -245,6 +246,29 @@ fn committed_and_end(stack: &Stack, group: &str) -> BTreeMap<i32, (Option<i64>, 
         }
     }
     rows
+}
+
+/// Every `spec.replicas` a watch on the Deployment sees during `window` (its state at the start included).
+async fn replicas_seen_for(api: &Api<Deployment>, name: &str, window: Duration) -> Vec<i32> {
+    use futures::StreamExt as _;
+    use kube::runtime::{WatchStreamExt as _, watcher};
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let mut stream = std::pin::pin!(watcher(api.clone(), config).applied_objects());
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + window;
+    while let Ok(Some(event)) = tokio::time::timeout_at(deadline, stream.next()).await {
+        seen.push(replicas(&event.expect("watching the Deployment")));
+    }
+    seen
+}
+
+async fn wait_group_scale(groups: &Api<ConsumerGroup>, to: i32) -> ConsumerGroup {
+    eventually(&format!("status records the scale to {to}"), T, || async {
+        let g = groups.get("billing").await?;
+        let done = g.status.as_ref().and_then(|s| s.last_scale.as_ref()).is_some_and(|l| l.to == to);
+        Ok(done.then_some(g))
+    })
+    .await
 }
 
 fn replicas(d: &Deployment) -> i32 {
@@ -319,12 +343,24 @@ async fn real_consumer_pods_scaled_by_tributary_drain_a_burst_and_sleep_at_zero(
     assert!(rows.values().all(|(c, e)| *c == Some(*e)), "committed = end on every partition: {rows:?}");
     assert_eq!(rows.values().map(|(_, e)| e).sum::<i64>(), 4000);
 
-    // Back to zero after the stabilization window, and no pod left.
+    // Back to zero only after the stabilization window (20 s from the scale-up, which came after the burst started:
+    // measured from the burst, a slow observer can only make it longer), and no pod left.
     eventually("scaled back to zero", T, || async {
         Ok((replicas(&deployments.get("billing").await?) == 0).then_some(()))
     })
     .await;
-    timeline.push(format!("/scale → 0: {:.1}s", since(burst)));
+    let down_at = since(burst);
+    timeline.push(format!("/scale → 0: {down_at:.1}s"));
+    assert!(down_at >= 20.0, "scaled down {down_at:.1} s after the burst (window 20 s)");
+    let g = wait_group_scale(&groups, 0).await;
+    let last = g.status.unwrap().last_scale.unwrap();
+    assert_eq!(last.from, peak, "{last:?}");
+    assert!(last.reason.contains("scale down"), "{}", last.reason);
+    let events = events_in(&f.client, &f.ns.name).await;
+    let scaled: Vec<_> = events.iter().filter(|(o, r, _)| o == "billing" && r.starts_with("Scaled")).collect();
+    assert!(scaled.iter().any(|(_, r, n)| r == "ScaledUp" && n.contains(&format!("from 0 to {up}"))), "{scaled:?}");
+    assert!(scaled.iter().any(|(_, r, n)| r == "ScaledDown" && n.contains(&format!("from {peak} to 0"))), "{scaled:?}");
+    assert!(scaled.iter().all(|(_, _, n)| n.contains("lag")), "{scaled:?}");
     eventually("no consumer pod left", T, || async {
         let pods: Api<Pod> = f.api();
         let left = pods.list(&kube::api::ListParams::default().labels("app=billing")).await?.items.len();
@@ -333,7 +369,11 @@ async fn real_consumer_pods_scaled_by_tributary_drain_a_burst_and_sleep_at_zero(
     .await;
     timeline.push(format!("every consumer pod gone: {:.1}s", since(burst)));
 
-    // Asleep at zero; a few records over the activation lag wake it.
+    // Asleep at zero: records up to the activation lag (10) do not wake it, watched over three polls.
+    produce(&f.stack.producer(), &topic, "few", 8).await.unwrap();
+    let seen = replicas_seen_for(&deployments, "billing", Duration::from_secs(16)).await;
+    assert!(!seen.is_empty() && seen.iter().all(|r| *r == 0), "stayed at zero: replicas seen {seen:?}");
+    // A few records over it wake it.
     let wake = Instant::now();
     produce(&f.stack.producer(), &topic, "w", 60).await.unwrap();
     eventually("woken from zero", T, || async {
@@ -347,7 +387,7 @@ async fn real_consumer_pods_scaled_by_tributary_drain_a_burst_and_sleep_at_zero(
     let woke = since(wake);
     eventually("the woken pod drained the new records", T, || async {
         let rows = committed_and_end(&f.stack, &group);
-        Ok((rows.values().map(|(c, _)| c.unwrap_or(0)).sum::<i64>() == 4060).then_some(()))
+        Ok((rows.values().map(|(c, _)| c.unwrap_or(0)).sum::<i64>() == 4068).then_some(()))
     })
     .await;
     let woke_drained = since(wake);

@@ -19,22 +19,22 @@ fn topic_manifest(name: &str, spec: serde_json::Value) -> serde_json::Value {
     json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "Topic", "metadata": {"name": name}, "spec": spec})
 }
 
-async fn ready_topic(f: &Fixture, name: &str) -> Topic {
+async fn ready_topic<O>(f: &Fixture<O>, name: &str) -> Topic {
     wait_condition(&f.api::<Topic>(), name, "Ready", "True", None, topic_conditions, T).await
 }
 
-async fn not_ready_topic(f: &Fixture, name: &str, reason: &str) -> (Topic, String) {
+async fn not_ready_topic<O>(f: &Fixture<O>, name: &str, reason: &str) -> (Topic, String) {
     let t = wait_condition(&f.api::<Topic>(), name, "Ready", "False", Some(reason), topic_conditions, T).await;
     let msg = condition_of(&topic_conditions(&t), "Ready").unwrap().2;
     (t, msg)
 }
 
-async fn overrides(f: &Fixture, topic: &str) -> HashMap<String, String> {
+async fn overrides<O>(f: &Fixture<O>, topic: &str) -> HashMap<String, String> {
     describe_topic(&f.stack, &f.stack.admin(), topic).await.unwrap().expect("topic exists").overrides
 }
 
 /// Replaces all topic-level overrides of `topic` behind the operator's back (legacy full-replace AlterConfigs).
-async fn set_overrides_directly(f: &Fixture, topic: &str, entries: &[(&str, &str)]) {
+async fn set_overrides_directly<O>(f: &Fixture<O>, topic: &str, entries: &[(&str, &str)]) {
     let mut ac = AlterConfig::new(ResourceSpecifier::Topic(topic));
     for (k, v) in entries {
         ac = ac.set(k, v);
@@ -44,13 +44,13 @@ async fn set_overrides_directly(f: &Fixture, topic: &str, entries: &[(&str, &str
     }
 }
 
-async fn kafka_has(f: &Fixture, topic: &str) -> bool {
+async fn kafka_has<O>(f: &Fixture<O>, topic: &str) -> bool {
     describe_topic(&f.stack, &f.stack.admin(), topic).await.unwrap().is_some()
 }
 
 /// A KafkaConnection `name` to every node's SCRAM listener, with the stack's user and `password` from the Secret
 /// `kafka-{name}`.
-async fn scram_connection(f: &Fixture, name: &str, mechanism: &str, password: &str) {
+async fn scram_connection<O>(f: &Fixture<O>, name: &str, mechanism: &str, password: &str) {
     f.apply::<Secret>(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": format!("kafka-{name}")},
         "stringData": {"username": f.stack.scram_user, "password": password}}))
         .await;
@@ -63,7 +63,7 @@ async fn scram_connection(f: &Fixture, name: &str, mechanism: &str, password: &s
         .await;
 }
 
-async fn set_replication_factor(f: &Fixture, name: &str, rf: i32) {
+async fn set_replication_factor<O>(f: &Fixture<O>, name: &str, rf: i32) {
     f.api::<Topic>()
         .patch(name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicationFactor": rf}})))
         .await
@@ -515,7 +515,7 @@ async fn deletion_retains_deletes_refuses_in_use_and_never_traps_a_namespace() {
 }
 
 /// Replicas and in-sync replicas of each partition, as an independent client (rdkafka metadata) sees them.
-fn replica_sets(f: &Fixture, topic: &str) -> Vec<(Vec<i32>, Vec<i32>)> {
+fn replica_sets<O>(f: &Fixture<O>, topic: &str) -> Vec<(Vec<i32>, Vec<i32>)> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     let consumer: BaseConsumer = f.stack.kafka_config().create().unwrap();
     let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
@@ -525,7 +525,7 @@ fn replica_sets(f: &Fixture, topic: &str) -> Vec<(Vec<i32>, Vec<i32>)> {
     parts.into_iter().map(|(_, r, i)| (r, i)).collect()
 }
 
-async fn reassignment_done(f: &Fixture, name: &str, rf: i32) -> Topic {
+async fn reassignment_done<O>(f: &Fixture<O>, name: &str, rf: i32) -> Topic {
     let topics = f.api::<Topic>();
     eventually(&format!("{name} moved to replication factor {rf}"), Duration::from_secs(120), || async {
         let t = topics.get(name).await?;
