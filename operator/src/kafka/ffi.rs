@@ -134,8 +134,15 @@ unsafe fn copy_partitions(list: *const RDKafkaTopicPartitionList) -> Vec<Partiti
     if list.is_null() {
         return vec![];
     }
-    // SAFETY: guaranteed by the caller; `elems` holds `cnt` initialised elements.
-    let elems = unsafe { std::slice::from_raw_parts((*list).elems, (*list).cnt as usize) };
+    // SAFETY: `list` is not null and, as the caller guarantees, points at a valid list.
+    let (elems, cnt) = unsafe { ((*list).elems, (*list).cnt) };
+    // An empty list may have no element array at all: a slice from a null pointer is undefined behaviour, even with
+    // length 0 (rust-rdkafka #681).
+    if elems.is_null() || cnt <= 0 {
+        return vec![];
+    }
+    // SAFETY: `elems` is not null and holds `cnt` initialised elements (the caller's guarantee).
+    let elems = unsafe { std::slice::from_raw_parts(elems, cnt as usize) };
     elems
         .iter()
         .map(|e| PartitionOffset {
@@ -146,6 +153,16 @@ unsafe fn copy_partitions(list: *const RDKafkaTopicPartitionList) -> Vec<Partiti
             error: err_string(e.err),
         })
         .collect()
+}
+
+/// A Kafka UUID as Kafka's own tools print it (`Uuid.toString()`): its 16 bytes, most significant first, in URL-safe
+/// base64 without padding. (librdkafka's `rd_kafka_Uuid_base64str` uses the standard alphabet with padding.)
+pub fn kafka_uuid(most_significant: i64, least_significant: i64) -> String {
+    use base64::Engine as _;
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&most_significant.to_be_bytes());
+    bytes[8..].copy_from_slice(&least_significant.to_be_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 fn err_string(err: RDKafkaRespErr) -> Option<String> {
@@ -462,7 +479,11 @@ pub fn describe_topics(admin: &Admin, names: &[String], timeout: Duration) -> Re
                 continue;
             }
             let id = sys::rd_kafka_TopicDescription_topic_id(t);
-            let topic_id = if id.is_null() { String::new() } else { owned(sys::rd_kafka_Uuid_base64str(id)) };
+            let topic_id = if id.is_null() {
+                String::new()
+            } else {
+                kafka_uuid(sys::rd_kafka_Uuid_most_significant_bits(id), sys::rd_kafka_Uuid_least_significant_bits(id))
+            };
             let mut np = 0usize;
             let parts = sys::rd_kafka_TopicDescription_partitions(t, &mut np);
             let mut partitions = Vec::with_capacity(np);
@@ -637,6 +658,25 @@ pub fn alter_group_offsets(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn topic_ids_print_as_kafka_prints_them() {
+        // Bytes whose standard base64 has '+', '/' and padding: fb ff ... → "-_8..." without '='.
+        let id = kafka_uuid(0xfbff_0000_0000_0000_u64 as i64, 1);
+        assert_eq!(id, "-_8AAAAAAAAAAAAAAAAAAQ");
+        assert_eq!(id.len(), 22, "16 bytes without padding");
+        // Kafka's Uuid.ZERO_UUID prints as "AAAAAAAAAAAAAAAAAAAAAA".
+        assert_eq!(kafka_uuid(0, 0), "AAAAAAAAAAAAAAAAAAAAAA");
+    }
+
+    #[test]
+    fn an_empty_partition_list_without_an_element_array_copies_to_nothing() {
+        let list = RDKafkaTopicPartitionList { cnt: 0, size: 0, elems: std::ptr::null_mut() };
+        // SAFETY: a valid, empty list: no elements, no element array.
+        assert!(unsafe { copy_partitions(&list) }.is_empty());
+        // SAFETY: null is handled before any dereference.
+        assert!(unsafe { copy_partitions(std::ptr::null()) }.is_empty());
+    }
 
     #[test]
     fn a_group_kafka_does_not_know_is_none() {
