@@ -333,11 +333,6 @@ pub fn parse_topic_describe(out: &str) -> HashMap<String, CliTopic> {
     topics
 }
 
-/// A Kafka topic id in one spelling (URL-safe base64 without padding), whoever printed it.
-pub fn normalize_topic_id(id: &str) -> String {
-    id.trim_end_matches('=').replace('+', "-").replace('/', "_")
-}
-
 /// Names of the Kafka topics that start with `prefix` (rdkafka metadata, used directly).
 pub fn kafka_topic_names(stack: &Stack, prefix: &str) -> anyhow::Result<Vec<String>> {
     let consumer: BaseConsumer = stack.kafka_config().create()?;
@@ -700,6 +695,5 @@ mod tests {
         ));
         assert_eq!(m.sum("tributary_kafka_requests_total", &[("operation", "create_topics")]), 4.0);
         assert_eq!(m.sum("tributary_status_writes_total", &[]), 7.0);
-        assert_eq!(normalize_topic_id("Tt5US3AnQ06ZvwE+vL0bKw=="), "Tt5US3AnQ06ZvwE-vL0bKw");
     }
 }

@@ -121,7 +121,7 @@ pub struct TopicStatus {
     /// The Kafka topic name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic_name: Option<String>,
-    /// Kafka's topic id.
+    /// Kafka's topic id, spelled as Kafka's own tools print it (URL-safe base64, no padding).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic_id: Option<String>,
     /// Partitions in Kafka.
