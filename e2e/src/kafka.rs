@@ -79,6 +79,27 @@ pub async fn describe_topic(stack: &Stack, admin: &Admin, name: &str) -> anyhow:
     }))
 }
 
+/// Per `(topic, partition)`: the end offset and the committed offset (none before the first commit).
+pub type GroupOffsets = HashMap<(String, i32), (i64, Option<i64>)>;
+
+/// A group's offsets as Kafka's own `ConsumerGroupCommand --describe` prints them.
+pub fn group_offsets_cli(stack: &Stack, group: &str) -> anyhow::Result<GroupOffsets> {
+    let out = stack.kafka_cli(
+        "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+        &["--bootstrap-server", &stack.bootstrap, "--describe", "--group", group],
+    )?;
+    let mut rows = HashMap::new();
+    for line in out.lines() {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        // GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG ...
+        if cols.len() >= 6 && cols[0] == group {
+            let (Ok(p), Ok(end)) = (cols[2].parse::<i32>(), cols[4].parse::<i64>()) else { continue };
+            rows.insert((cols[1].to_string(), p), (end, cols[3].parse::<i64>().ok()));
+        }
+    }
+    Ok(rows)
+}
+
 /// Produces `count` records with keys `k{i}` and values `{prefix}-{i}`; waits for every acknowledgement.
 pub async fn produce(producer: &FutureProducer, topic: &str, prefix: &str, count: usize) -> anyhow::Result<()> {
     let mut futures = Vec::with_capacity(count);

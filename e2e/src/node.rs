@@ -290,12 +290,6 @@ impl ChartOperator {
         crate::http_get(self.http_port(&pod)?, path).await
     }
 
-    /// A metric of the serving pod, summed over the series starting with `prefix`.
-    pub async fn metric_sum(&self, prefix: &str) -> anyhow::Result<f64> {
-        let pod = self.serving_pod().await?;
-        self.metric_sum_of(&pod, prefix).await
-    }
-
     /// Every line the release's operator containers logged so far.
     pub fn log_text(&self) -> String {
         self.logs()

@@ -3,7 +3,6 @@
 //! keeps as many real consumers as the Deployment has replicas, with knobs a pod does not have). Autoscaling of
 //! real consumer pods (burst, drain, scale to zero, wake) is in node.rs.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
@@ -14,7 +13,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde_json::json;
 use tributary::api::ConsumerGroup;
 use tributary_e2e::emulator::ReplicaEmulator;
-use tributary_e2e::kafka::{create_topic, produce};
+use tributary_e2e::kafka::{GroupOffsets, create_topic, group_offsets_cli, produce};
 use tributary_e2e::*;
 
 const T: Duration = Duration::from_secs(90);
@@ -49,23 +48,8 @@ fn commit(stack: &Stack, group: &str, offsets: &[(&str, i32, i64)]) {
 }
 
 /// Per-partition (end, committed) as Kafka's own ConsumerGroupCommand describes them.
-fn describe_with_kafka_cli(stack: &Stack, group: &str) -> HashMap<(String, i32), (i64, Option<i64>)> {
-    let out = stack
-        .kafka_cli(
-            "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
-            &["--bootstrap-server", &stack.bootstrap, "--describe", "--group", group],
-        )
-        .unwrap();
-    let mut rows = HashMap::new();
-    for line in out.lines() {
-        let cols: Vec<&str> = line.split_whitespace().collect();
-        // GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG ...
-        if cols.len() >= 6 && cols[0] == group {
-            let (Ok(p), Ok(end)) = (cols[2].parse::<i32>(), cols[4].parse::<i64>()) else { continue };
-            rows.insert((cols[1].to_string(), p), (end, cols[3].parse::<i64>().ok()));
-        }
-    }
-    rows
+fn describe_with_kafka_cli(stack: &Stack, group: &str) -> GroupOffsets {
+    group_offsets_cli(stack, group).unwrap()
 }
 
 async fn wait_group<O, F>(f: &Fixture<O>, name: &str, what: &str, check: F) -> ConsumerGroup

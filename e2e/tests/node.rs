@@ -12,7 +12,7 @@ use kube::Api;
 use kube::api::PostParams;
 use serde_json::json;
 use tributary::api::{ConsumerGroup, KafkaConnection, Topic};
-use tributary_e2e::kafka::{create_topic, produce};
+use tributary_e2e::kafka::{create_topic, group_offsets_cli, produce};
 use tributary_e2e::node::{self, ChartOperator, ChartOptions, since};
 use tributary_e2e::*;
 
@@ -228,24 +228,11 @@ async fn two_operator_pods_elect_a_leader_and_the_standby_writes_when_the_leader
     }
 }
 
-/// The offsets `group` committed and the end offsets, per partition of `topic` (Kafka's own tool).
+/// The offsets `group` committed and the end offsets, per partition of its one topic (Kafka's own tool; none while
+/// the tool cannot say).
 fn committed_and_end(stack: &Stack, group: &str) -> BTreeMap<i32, (Option<i64>, i64)> {
-    let out = stack
-        .kafka_cli(
-            "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
-            &["--bootstrap-server", &stack.bootstrap, "--describe", "--group", group],
-        )
-        .unwrap_or_default();
-    let mut rows = BTreeMap::new();
-    for line in out.lines() {
-        let cols: Vec<&str> = line.split_whitespace().collect();
-        // GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG ...
-        if cols.len() >= 6 && cols[0] == group {
-            let (Ok(p), Ok(end)) = (cols[2].parse::<i32>(), cols[4].parse::<i64>()) else { continue };
-            rows.insert(p, (cols[3].parse::<i64>().ok(), end));
-        }
-    }
-    rows
+    let rows = group_offsets_cli(stack, group).unwrap_or_default();
+    rows.into_iter().map(|((_, p), (end, committed))| (p, (committed, end))).collect()
 }
 
 /// Every `spec.replicas` a watch on the Deployment sees during `window` (its state at the start included).

@@ -175,6 +175,7 @@ pub fn group_status(partitions: impl IntoIterator<Item = PartitionStatus>) -> Pa
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn stopped_partitions_of_a_group_without_members_still_drive_scaling() {
@@ -188,7 +189,6 @@ mod tests {
             assert_eq!(held_from_scaling(&health, members).into_iter().collect::<Vec<_>>(), held, "{why}");
         }
     }
-    use super::*;
 
     /// Ten commits 10 s apart (t = 0..90 s) with the given offsets and lags.
     fn window(offsets: [i64; 10], lags: [i64; 10]) -> CommitWindow {
