@@ -8,6 +8,7 @@
 #![deny(rust_2018_idioms)]
 
 pub mod api;
+pub mod app;
 pub mod controllers;
 pub mod decisions;
 pub mod kafka;

@@ -44,7 +44,7 @@ fn main() -> anyhow::Result<()> {
             let config = tributary::runtime::config::OperatorConfig::load(&args)?;
             tributary::runtime::telemetry::init(config.log_format);
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            rt.block_on(tributary::runtime::run(config))
+            rt.block_on(tributary::app::run(config))
         }
     }
 }

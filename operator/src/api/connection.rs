@@ -190,3 +190,9 @@ impl KafkaConnection {
             || self.spec.allowed_namespaces.iter().any(|n| n == "*" || n == namespace)
     }
 }
+
+impl crate::api::conditions::HasConditions for KafkaConnectionStatus {
+    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+        &mut self.conditions
+    }
+}

@@ -4,16 +4,23 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::store::Writer;
+use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
+use tokio::sync::watch::Receiver;
 
-use super::{Context, full_name, status::apply_status};
+use super::context::Context;
+use super::status::apply_status;
+use super::watch;
 use crate::api::common::SecretKeyRef;
-use crate::api::conditions::{self, READY};
+use crate::api::conditions::{self, Draft, READY};
 use crate::api::connection::{KafkaConnection, SaslMechanism};
-use crate::kafka::ClientSettings;
+use crate::api::full_name;
+use crate::decisions::problem::Problem;
+use crate::kafka::{ClientSettings, ClusterDescription};
 
 /// How often a connection is re-checked.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(30);
@@ -24,14 +31,8 @@ pub enum Error {
     Kube(#[from] kube::Error),
 }
 
-/// A problem building the client settings (a missing Secret or key).
-struct SettingsProblem {
-    reason: &'static str,
-    message: String,
-}
-
-async fn secret_value(api: &Api<Secret>, r: &SecretKeyRef, field: &str) -> Result<String, SettingsProblem> {
-    let missing = |what: String| SettingsProblem { reason: "SecretNotFound", message: format!("{field}: {what}") };
+async fn secret_value(api: &Api<Secret>, r: &SecretKeyRef, field: &str) -> Result<String, Problem> {
+    let missing = |what: String| Problem::new("SecretNotFound", format!("{field}: {what}"));
     let secret = match api.get_opt(&r.name).await {
         Ok(Some(s)) => s,
         Ok(None) => return Err(missing(format!("Secret {:?} does not exist", r.name))),
@@ -50,7 +51,7 @@ async fn secret_value(api: &Api<Secret>, r: &SecretKeyRef, field: &str) -> Resul
 }
 
 /// librdkafka settings of a connection. Secret values go into the settings only, never into logs or status.
-async fn settings_for(conn: &KafkaConnection, secrets: &Api<Secret>) -> Result<ClientSettings, SettingsProblem> {
+async fn settings_for(conn: &KafkaConnection, secrets: &Api<Secret>) -> Result<ClientSettings, Problem> {
     let spec = &conn.spec;
     let mut s = ClientSettings::new(&spec.bootstrap_servers);
     for (k, v) in &spec.client_properties {
@@ -100,45 +101,67 @@ async fn settings_for(conn: &KafkaConnection, secrets: &Api<Secret>) -> Result<C
     Ok(s)
 }
 
+/// Runs the controller until `shutdown`, keeping `cache` (the [`Context`]'s connections) filled.
+pub async fn run(ctx: Arc<Context>, cache: Writer<KafkaConnection>, shutdown: Receiver<bool>) {
+    let api = watch::watched::<KafkaConnection>(&ctx.client, &ctx.config);
+    let stream = watcher(api, watcher::Config::default()).default_backoff().reflect(cache).applied_objects();
+    Controller::for_stream(stream, ctx.connections.clone())
+        .graceful_shutdown_on(watch::stopped(shutdown))
+        .run(reconcile, error_policy, ctx)
+        .for_each(|_| futures::future::ready(()))
+        .await;
+}
+
 #[tracing::instrument(skip_all, fields(connection = %full_name(conn.as_ref())))]
 pub async fn reconcile(conn: Arc<KafkaConnection>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ns = conn.namespace().unwrap_or_default();
     let key = full_name(conn.as_ref());
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
-    let mut status = conn.status.clone().unwrap_or_default();
-    let generation = conn.metadata.generation;
-    let now = Timestamp::now();
-    let ready = match settings_for(&conn, &secrets).await {
-        Err(p) => {
-            ctx.clients.remove(&key);
-            conditions::condition(READY, false, p.reason, p.message, generation)
-        }
-        Ok(settings) => match ctx.clients.get_or_create(&key, &settings) {
-            Err(e) => conditions::condition(READY, false, "InvalidClientConfig", e.to_string(), generation),
-            Ok(client) => match client.describe_cluster().await {
-                Ok(cluster) => {
-                    status.cluster_id = Some(cluster.cluster_id);
-                    status.brokers = Some(cluster.brokers.len() as i32);
-                    status.controller = cluster.controller;
-                    let msg = format!("connected to {} broker(s)", cluster.brokers.len());
-                    conditions::condition(READY, true, "Connected", msg, generation)
-                }
-                Err(e) => conditions::condition(READY, false, e.reason(), e.to_string(), generation),
-            },
-        },
-    };
+    let mut draft = Draft::new(conn.status.clone().unwrap_or_default(), conn.metadata.generation);
+    draft.status.observed_generation = conn.metadata.generation;
+    let was_ready = conditions::is_true(&draft.status.conditions, READY);
+    let outcome = connect(&ctx, &key, &conn, &secrets).await;
     let labels = crate::runtime::metrics::ResourceLabels { namespace: ns.clone(), name: conn.name_any() };
-    ctx.metrics.connection_ready.get_or_create(&labels).set(i64::from(ready.status == "True"));
-    let was_ready = conditions::is_true(&status.conditions, READY);
-    if was_ready != (ready.status == "True") {
-        let (warning, reason) = if was_ready { (true, ready.reason.clone()) } else { (false, "Connected".into()) };
-        ctx.event(conn.as_ref(), warning, &reason, "Connect", ready.message.clone()).await;
+    ctx.metrics.connection_ready.get_or_create(&labels).set(i64::from(outcome.is_ok()));
+    let (reason, message) = match outcome {
+        Ok(cluster) => {
+            draft.status.cluster_id = Some(cluster.cluster_id);
+            draft.status.brokers = Some(cluster.brokers.len() as i32);
+            draft.status.controller = cluster.controller;
+            let message = format!("connected to {} broker(s)", cluster.brokers.len());
+            draft.set(READY, true, "Connected", message.clone());
+            ("Connected", message)
+        }
+        Err(problem) => {
+            draft.not_ready(problem.reason, problem.message.clone());
+            (problem.reason, problem.message)
+        }
+    };
+    if was_ready != conditions::is_true(&draft.status.conditions, READY) {
+        ctx.event(conn.as_ref(), was_ready, reason, "Connect", message).await;
     }
-    conditions::set_condition(&mut status.conditions, ready, now);
-    status.observed_generation = generation;
     let api: Api<KafkaConnection> = Api::namespaced(ctx.client.clone(), &ns);
-    apply_status(&api, conn.as_ref(), conn.status.as_ref(), &status, &ctx.metrics).await?;
+    apply_status(&api, conn.as_ref(), conn.status.as_ref(), &draft.status, &ctx.metrics).await?;
     Ok(Action::requeue(HEALTH_INTERVAL))
+}
+
+/// Builds (or reuses) the connection's shared client and asks the cluster to describe itself.
+async fn connect(
+    ctx: &Context,
+    key: &str,
+    conn: &KafkaConnection,
+    secrets: &Api<Secret>,
+) -> Result<ClusterDescription, Problem> {
+    let settings = match settings_for(conn, secrets).await {
+        Ok(s) => s,
+        Err(p) => {
+            ctx.clients.remove(key);
+            return Err(p);
+        }
+    };
+    let client =
+        ctx.clients.get_or_create(key, &settings).map_err(|e| Problem::new("InvalidClientConfig", e.to_string()))?;
+    client.describe_cluster().await.map_err(|e| e.problem())
 }
 
 pub fn error_policy(_conn: Arc<KafkaConnection>, err: &Error, _ctx: Arc<Context>) -> Action {

@@ -2,35 +2,41 @@
 //! Burrow's rules, scales the consumer workload through `/scale`, and runs declarative offset resets.
 //!
 //! Each group is polled every `pollSeconds`; what must be remembered between polls (offset timelines, commit
-//! windows, the autoscaler's state) lives in [`GroupMemory`], in memory. A deleted group's memory and metric series
+//! windows, the autoscaler's state) lives in [`GroupMemory`](super::group_memory::GroupMemory), in memory. A deleted group's memory and metric series
 //! are dropped as the watch reports the deletion ([`on_watch_event`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
-use kube::runtime::controller::Action;
+use kube::runtime::controller::{self, Action};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
+use kube::runtime::{Controller, WatchStreamExt, reflector};
 use kube::{Api, ResourceExt};
 use serde_json::json;
+use tokio::sync::watch::Receiver;
 
-use super::{Context, full_name, resolve_connection, status::apply_status};
+use super::context::{Context, resolve_connection};
+use super::status::apply_status;
+use super::watch;
 use crate::api::PAUSED_ANNOTATION;
 use crate::api::conditions::{self, READY};
 use crate::api::consumer_group::{
     Autoscaling, ConsumerGroup, ConsumerGroupStatus, OffsetResetStatus, PartitionHealth, ScaleEvent, TopicLag,
 };
-use crate::decisions::autoscale::{self, AutoscaleConfig, AutoscaleState, Observation, ScalingRules, ScalingTarget};
-use crate::decisions::burrow::{self, CommitSample, CommitWindow, PartitionStatus};
-use crate::decisions::lag::{GroupLag, GroupLagTracker, PartitionOffsets, TopicPartition};
+use crate::api::full_name;
+use crate::decisions::autoscale::{self, AutoscaleConfig, Observation, ScalingRules, ScalingTarget};
+use crate::decisions::burrow::{self, CommitSample, PartitionStatus};
+use crate::decisions::lag::{GroupLag, PartitionOffsets, TopicPartition};
 use crate::decisions::offset_reset::{self, PartitionBounds};
 use crate::kafka::{ClusterClient, KafkaError, OffsetSpec};
-use crate::runtime::metrics::{KindLabels, Metrics, ReconcileLabels, ResourceLabels, ResultLabel};
+use crate::runtime::metrics::{KindLabels, ReconcileLabels, ResourceLabels, ResultLabel};
 
 pub const LAG_WITHIN_SLO: &str = "LagWithinSLO";
 pub const STALLED: &str = "Stalled";
@@ -50,52 +56,9 @@ pub enum Error {
     Gone,
 }
 
-/// What a group's controller remembers between polls.
-#[derive(Default)]
-pub struct GroupMemory {
-    lag: GroupLagTracker,
-    commits: BTreeMap<TopicPartition, CommitWindow>,
-    last_committed: BTreeMap<TopicPartition, i64>,
-    autoscale: AutoscaleState,
-}
-
-/// Memory of every group, by `namespace/name`.
-#[derive(Default)]
-pub struct GroupMemories(Mutex<HashMap<String, GroupMemory>>);
-
 /// How long after a deletion a reconcile that was already running may still write memory or metrics: the group is
 /// forgotten once more then.
 const FORGET_AGAIN_AFTER: Duration = Duration::from_secs(60);
-
-impl GroupMemories {
-    /// Drops what is kept about the group `namespace/name`: its memory and its metric series.
-    pub fn forget(&self, metrics: &Metrics, namespace: &str, name: &str) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(&format!("{namespace}/{name}"));
-        let labels = ResourceLabels { namespace: namespace.to_string(), name: name.to_string() };
-        metrics.group_lag_messages.remove(&labels);
-        metrics.group_lag_seconds.remove(&labels);
-        metrics.group_lag_within_slo.remove(&labels);
-        metrics.group_replicas_desired.remove(&labels);
-        metrics.group_replicas_current.remove(&labels);
-    }
-
-    /// Forgets every remembered group for which `exists(namespace, name)` is false. Metric series are only ever
-    /// written after the group's memory, so the memory's keys cover them.
-    pub fn retain(&self, metrics: &Metrics, exists: impl Fn(&str, &str) -> bool) {
-        let keys: Vec<String> = self.0.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect();
-        for key in keys {
-            let (ns, name) = key.split_once('/').unwrap_or(("", &key));
-            if !exists(ns, name) {
-                self.forget(metrics, ns, name);
-            }
-        }
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
-}
 
 /// Sees every event of the ConsumerGroup watcher (after `store` applied it) and forgets deleted groups, so memory
 /// and /metrics do not grow with churn. A deletion missed while the watch was down shows at the next relist.
@@ -278,6 +241,28 @@ fn autoscale_config(a: &Autoscaling, partitions: i32) -> AutoscaleConfig {
 
 type Draft = conditions::Draft<ConsumerGroupStatus>;
 
+/// Runs the controller until `shutdown`.
+pub async fn run(ctx: Arc<Context>, shutdown: Receiver<bool>) {
+    let (reader, writer) = reflector::store();
+    let groups = watcher(watch::watched::<ConsumerGroup>(&ctx.client, &ctx.config), watcher::Config::default())
+        .default_backoff()
+        .modify(watch::slim::<ConsumerGroup>)
+        .reflect(writer)
+        .inspect_ok({
+            // Deleted groups are forgotten (memory and metric series) as the watch reports them.
+            let (ctx, store) = (ctx.clone(), reader.clone());
+            move |ev| on_watch_event(&ctx, &store, ev)
+        })
+        .applied_objects()
+        .predicate_filter(watch::spec_or_control_changed::<ConsumerGroup>, Default::default());
+    Controller::for_stream(groups, reader)
+        .with_config(controller::Config::default().concurrency(64))
+        .graceful_shutdown_on(watch::stopped(shutdown))
+        .run(reconcile, error_policy, ctx)
+        .for_each(|_| futures::future::ready(()))
+        .await;
+}
+
 #[tracing::instrument(skip_all, fields(group = %full_name(cg.as_ref())))]
 pub async fn reconcile(cg: Arc<ConsumerGroup>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
@@ -320,7 +305,7 @@ async fn reconcile_inner(cg: &ConsumerGroup, ctx: &Context) -> Result<Action, Er
     let client = match resolve_connection(ctx, cg.spec.connection_ref.as_ref(), &ns) {
         Ok((_, c)) => c,
         Err(problem) => {
-            let retry = problem.retry_after();
+            let retry = problem.retry_after(Duration::from_secs(10));
             d.set(READY, false, problem.reason, problem.message);
             write_status(&api, cg, &d, ctx).await?;
             return Ok(Action::requeue(retry));
@@ -344,7 +329,7 @@ async fn reconcile_inner(cg: &ConsumerGroup, ctx: &Context) -> Result<Action, Er
 
     // Lag, lag seconds and partition health, with the memory of earlier polls.
     let (lag, health) = {
-        let mut memories = ctx.groups.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut memories = ctx.groups.lock();
         let memory = memories.entry(key.clone()).or_default();
         let lag = memory.lag.observe(now, observed.offsets.iter().map(|(tp, o)| (tp.clone(), *o)));
         let mut health = BTreeMap::new();
@@ -527,7 +512,7 @@ async fn autoscale_step(
         current_replicas: current,
     };
     let decision = {
-        let mut memories = ctx.groups.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut memories = ctx.groups.lock();
         let memory = memories.entry(full_name(cg)).or_default();
         autoscale::desired_replicas(&config, &observation, &mut memory.autoscale)
     };
@@ -712,48 +697,4 @@ async fn reset_offsets(
     let n = offsets.len();
     client.alter_group_offsets(group, offsets).await.map_err(|e| e.to_string())?;
     Ok(n)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn remembered(memories: &GroupMemories, metrics: &Metrics, ns: &str, name: &str) {
-        memories.0.lock().unwrap().entry(format!("{ns}/{name}")).or_default();
-        let labels = ResourceLabels { namespace: ns.into(), name: name.into() };
-        metrics.group_lag_messages.get_or_create(&labels).set(5);
-        metrics.group_lag_seconds.get_or_create(&labels).set(1.5);
-        metrics.group_lag_within_slo.get_or_create(&labels).set(1);
-        metrics.group_replicas_desired.get_or_create(&labels).set(2);
-        metrics.group_replicas_current.get_or_create(&labels).set(2);
-    }
-
-    #[test]
-    fn forgetting_a_group_drops_its_memory_and_every_series() {
-        let (memories, metrics) = (GroupMemories::default(), Metrics::default());
-        remembered(&memories, &metrics, "ns", "gone");
-        remembered(&memories, &metrics, "ns", "kept");
-        memories.forget(&metrics, "ns", "gone");
-        assert_eq!(memories.len(), 1);
-        let text = metrics.encode();
-        assert!(!text.contains(r#"name="gone""#), "{text}");
-        assert_eq!(text.matches(r#"name="kept""#).count(), 5, "{text}");
-        // Forgetting twice (the delayed second pass) is harmless.
-        memories.forget(&metrics, "ns", "gone");
-        assert_eq!(memories.len(), 1);
-    }
-
-    #[test]
-    fn a_relist_forgets_groups_deleted_while_the_watch_was_down() {
-        let (memories, metrics) = (GroupMemories::default(), Metrics::default());
-        for name in ["a", "b", "c"] {
-            remembered(&memories, &metrics, "ns", name);
-        }
-        remembered(&memories, &metrics, "other", "a");
-        memories.retain(&metrics, |ns, name| ns == "ns" && name != "b");
-        assert_eq!(memories.len(), 2);
-        let text = metrics.encode();
-        assert!(!text.contains(r#"name="b""#) && !text.contains(r#"namespace="other""#), "{text}");
-        assert_eq!(text.matches(r#"name="a""#).count(), 5, "{text}");
-    }
 }

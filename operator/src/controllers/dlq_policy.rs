@@ -22,17 +22,20 @@ use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
 use kube::{Api, Resource, ResourceExt};
 use tokio::sync::mpsc;
 
+use super::context::{Context, resolve_connection};
 use super::status::{MANAGER, apply_status};
-use super::{ConnectionProblem, Context, full_name, resolve_connection};
+use super::watch;
 use crate::api::common::ManagementPolicy;
 use crate::api::conditions::{self, READY};
 use crate::api::dlq_policy::{
     DEAD_LETTERS_WITHIN_LIMIT, DLQ_POLICY_FINALIZER, DLQ_POLICY_LABEL, DlqPolicy, DlqPolicyStatus, RedriveSpec,
     RedriveStatus, SameIntervalTopicReuse, TopicSuffixing,
 };
+use crate::api::full_name;
 use crate::api::topic::{Topic, TopicSpec};
 use crate::decisions::dlq::{self, EndSample, GeneratedTopic, Role};
 use crate::decisions::lag::PartitionOffsets;
+use crate::decisions::problem::Problem;
 use crate::kafka::redrive::{MoveControl, MovePhase, MoveProgress, MoveRequest, Peeker};
 use crate::kafka::{ClusterClient, KafkaError, OffsetSpec};
 use crate::runtime::metrics::{KindLabels, ReconcileLabels, ResourceLabels, ResultLabel};
@@ -94,12 +97,12 @@ pub async fn run(ctx: Arc<Context>, shutdown: tokio::sync::watch::Receiver<bool>
     let client = ctx.client.clone();
     let (topic_reader, topic_writer) = reflector::store();
     let children =
-        watcher(super::watched::<Topic>(&client, &ctx.config), watcher::Config::default().labels(DLQ_POLICY_LABEL))
+        watcher(watch::watched::<Topic>(&client, &ctx.config), watcher::Config::default().labels(DLQ_POLICY_LABEL))
             .default_backoff()
             .reflect(topic_writer)
             .touched_objects();
     let (policy_reader, policy_writer) = reflector::store();
-    let policies = watcher(super::watched::<DlqPolicy>(&client, &ctx.config), watcher::Config::default())
+    let policies = watcher(watch::watched::<DlqPolicy>(&client, &ctx.config), watcher::Config::default())
         .default_backoff()
         .reflect(policy_writer)
         .applied_objects()
@@ -114,13 +117,10 @@ pub async fn run(ctx: Arc<Context>, shutdown: tokio::sync::watch::Receiver<bool>
         wake,
     });
     let wakes = futures::stream::poll_fn(move |cx| woken.poll_recv(cx));
-    let mut stop = shutdown.clone();
     Controller::for_stream(policies, policy_reader)
         .owns_stream(children)
         .reconcile_on(wakes)
-        .graceful_shutdown_on(async move {
-            let _ = stop.wait_for(|s| *s).await;
-        })
+        .graceful_shutdown_on(watch::stopped(shutdown))
         .run(reconcile, error_policy, st.clone())
         .for_each(|_| futures::future::ready(()))
         .await;
@@ -622,11 +622,11 @@ async fn apply(policy: Arc<DlqPolicy>, st: &Arc<DlqContext>, api: &Api<DlqPolicy
     let plan = dlq::generated_topics(&policy.name_any(), &policy.spec.source_topic, &topics_spec(&policy));
     let wanted = match plan {
         Ok(w) => w,
-        Err(dlq::Invalid(msg)) => {
-            if conditions::find(&current.conditions, READY).map(|c| c.reason.as_str()) != Some("InvalidSpec") {
-                ctx.event(policy.as_ref(), true, "InvalidSpec", "Validate", msg.clone()).await;
+        Err(problem) => {
+            if conditions::find(&current.conditions, READY).map(|c| c.reason.as_str()) != Some(problem.reason) {
+                ctx.event(policy.as_ref(), true, problem.reason, "Validate", problem.message.clone()).await;
             }
-            d.set(READY, false, "InvalidSpec", msg);
+            d.not_ready(problem.reason, problem.message);
             d.status.redrive = redrive(st, &policy, &key, None, "", false, current.redrive.as_ref()).await;
             apply_status(api, policy.as_ref(), policy.status.as_ref(), &d.status, &ctx.metrics).await?;
             return Ok(requeue);
@@ -656,7 +656,7 @@ async fn apply(policy: Arc<DlqPolicy>, st: &Arc<DlqContext>, api: &Api<DlqPolicy
     let labels = ResourceLabels { namespace: ns.clone(), name: policy.name_any() };
     let mut observed_age = None;
     match (&connection, not_ready.is_empty()) {
-        (Err(ConnectionProblem { reason, message, .. }), _) => d.set(READY, false, reason, message.clone()),
+        (Err(Problem { reason, message, .. }), _) => d.set(READY, false, reason, message.clone()),
         (Ok(_), false) => d.set(READY, false, "TopicsNotReady", format!("not ready: {}", not_ready.join("; "))),
         (Ok((_, client)), true) => match observe(st, &key, client, &dlt, &redrive_group(&policy), current.per_minute)
             .await

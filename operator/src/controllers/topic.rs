@@ -5,17 +5,25 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::runtime::controller::Action;
+use kube::runtime::controller::{self, Action};
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
+use tokio::sync::{mpsc, watch::Receiver};
 
-use super::{Context, full_name, resolve_connection, status::apply_status};
+use super::context::{Context, resolve_connection};
+use super::status::apply_status;
+use super::watch;
 use crate::api::common::{DeletionPolicy, ManagementPolicy};
 use crate::api::conditions::{self, READY};
+use crate::api::full_name;
 use crate::api::topic::ReassignmentStatus;
 use crate::api::topic::{TOPIC_FINALIZER, Topic, TopicStatus};
-use crate::api::{FORCE_DELETE_ANNOTATION, PAUSED_ANNOTATION};
+use crate::api::{FORCE_DELETE_ANNOTATION, KafkaConnection, PAUSED_ANNOTATION};
+use crate::decisions::problem::Problem;
 use crate::decisions::reassign::{self, PartitionReplicas};
 use crate::decisions::topic::{self as plan, DesiredTopic, ObservedTopic, TopicAction};
 use crate::kafka::{ClusterClient, KafkaError, NewTopicRequest, wire};
@@ -39,6 +47,54 @@ pub enum Error {
 
 fn annotated(topic: &Topic, key: &str) -> bool {
     topic.annotations().get(key).is_some_and(|v| v == "true")
+}
+
+/// Runs the controller until `shutdown`. `handovers` names topics to look at again when the Topic that owned their
+/// Kafka name goes away (see `topic_index`).
+pub async fn run(
+    ctx: Arc<Context>,
+    mut handovers: mpsc::UnboundedReceiver<ObjectRef<Topic>>,
+    shutdown: Receiver<bool>,
+) {
+    let (reader, writer) = reflector::store();
+    let index = ctx.topic_index.clone();
+    let topics = watcher(watch::watched::<Topic>(&ctx.client, &ctx.config), watcher::Config::default())
+        .default_backoff()
+        .modify(watch::slim::<Topic>)
+        .reflect(writer)
+        .inspect_ok(move |ev| match ev {
+            watcher::Event::Apply(t) | watcher::Event::InitApply(t) => index.upsert(t),
+            watcher::Event::Delete(t) => index.remove(t),
+            _ => {}
+        })
+        .applied_objects()
+        .predicate_filter(watch::spec_or_control_changed::<Topic>, Default::default());
+    let handover_stream = futures::stream::poll_fn(move |cx| handovers.poll_recv(cx));
+    let cached = reader.clone();
+    let connections = watch::watched::<KafkaConnection>(&ctx.client, &ctx.config);
+    Controller::for_stream(topics, reader)
+        .with_config(controller::Config::default().concurrency(256))
+        .reconcile_on(handover_stream)
+        // A connection's change (ready, policy) wakes the topics that use it, the default connection's included.
+        .watches(connections, watcher::Config::default(), move |conn: KafkaConnection| {
+            let key = full_name(&conn);
+            cached
+                .state()
+                .into_iter()
+                .filter(|t| match &t.spec.connection_ref {
+                    Some(r) => {
+                        let ns = t.namespace().unwrap_or_default();
+                        format!("{}/{}", r.namespace.as_deref().unwrap_or(&ns), r.name) == key
+                    }
+                    None => true,
+                })
+                .map(|t| ObjectRef::from_obj(t.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .graceful_shutdown_on(watch::stopped(shutdown))
+        .run(reconcile, error_policy, ctx)
+        .for_each(|_| futures::future::ready(()))
+        .await;
 }
 
 #[tracing::instrument(skip_all, fields(topic = %full_name(topic.as_ref())))]
@@ -155,7 +211,7 @@ async fn apply(topic: Arc<Topic>, ctx: &Context, api: &Api<Topic>) -> Result<Act
     let (conn, client) = match resolve_connection(ctx, topic.spec.connection_ref.as_ref(), &ns) {
         Ok(c) => c,
         Err(problem) => {
-            let retry = problem.retry_after();
+            let retry = problem.retry_after(Duration::from_secs(10));
             draft.not_ready(problem.reason, problem.message);
             write(ctx, api, &topic, draft).await?;
             return Ok(Action::requeue(retry));
@@ -328,7 +384,7 @@ enum Replication {
     Moving(ReassignmentStatus),
     /// Just finished.
     Done(ReassignmentStatus),
-    Refused(plan::Refusal),
+    Refused(Problem),
 }
 
 /// Starts or follows the partition reassignment that gives every partition `rf` in-sync replicas. Kafka is asked
@@ -428,7 +484,7 @@ async fn apply_action(
             match client.create_topic(req).await {
                 // Created by someone else between our look and our create (or by this operator before a restart):
                 // adopted, and not announced as created.
-                Err(KafkaError::Broker { code, .. }) if code == "TopicAlreadyExists" => {}
+                Err(KafkaError::TopicExists(_)) => {}
                 other => {
                     other?;
                     let msg = format!("created Kafka topic {:?} with {partitions} partition(s)", desired.name);
@@ -515,7 +571,7 @@ async fn cleanup(topic: Arc<Topic>, ctx: &Context, api: &Api<Topic>) -> Result<A
     }
     match client.delete_topic(&name).await {
         Ok(()) => {}
-        Err(KafkaError::Broker { code, .. }) if code == "UnknownTopicOrPartition" => {}
+        Err(KafkaError::UnknownTopic(_)) => {}
         Err(e) => return Err(e.into()),
     }
     ctx.event(topic.as_ref(), false, "Deleted", "Delete", format!("deleted Kafka topic {name:?}")).await;

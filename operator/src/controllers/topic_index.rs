@@ -13,6 +13,7 @@ use kube::runtime::reflector::ObjectRef;
 use tokio::sync::mpsc;
 
 use crate::api::Topic;
+use crate::api::full_name;
 use crate::runtime::config::OperatorConfig;
 
 /// Ordering key: creation time (seconds), then `namespace/name`.
@@ -41,14 +42,14 @@ impl TopicIndex {
 
     fn key_of(&self, topic: &Topic) -> Option<(String, String)> {
         let ns = topic.namespace()?;
-        let conn = super::connection_key(topic.spec.connection_ref.as_ref(), &ns, &self.config)?;
+        let conn = self.config.connection_key(topic.spec.connection_ref.as_ref(), &ns)?;
         Some((conn, topic.kafka_name()))
     }
 
     /// Records a topic seen on the watch stream.
     pub fn upsert(&self, topic: &Topic) {
         let Some(key) = self.key_of(topic) else { return };
-        let name = super::full_name(topic);
+        let name = full_name(topic);
         let created = topic.metadata.creation_timestamp.as_ref().map(|t| t.0.as_second()).unwrap_or(i64::MAX);
         let claim = (created, name.clone());
         let Ok(mut inner) = self.inner.lock() else { return };
@@ -66,7 +67,7 @@ impl TopicIndex {
 
     /// Forgets a deleted topic; if it owned its Kafka topic, the next claimant is reconciled.
     pub fn remove(&self, topic: &Topic) {
-        let name = super::full_name(topic);
+        let name = full_name(topic);
         let Ok(mut inner) = self.inner.lock() else { return };
         let Some((key, claim)) = inner.by_object.remove(&name) else { return };
         let Some(m) = inner.claims.get_mut(&key) else { return };
@@ -83,7 +84,7 @@ impl TopicIndex {
     /// The owner (`namespace/name`) of the Kafka topic `topic` names, when it is not `topic` itself.
     pub fn other_owner(&self, topic: &Topic) -> Option<String> {
         let key = self.key_of(topic)?;
-        let name = super::full_name(topic);
+        let name = full_name(topic);
         let inner = self.inner.lock().ok()?;
         let (_, owner) = inner.claims.get(&key)?.keys().next()?;
         (owner != &name).then(|| owner.clone())

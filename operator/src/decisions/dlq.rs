@@ -16,6 +16,8 @@
 
 use std::collections::BTreeMap;
 
+use super::problem::Problem;
+
 /// The default retry suffix (Spring's `RetryTopicConstants.DEFAULT_RETRY_SUFFIX`).
 pub const DEFAULT_RETRY_SUFFIX: &str = "-retry";
 /// The default dead-letter suffix (Spring's `RetryTopicConstants.DEFAULT_DLT_SUFFIX`).
@@ -59,25 +61,26 @@ pub struct BackoffMs {
     pub max: Option<i64>,
 }
 
-/// Why a policy's spec cannot be turned into topics.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Invalid(pub String);
+/// Why a policy's spec cannot be turned into topics: a [`Problem`] with reason `InvalidSpec`.
+fn invalid(message: String) -> Problem {
+    Problem::new("InvalidSpec", message)
+}
 
 /// The delay of every retry, in order: `attempts − 1` values.
 ///
 /// - explicit `delays`: delay `i` is `delays[min(i, len − 1)]` (the last one repeats);
 /// - a back-off: fixed when `multiplier ≤ 1`, else exponential, capped at `max` (default 30 s as Spring Retry);
 /// - neither: fixed 1000 ms.
-pub fn retry_delays(attempts: i32, backoff: Option<BackoffMs>, delays: &[i64]) -> Result<Vec<i64>, Invalid> {
+pub fn retry_delays(attempts: i32, backoff: Option<BackoffMs>, delays: &[i64]) -> Result<Vec<i64>, Problem> {
     if attempts < 1 {
-        return Err(Invalid(format!("retry.attempts must be at least 1, got {attempts}")));
+        return Err(invalid(format!("retry.attempts must be at least 1, got {attempts}")));
     }
     let retries = (attempts - 1) as usize;
     if let Some(d) = delays.iter().find(|d| **d < 1) {
-        return Err(Invalid(format!("retry.delaysMs must be positive, got {d}")));
+        return Err(invalid(format!("retry.delaysMs must be positive, got {d}")));
     }
     if delays.len() > retries {
-        return Err(Invalid(format!(
+        return Err(invalid(format!(
             "retry.delaysMs has {} delays but attempts {attempts} allows {retries} retries",
             delays.len()
         )));
@@ -87,7 +90,7 @@ pub fn retry_delays(attempts: i32, backoff: Option<BackoffMs>, delays: &[i64]) -
     }
     let b = backoff.unwrap_or(BackoffMs { initial: DEFAULT_DELAY_MS, multiplier: 1.0, max: None });
     if b.initial < 1 {
-        return Err(Invalid(format!("retry.backoff.initialSeconds must be at least 0.001, got {} ms", b.initial)));
+        return Err(invalid(format!("retry.backoff.initialSeconds must be at least 0.001, got {} ms", b.initial)));
     }
     if b.multiplier <= 1.0 {
         return Ok(vec![b.initial; retries]);
@@ -200,7 +203,7 @@ pub struct TopicsSpec {
 
 /// Every topic a policy generates: its retry topics (only when `attempts` is set, i.e. `spec.retry` is present)
 /// in attempt order, then the dead-letter topic.
-pub fn generated_topics(policy: &str, source: &str, spec: &TopicsSpec) -> Result<Vec<GeneratedTopic>, Invalid> {
+pub fn generated_topics(policy: &str, source: &str, spec: &TopicsSpec) -> Result<Vec<GeneratedTopic>, Problem> {
     let mut out = vec![];
     if let Some(attempts) = spec.attempts {
         let delays = retry_delays(attempts, spec.backoff, &spec.delays_ms)?;
@@ -234,23 +237,23 @@ pub fn generated_topics(policy: &str, source: &str, spec: &TopicsSpec) -> Result
     let mut seen = std::collections::BTreeSet::new();
     for t in &mut out {
         if t.kafka_name.len() > MAX_TOPIC_NAME {
-            return Err(Invalid(format!(
+            return Err(invalid(format!(
                 "generated topic name {:?} is {} characters, longer than Kafka's {MAX_TOPIC_NAME}",
                 t.kafka_name,
                 t.kafka_name.len()
             )));
         }
         if !t.kafka_name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
-            return Err(Invalid(format!(
+            return Err(invalid(format!(
                 "generated topic name {:?} has characters Kafka does not allow",
                 t.kafka_name
             )));
         }
         if t.kafka_name == source {
-            return Err(Invalid(format!("generated topic {:?} is the source topic itself", t.kafka_name)));
+            return Err(invalid(format!("generated topic {:?} is the source topic itself", t.kafka_name)));
         }
         if !seen.insert(t.kafka_name.clone()) {
-            return Err(Invalid(format!(
+            return Err(invalid(format!(
                 "two generated topics are both named {:?}: use different retry and dead-letter suffixes",
                 t.kafka_name
             )));
@@ -664,7 +667,7 @@ mod tests {
                 "{attempts} {backoff:?} {explicit:?}"
             );
         }
-        assert!(retry_delays(2, None, &[1, 2]).unwrap_err().0.contains("allows 1 retries"));
+        assert!(retry_delays(2, None, &[1, 2]).unwrap_err().message.contains("allows 1 retries"));
         assert!(retry_delays(0, None, &[]).is_err());
         assert!(retry_delays(3, None, &[0]).is_err());
     }
@@ -751,9 +754,9 @@ mod tests {
             dlt_suffix: Some("-x".into()),
             ..Default::default()
         };
-        assert!(generated_topics("p", "o", &clash).unwrap_err().0.contains("both named"));
+        assert!(generated_topics("p", "o", &clash).unwrap_err().message.contains("both named"));
         let long = "a".repeat(246);
-        assert!(generated_topics("p", &long, &TopicsSpec::default()).unwrap_err().0.contains("longer than"));
+        assert!(generated_topics("p", &long, &TopicsSpec::default()).unwrap_err().message.contains("longer than"));
         let bad = TopicsSpec { dlt_suffix: Some("/x".into()), ..Default::default() };
         assert!(generated_topics("p", "o", &bad).is_err());
     }

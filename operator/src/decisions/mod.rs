@@ -10,6 +10,7 @@ pub mod burrow;
 pub mod dlq;
 pub mod lag;
 pub mod offset_reset;
+pub mod problem;
 pub mod reassign;
 pub mod topic;
 pub mod topic_config;

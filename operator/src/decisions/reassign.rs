@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::topic::Refusal;
+use super::problem::Problem;
 
 /// One partition as Kafka describes it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -22,17 +22,17 @@ pub fn target_assignment(
     current: &[PartitionReplicas],
     brokers: &[i32],
     rf: i32,
-) -> Result<Vec<(i32, Vec<i32>)>, Refusal> {
+) -> Result<Vec<(i32, Vec<i32>)>, Problem> {
     let brokers: BTreeSet<i32> = brokers.iter().copied().collect();
     if rf < 1 || rf as usize > brokers.len() {
-        return Err(Refusal {
-            reason: "NotEnoughBrokers",
-            message: format!(
+        return Err(Problem::new(
+            "NotEnoughBrokers",
+            format!(
                 "spec.replicationFactor {rf} needs {rf} brokers; the cluster has {} ({})",
                 brokers.len(),
                 brokers.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(", ")
             ),
-        });
+        ));
     }
     let order: Vec<i32> = brokers.iter().copied().collect();
     let mut load: BTreeMap<i32, usize> = order.iter().map(|b| (*b, 0)).collect();

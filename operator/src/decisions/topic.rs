@@ -7,6 +7,8 @@ use crate::api::common::ManagementPolicy;
 use crate::api::connection::ConnectionPolicy;
 use crate::api::topic::ConfigDrift;
 
+use super::problem::Problem;
+use super::reassign::PartitionReplicas;
 use super::topic_config::{self, THROTTLED_REPLICA_KEYS};
 
 /// What the spec asks for.
@@ -28,14 +30,7 @@ pub struct ObservedTopic {
     /// Every config entry: value and whether it is a topic-level override.
     pub config: BTreeMap<String, (Option<String>, bool)>,
     /// Replicas and in-sync replicas of every partition.
-    pub replicas: Vec<super::reassign::PartitionReplicas>,
-}
-
-/// Why a spec is refused before anything is sent to Kafka.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Refusal {
-    pub reason: &'static str,
-    pub message: String,
+    pub replicas: Vec<PartitionReplicas>,
 }
 
 /// One change to make in Kafka.
@@ -53,7 +48,7 @@ pub struct TopicPlan {
     /// Keys that differ, as observed before any correction.
     pub drift: Vec<ConfigDrift>,
     /// A state that blocks readiness without being an input error (e.g. more partitions in Kafka than in spec).
-    pub blocked: Option<Refusal>,
+    pub blocked: Option<Problem>,
 }
 
 /// Checks the spec alone: Kafka's naming and config rules, then the connection's guardrails.
@@ -61,7 +56,7 @@ pub fn validate(
     desired: &DesiredTopic,
     policy: Option<&ConnectionPolicy>,
     name_pattern: Option<&regex::Regex>,
-) -> Result<(), Refusal> {
+) -> Result<(), Problem> {
     let name = &desired.name;
     let legal = !name.is_empty()
         && name.len() <= 249
@@ -69,16 +64,16 @@ pub fn validate(
         && name != ".."
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     if !legal {
-        return Err(Refusal {
-            reason: "InvalidTopicName",
-            message: format!("topic name {name:?} is not a legal Kafka topic name ([a-zA-Z0-9._-], 1-249 characters)"),
-        });
+        return Err(Problem::new(
+            "InvalidTopicName",
+            format!("topic name {name:?} is not a legal Kafka topic name ([a-zA-Z0-9._-], 1-249 characters)"),
+        ));
     }
     for (k, v) in &desired.config {
-        topic_config::validate(k, v).map_err(|message| Refusal { reason: "InvalidConfig", message })?;
+        topic_config::validate(k, v).map_err(|message| Problem::new("InvalidConfig", message))?;
     }
     let Some(policy) = policy else { return Ok(()) };
-    let violation = |message: String| Refusal { reason: "PolicyViolation", message };
+    let violation = |message: String| Problem::new("PolicyViolation", message);
     if let Some(max) = policy.max_partitions
         && desired.partitions > max
     {
@@ -158,10 +153,10 @@ pub fn plan(desired: &DesiredTopic, observed: Option<&ObservedTopic>) -> TopicPl
     let Some(observed) = observed else {
         if desired.policy == ManagementPolicy::Observe {
             return TopicPlan {
-                blocked: Some(Refusal {
-                    reason: "TopicNotFound",
-                    message: format!("topic {:?} does not exist and managementPolicy is Observe", desired.name),
-                }),
+                blocked: Some(Problem::new(
+                    "TopicNotFound",
+                    format!("topic {:?} does not exist and managementPolicy is Observe", desired.name),
+                )),
                 ..TopicPlan::default()
             };
         }
@@ -181,13 +176,13 @@ pub fn plan(desired: &DesiredTopic, observed: Option<&ObservedTopic>) -> TopicPl
         // Kafka cannot remove partitions; touching nothing is the only safe answer.
         return TopicPlan {
             drift,
-            blocked: Some(Refusal {
-                reason: "PartitionDecrease",
-                message: format!(
+            blocked: Some(Problem::new(
+                "PartitionDecrease",
+                format!(
                     "topic {:?} has {} partitions in Kafka but spec.partitions is {}: Kafka cannot remove partitions; raise spec.partitions to {} to manage it",
                     desired.name, observed.partitions, desired.partitions, observed.partitions
                 ),
-            }),
+            )),
             ..TopicPlan::default()
         };
     }
@@ -198,13 +193,13 @@ pub fn plan(desired: &DesiredTopic, observed: Option<&ObservedTopic>) -> TopicPl
         && rf != observed.replication_factor
         && desired.policy != ManagementPolicy::Enforce
     {
-        plan.blocked = Some(Refusal {
-            reason: "ReplicationFactorChange",
-            message: format!(
+        plan.blocked = Some(Problem::new(
+            "ReplicationFactorChange",
+            format!(
                 "topic {:?} has replication factor {} in Kafka, spec asks {rf}: managementPolicy {:?} leaves it as it is",
                 desired.name, observed.replication_factor, desired.policy
             ),
-        });
+        ));
     }
     if desired.policy != ManagementPolicy::Enforce {
         return plan;

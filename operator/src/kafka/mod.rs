@@ -27,6 +27,7 @@ pub use self::ffi::{
     ClusterDescription, ConfigOp, GroupDescription, OffsetSpec, PartitionDescription, PartitionOffset, TopicDescription,
 };
 pub use self::settings::ClientSettings;
+use crate::decisions::problem::Problem;
 use crate::runtime::metrics::{KafkaRequestLabels, Metrics, OperationLabels, ResultLabel};
 
 /// Errors from Kafka, classified for conditions and retries.
@@ -42,6 +43,12 @@ pub enum KafkaError {
     Authorization(String),
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// A topic to create exists already.
+    #[error("topic already exists: {0}")]
+    TopicExists(String),
+    /// The topic (or partition) is not known to the cluster.
+    #[error("unknown topic or partition: {0}")]
+    UnknownTopic(String),
     #[error("Kafka error {code}: {message}")]
     Broker { code: String, message: String },
     #[error("unexpected answer: {0}")]
@@ -78,6 +85,8 @@ impl KafkaError {
             | C::InvalidRequest
             | C::PolicyViolation
             | C::InvalidTopic => KafkaError::Invalid(message),
+            C::TopicAlreadyExists => KafkaError::TopicExists(message),
+            C::UnknownTopicOrPartition | C::UnknownTopic => KafkaError::UnknownTopic(message),
             other => KafkaError::Broker { code: format!("{other:?}"), message },
         }
     }
@@ -91,6 +100,11 @@ impl KafkaError {
             KafkaError::Invalid(_) => "KafkaRejected",
             _ => "KafkaError",
         }
+    }
+
+    /// The problem to report on a resource's status.
+    pub fn problem(&self) -> Problem {
+        Problem::new(self.reason(), self.to_string())
     }
 
     /// True for faults that say the cluster (not one request) is unhealthy.

@@ -129,6 +129,8 @@ fn check(code: i16, message: Option<&StrBytes>) -> Result<(), KafkaError> {
         | ResponseError::InvalidRequest
         | ResponseError::PolicyViolation => KafkaError::Invalid(message),
         ResponseError::RequestTimedOut => KafkaError::Timeout,
+        ResponseError::TopicAlreadyExists => KafkaError::TopicExists(message),
+        ResponseError::UnknownTopicOrPartition | ResponseError::UnknownTopicId => KafkaError::UnknownTopic(message),
         other => KafkaError::Broker { code: format!("{other:?}"), message },
     })
 }

@@ -101,6 +101,12 @@ pub struct LeaderElection {
 }
 
 impl OperatorConfig {
+    /// `namespace/name` of the connection a resource in `namespace` uses: its own reference, else the default.
+    pub fn connection_key(&self, reference: Option<&ConnectionRef>, namespace: &str) -> Option<String> {
+        let r = reference.or(self.default_connection.as_ref())?;
+        Some(format!("{}/{}", r.namespace.as_deref().unwrap_or(namespace), r.name))
+    }
+
     /// The built-in defaults, without a file or flags.
     pub fn defaults() -> Self {
         OperatorConfig::load(&RunArgs::default()).expect("the defaults are valid")
