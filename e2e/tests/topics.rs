@@ -9,6 +9,7 @@ use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use rdkafka::admin::{AdminOptions, AlterConfig, ResourceSpecifier};
 use serde_json::json;
+use tributary::api::topic::ReassignmentState;
 use tributary::api::{KafkaConnection, Topic};
 use tributary_e2e::kafka::{consume_all, create_topic, describe_topic};
 use tributary_e2e::*;
@@ -531,7 +532,7 @@ async fn reassignment_done<O>(f: &Fixture<O>, name: &str, rf: i32) -> Topic {
         let t = topics.get(name).await?;
         let ready = condition_of(&topic_conditions(&t), "Ready").is_some_and(|(s, _, _)| s == "True");
         let done = t.status.as_ref().and_then(|s| s.reassignment.as_ref()).is_some_and(|r| {
-            r.state == "Done" && r.target_replication_factor == rf && r.partitions_done == r.partitions_total
+            r.state == ReassignmentState::Done && r.target_replication_factor == rf && r.partitions_done == r.partitions_total
         });
         Ok((ready && done).then_some(t))
     })

@@ -87,9 +87,19 @@ pub struct ConfigDrift {
     /// Value in the spec; absent when the key is an override not in the spec.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub desired: Option<String>,
-    /// Value found in Kafka; absent when Kafka has no override for the key.
+    /// Value found in Kafka; absent when Kafka had no override for the key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actual: Option<String>,
+}
+
+/// Where a replication-factor change stands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub enum ReassignmentState {
+    /// Partitions are being moved; Ready is False with reason `Reassigning`.
+    #[default]
+    Ongoing,
+    /// Every partition has its new replicas, all in sync.
+    Done,
 }
 
 /// Progress of a replication-factor change.
@@ -99,7 +109,7 @@ pub struct ReassignmentStatus {
     /// The replication factor being moved to.
     pub target_replication_factor: i32,
     /// `Ongoing` (Ready is False with reason `Reassigning`) or `Done`.
-    pub state: String,
+    pub state: ReassignmentState,
     /// Partitions whose new replica set is complete and in sync.
     pub partitions_done: i32,
     /// Partitions to move.
@@ -130,9 +140,13 @@ pub struct TopicStatus {
     /// Replication factor in Kafka (of the smallest replica set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replication_factor: Option<i32>,
-    /// Keys that differed from the spec when last observed, before any correction.
+    /// Config drift. Under `Enforce`: the last correction (each key with the value found in Kafka and the value
+    /// set), kept until a new drift or a new spec generation. Under `Observe` and `CreateOnly`: the drift now.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drift: Vec<ConfigDrift>,
+    /// When the drift listed in `drift` was corrected; absent when it is the drift now (or there is none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift_corrected_time: Option<Time>,
     /// A replication-factor change in progress.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reassignment: Option<ReassignmentStatus>,

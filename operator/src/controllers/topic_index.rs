@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use crate::api::Topic;
 use crate::api::full_name;
 use crate::runtime::config::OperatorConfig;
+use crate::runtime::sync::lock;
 
 /// Ordering key: creation time (seconds), then `namespace/name`.
 type Claim = (i64, String);
@@ -52,7 +53,7 @@ impl TopicIndex {
         let name = full_name(topic);
         let created = topic.metadata.creation_timestamp.as_ref().map(|t| t.0.as_second()).unwrap_or(i64::MAX);
         let claim = (created, name.clone());
-        let Ok(mut inner) = self.inner.lock() else { return };
+        let mut inner = lock(&self.inner);
         if let Some((old_key, old_claim)) = inner.by_object.get(&name).cloned() {
             if old_key == key && old_claim == claim {
                 return;
@@ -68,7 +69,7 @@ impl TopicIndex {
     /// Forgets a deleted topic; if it owned its Kafka topic, the next claimant is reconciled.
     pub fn remove(&self, topic: &Topic) {
         let name = full_name(topic);
-        let Ok(mut inner) = self.inner.lock() else { return };
+        let mut inner = lock(&self.inner);
         let Some((key, claim)) = inner.by_object.remove(&name) else { return };
         let Some(m) = inner.claims.get_mut(&key) else { return };
         let was_owner = m.keys().next() == Some(&claim);
@@ -85,14 +86,14 @@ impl TopicIndex {
     pub fn other_owner(&self, topic: &Topic) -> Option<String> {
         let key = self.key_of(topic)?;
         let name = full_name(topic);
-        let inner = self.inner.lock().ok()?;
+        let inner = lock(&self.inner);
         let (_, owner) = inner.claims.get(&key)?.keys().next()?;
         (owner != &name).then(|| owner.clone())
     }
 
     /// Number of topic resources indexed.
     pub fn len(&self) -> usize {
-        self.inner.lock().map(|i| i.by_object.len()).unwrap_or(0)
+        lock(&self.inner).by_object.len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -8,6 +8,7 @@
 pub mod autoscale;
 pub mod burrow;
 pub mod dlq;
+pub mod drift;
 pub mod lag;
 pub mod offset_reset;
 pub mod problem;

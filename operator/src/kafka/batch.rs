@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use super::KafkaError;
+use super::error::KafkaError;
 
 type Item<Req, Resp> = (Req, oneshot::Sender<Result<Resp, KafkaError>>);
 

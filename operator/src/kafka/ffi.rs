@@ -13,7 +13,8 @@ use std::time::Duration;
 use rdkafka_sys as sys;
 use rdkafka_sys::types::*;
 
-use super::{Admin, KafkaError};
+use super::client_context::{Admin, ClientNotice};
+use super::error::KafkaError;
 
 /// One incremental config operation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -573,15 +574,6 @@ pub fn describe_groups(admin: &Admin, groups: &[String], timeout: Duration) -> R
         .iter()
         .map(|g| by_id.remove(g).unwrap_or_else(|| Err(KafkaError::Protocol(format!("no result for group {g}")))))
         .collect())
-}
-
-/// A client-level notice from librdkafka's main queue.
-#[derive(Clone, Debug)]
-pub enum ClientNotice {
-    /// A log line (syslog level: 3 is error, 4 warning, ...).
-    Log { level: i32, facility: String, message: String },
-    /// A client-level error, e.g. all brokers down or an authentication failure.
-    Error { error: KafkaError },
 }
 
 /// Waits up to `timeout` for one event on the client's main queue (logs and client errors, which an admin

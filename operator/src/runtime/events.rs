@@ -15,6 +15,8 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 
+use super::sync::lock;
+
 /// How long a published Event can be extended by a repeat (as kube's `Recorder`: 6 minutes).
 const SERIES_WINDOW: Duration = Duration::from_secs(6 * 60);
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
@@ -61,7 +63,7 @@ impl EventPublisher {
         let key = key_of(&ev, regarding);
         let now = Instant::now();
         let repeat = {
-            let mut st = self.state.lock().expect("event state lock");
+            let mut st = lock(&self.state);
             if now.duration_since(st.swept) >= SWEEP_EVERY {
                 st.recent.retain(|_, r| now.duration_since(r.last) < SERIES_WINDOW);
                 st.swept = now;
@@ -101,7 +103,7 @@ impl EventPublisher {
             ..Event::default()
         };
         api.create(&PostParams::default(), &event).await?;
-        self.state.lock().expect("event state lock").recent.insert(key, Recent { name, count: 1, last: now });
+        lock(&self.state).recent.insert(key, Recent { name, count: 1, last: now });
         Ok(())
     }
 }

@@ -7,11 +7,8 @@
 //!
 //! In KRaft mode every broker forwards these requests to the active controller, so any bootstrap server will do.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::alter_partition_reassignments_request::{ReassignablePartition, ReassignableTopic};
@@ -23,10 +20,13 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
-use tokio_rustls::rustls;
 
-use super::KafkaError;
+mod scram;
+mod tls;
+
+use self::scram::{ScramClient, ScramHash, random_nonce};
+use self::tls::tls_handshake;
+use super::error::KafkaError;
 use super::settings::ClientSettings;
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
@@ -273,260 +273,9 @@ fn unreachable(e: std::io::Error) -> KafkaError {
     KafkaError::Unreachable(e.to_string())
 }
 
-fn random_nonce() -> Result<String, KafkaError> {
-    let mut bytes = [0u8; 24];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
-        .map_err(|_| KafkaError::Protocol("no randomness for the SCRAM nonce".into()))?;
-    Ok(B64.encode(bytes))
-}
-
-// ---- TLS ---------------------------------------------------------------------------------------------------------
-
-async fn tls_handshake(
-    settings: &ClientSettings,
-    server: &str,
-    tcp: TcpStream,
-) -> Result<tokio_rustls::client::TlsStream<TcpStream>, KafkaError> {
-    let config = tls_config(settings)?;
-    let host = server.rsplit_once(':').map(|(h, _)| h).unwrap_or(server).trim_matches(['[', ']']);
-    let name = rustls::pki_types::ServerName::try_from(host.to_string())
-        .map_err(|e| KafkaError::Invalid(format!("bootstrap host {host:?}: {e}")))?;
-    TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await
-        .map_err(|e| KafkaError::Authentication(format!("TLS handshake with {server}: {e}")))
-}
-
-fn tls_config(settings: &ClientSettings) -> Result<rustls::ClientConfig, KafkaError> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let invalid = |what: &str, e: &dyn std::fmt::Display| KafkaError::Invalid(format!("{what}: {e}"));
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    match settings.get("ssl.ca.pem") {
-        Some(pem) => {
-            for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-                let cert = cert.map_err(|e| invalid("spec.tls.ca", &e))?;
-                roots.add(cert).map_err(|e| invalid("spec.tls.ca", &e))?;
-            }
-        }
-        None => {
-            for cert in rustls_native_certs::load_native_certs().certs {
-                let _ = roots.add(cert);
-            }
-        }
-    }
-    let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .build()
-        .map_err(|e| invalid("spec.tls.ca", &e))?;
-    let verify_hostname = settings.get("ssl.endpoint.identification.algorithm") != Some("none");
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| invalid("TLS", &e))?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(Verifier { webpki, verify_hostname }));
-    match (settings.get("ssl.certificate.pem"), settings.get("ssl.key.pem")) {
-        (Some(cert), Some(key)) => {
-            let chain = CertificateDer::pem_slice_iter(cert.as_bytes())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| invalid("spec.tls.certificate", &e))?;
-            let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).map_err(|_| {
-                KafkaError::Invalid("spec.tls.key: not a PEM private key (its content is not shown)".into())
-            })?;
-            builder.with_client_auth_cert(chain, key).map_err(|e| invalid("spec.tls.certificate", &e))
-        }
-        _ => Ok(builder.with_no_client_auth()),
-    }
-}
-
-/// The WebPKI verifier, with hostname checking optional (`spec.tls.insecureSkipHostnameVerification`): the chain is
-/// always verified.
-#[derive(Debug)]
-struct Verifier {
-    webpki: Arc<rustls::client::WebPkiServerVerifier>,
-    verify_hostname: bool,
-}
-
-impl rustls::client::danger::ServerCertVerifier for Verifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &rustls::pki_types::CertificateDer<'_>,
-        intermediates: &[rustls::pki_types::CertificateDer<'_>],
-        server_name: &rustls::pki_types::ServerName<'_>,
-        ocsp_response: &[u8],
-        now: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        match self.webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
-            Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::NotValidForName | rustls::CertificateError::NotValidForNameContext { .. },
-            )) if !self.verify_hostname => Ok(rustls::client::danger::ServerCertVerified::assertion()),
-            other => other,
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.webpki.supported_verify_schemes()
-    }
-}
-
-// ---- SCRAM (RFC 5802, RFC 7677) ----------------------------------------------------------------------------------
-
-#[derive(Clone, Copy, Debug)]
-enum ScramHash {
-    Sha256,
-    Sha512,
-}
-
-impl ScramHash {
-    fn hmac(self) -> ring::hmac::Algorithm {
-        match self {
-            ScramHash::Sha256 => ring::hmac::HMAC_SHA256,
-            ScramHash::Sha512 => ring::hmac::HMAC_SHA512,
-        }
-    }
-    fn pbkdf2(self) -> ring::pbkdf2::Algorithm {
-        match self {
-            ScramHash::Sha256 => ring::pbkdf2::PBKDF2_HMAC_SHA256,
-            ScramHash::Sha512 => ring::pbkdf2::PBKDF2_HMAC_SHA512,
-        }
-    }
-    fn digest(self) -> &'static ring::digest::Algorithm {
-        match self {
-            ScramHash::Sha256 => &ring::digest::SHA256,
-            ScramHash::Sha512 => &ring::digest::SHA512,
-        }
-    }
-    fn len(self) -> usize {
-        self.digest().output_len()
-    }
-}
-
-/// The client side of a SCRAM exchange: client-first, then client-final from the server-first, then the check of
-/// the server's signature (so a server that does not know the password is not trusted either).
-struct ScramClient {
-    hash: ScramHash,
-    password: String,
-    nonce: String,
-    first_bare: String,
-    server_signature: Option<Vec<u8>>,
-}
-
-impl ScramClient {
-    fn new(hash: ScramHash, user: &str, password: &str, nonce: &str) -> ScramClient {
-        let user = user.replace('=', "=3D").replace(',', "=2C");
-        ScramClient {
-            hash,
-            password: password.to_string(),
-            nonce: nonce.to_string(),
-            first_bare: format!("n={user},r={nonce}"),
-            server_signature: None,
-        }
-    }
-
-    fn client_first(&self) -> String {
-        format!("n,,{}", self.first_bare)
-    }
-
-    fn client_final(&mut self, server_first: &str) -> Result<String, KafkaError> {
-        let bad = |what: &str| KafkaError::Authentication(format!("SCRAM: {what} in the server's first message"));
-        let field = |key: &str| server_first.split(',').find_map(|kv| kv.strip_prefix(key));
-        if let Some(e) = field("e=") {
-            return Err(KafkaError::Authentication(format!("SCRAM: the server said {e}")));
-        }
-        let nonce = field("r=").ok_or_else(|| bad("no nonce"))?;
-        if !nonce.starts_with(&self.nonce) || nonce.len() <= self.nonce.len() {
-            return Err(bad("a nonce that does not extend ours"));
-        }
-        let salt = B64.decode(field("s=").ok_or_else(|| bad("no salt"))?).map_err(|_| bad("a bad salt"))?;
-        let iterations: u32 = field("i=").and_then(|i| i.parse().ok()).ok_or_else(|| bad("no iteration count"))?;
-        if iterations == 0 {
-            return Err(bad("an iteration count of 0"));
-        }
-        let mut salted = vec![0u8; self.hash.len()];
-        ring::pbkdf2::derive(
-            self.hash.pbkdf2(),
-            std::num::NonZeroU32::new(iterations).expect("checked above"),
-            &salt,
-            self.password.as_bytes(),
-            &mut salted,
-        );
-        let salted_key = ring::hmac::Key::new(self.hash.hmac(), &salted);
-        let client_key = ring::hmac::sign(&salted_key, b"Client Key");
-        let stored_key = ring::digest::digest(self.hash.digest(), client_key.as_ref());
-        let without_proof = format!("c=biws,r={nonce}");
-        let auth_message = format!("{},{server_first},{without_proof}", self.first_bare);
-        let client_signature =
-            ring::hmac::sign(&ring::hmac::Key::new(self.hash.hmac(), stored_key.as_ref()), auth_message.as_bytes());
-        let proof: Vec<u8> = client_key.as_ref().iter().zip(client_signature.as_ref()).map(|(a, b)| a ^ b).collect();
-        let server_key = ring::hmac::sign(&salted_key, b"Server Key");
-        let server_signature =
-            ring::hmac::sign(&ring::hmac::Key::new(self.hash.hmac(), server_key.as_ref()), auth_message.as_bytes());
-        self.server_signature = Some(server_signature.as_ref().to_vec());
-        Ok(format!("{without_proof},p={}", B64.encode(proof)))
-    }
-
-    fn verify_server_final(&self, server_final: &str) -> Result<(), KafkaError> {
-        if let Some(e) = server_final.strip_prefix("e=") {
-            return Err(KafkaError::Authentication(format!("SCRAM: the server said {e}")));
-        }
-        let got = server_final.strip_prefix("v=").and_then(|v| B64.decode(v).ok());
-        match (got, &self.server_signature) {
-            (Some(got), Some(want)) if &got == want => Ok(()),
-            _ => Err(KafkaError::Authentication("SCRAM: the server's signature does not match".into())),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The SCRAM-SHA-256 example exchange of RFC 7677 §3.
-    #[test]
-    fn scram_sha256_matches_the_rfc_7677_example() {
-        let mut c = ScramClient::new(ScramHash::Sha256, "user", "pencil", "rOprNGfwEbeRWgbNEkqO");
-        assert_eq!(c.client_first(), "n,,n=user,r=rOprNGfwEbeRWgbNEkqO");
-        let server_first = "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
-        assert_eq!(
-            c.client_final(server_first).unwrap(),
-            "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
-        );
-        c.verify_server_final("v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=").unwrap();
-        let forged = c.verify_server_final("v=AAAATRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=").unwrap_err();
-        assert!(matches!(forged, KafkaError::Authentication(_)), "{forged:?}");
-    }
-
-    #[test]
-    fn scram_refuses_a_server_nonce_that_does_not_extend_ours_and_escapes_the_user() {
-        let mut c = ScramClient::new(ScramHash::Sha512, "a=b,c", "pw", "abc");
-        assert_eq!(c.client_first(), "n,,n=a=3Db=2Cc,r=abc");
-        let e = c.client_final("r=xyz123,s=c2FsdA==,i=4096").unwrap_err();
-        assert!(e.to_string().contains("nonce"), "{e}");
-        let e = c.client_final("e=invalid-proof").unwrap_err();
-        assert!(e.to_string().contains("invalid-proof"), "{e}");
-        // A well-formed first message gives a proof as long as SHA-512's output.
-        let last = c.client_final("r=abcdef,s=c2FsdA==,i=4096").unwrap();
-        let proof = B64.decode(last.rsplit_once("p=").unwrap().1).unwrap();
-        assert_eq!(proof.len(), 64);
-    }
 
     #[test]
     fn kafka_error_codes_map_to_reasons() {

@@ -1,0 +1,46 @@
+//! The status of a topic under construction, its one write per reconcile, and the controller's errors.
+
+use kube::{Api, ResourceExt};
+
+use crate::api::conditions;
+use crate::api::topic::{Topic, TopicStatus};
+use crate::controllers::context::Context;
+use crate::controllers::status::apply_status;
+use crate::kafka::KafkaError;
+
+pub const DRIFTED: &str = "Drifted";
+pub const CONFLICT: &str = "Conflict";
+pub const PAUSED: &str = "Paused";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Kube(#[from] kube::Error),
+    #[error(transparent)]
+    Finalizer(#[from] Box<kube::runtime::finalizer::Error<Error>>),
+    #[error("{0}")]
+    Kafka(#[from] KafkaError),
+    #[error(transparent)]
+    Refused(#[from] crate::decisions::problem::Problem),
+}
+
+/// True when the annotation `key` is `"true"`.
+pub fn annotated(topic: &Topic, key: &str) -> bool {
+    topic.annotations().get(key).is_some_and(|v| v == "true")
+}
+
+pub type StatusDraft = conditions::Draft<TopicStatus>;
+
+/// The status draft of a topic: its current status, with the Kafka name and generation filled in.
+pub fn draft_of(topic: &Topic) -> StatusDraft {
+    let mut status = topic.status.clone().unwrap_or_default();
+    status.topic_name = Some(topic.kafka_name());
+    status.observed_generation = topic.metadata.generation;
+    StatusDraft::new(status, topic.metadata.generation)
+}
+
+/// Writes the draft, unless it equals the current status.
+pub async fn write(ctx: &Context, api: &Api<Topic>, topic: &Topic, draft: StatusDraft) -> Result<(), Error> {
+    apply_status(api, topic, topic.status.as_ref(), &draft.status, &ctx.metrics).await?;
+    Ok(())
+}

@@ -1,0 +1,104 @@
+//! Errors from Kafka, classified for conditions, retries and the circuit breaker.
+
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka_sys::types::RDKafkaRespErr;
+
+use crate::decisions::problem::Problem;
+
+/// Errors from Kafka, classified for conditions and retries.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum KafkaError {
+    #[error("timed out waiting for Kafka")]
+    Timeout,
+    #[error("cannot reach Kafka: {0}")]
+    Unreachable(String),
+    #[error("authentication failed: {0}")]
+    Authentication(String),
+    #[error("not authorized: {0}")]
+    Authorization(String),
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// A topic to create exists already.
+    #[error("topic already exists: {0}")]
+    TopicExists(String),
+    /// The topic (or partition) is not known to the cluster.
+    #[error("unknown topic or partition: {0}")]
+    UnknownTopic(String),
+    #[error("Kafka error {code}: {message}")]
+    Broker { code: String, message: String },
+    #[error("unexpected answer: {0}")]
+    Protocol(String),
+    #[error("cluster unavailable, retrying later: {0}")]
+    CircuitOpen(String),
+    #[error("client closed")]
+    Closed,
+}
+
+impl KafkaError {
+    /// Maps a librdkafka error code and message.
+    pub fn from_code(code: RDKafkaRespErr, message: String) -> KafkaError {
+        KafkaError::from_rdkafka_code(RDKafkaErrorCode::from(code), message)
+    }
+
+    pub(super) fn from_rdkafka_code(code: RDKafkaErrorCode, message: String) -> KafkaError {
+        use RDKafkaErrorCode as C;
+        let message = if message.is_empty() { code.to_string() } else { message };
+        match code {
+            C::OperationTimedOut | C::RequestTimedOut => KafkaError::Timeout,
+            C::BrokerTransportFailure | C::AllBrokersDown | C::Resolve | C::NetworkException => {
+                KafkaError::Unreachable(message)
+            }
+            C::Authentication | C::SaslAuthenticationFailed | C::UnsupportedSASLMechanism => {
+                KafkaError::Authentication(message)
+            }
+            C::TopicAuthorizationFailed | C::ClusterAuthorizationFailed | C::GroupAuthorizationFailed => {
+                KafkaError::Authorization(message)
+            }
+            C::InvalidConfig
+            | C::InvalidPartitions
+            | C::InvalidReplicationFactor
+            | C::InvalidRequest
+            | C::PolicyViolation
+            | C::InvalidTopic => KafkaError::Invalid(message),
+            C::TopicAlreadyExists => KafkaError::TopicExists(message),
+            C::UnknownTopicOrPartition | C::UnknownTopic => KafkaError::UnknownTopic(message),
+            other => KafkaError::Broker { code: format!("{other:?}"), message },
+        }
+    }
+
+    /// A stable condition reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            KafkaError::Timeout | KafkaError::Unreachable(_) | KafkaError::CircuitOpen(_) => "KafkaUnreachable",
+            KafkaError::Authentication(_) => "AuthenticationFailed",
+            KafkaError::Authorization(_) => "NotAuthorized",
+            KafkaError::Invalid(_) => "KafkaRejected",
+            _ => "KafkaError",
+        }
+    }
+
+    /// The problem to report on a resource's status.
+    pub fn problem(&self) -> Problem {
+        Problem::new(self.reason(), self.to_string())
+    }
+
+    /// True for faults that say the cluster (not one request) is unhealthy.
+    pub fn is_cluster_fault(&self) -> bool {
+        matches!(
+            self,
+            KafkaError::Timeout
+                | KafkaError::Unreachable(_)
+                | KafkaError::Authentication(_)
+                | KafkaError::CircuitOpen(_)
+        )
+    }
+}
+
+impl From<rdkafka::error::KafkaError> for KafkaError {
+    fn from(e: rdkafka::error::KafkaError) -> Self {
+        match e.rdkafka_error_code() {
+            Some(code) => KafkaError::from_rdkafka_code(code, e.to_string()),
+            None => KafkaError::Protocol(e.to_string()),
+        }
+    }
+}
