@@ -6,6 +6,8 @@
 //! result event and copies everything out into owned Rust values before freeing the native objects. This is the
 //! only module of the crate with `unsafe`; every block says why it is sound.
 
+#![allow(unsafe_code)]
+
 use std::ffi::{CStr, CString};
 use std::ptr;
 use std::time::Duration;
