@@ -6,6 +6,9 @@
 //! - `kafka`: the only code that talks to Kafka;
 //! - [`runtime`] and `controllers`: the glue that fetches, decides, acts and writes status.
 #![deny(rust_2018_idioms)]
+// `unsafe` lives in `kafka::ffi` alone, which opts back in; there every block says why it is sound.
+#![deny(unsafe_code)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod api;
 pub mod app;
