@@ -251,10 +251,32 @@ async fn drift_is_corrected_observed_or_left_alone_per_policy() {
     let corrected =
         events.iter().find(|(obj, r, _)| obj == &enforce && r == "DriftCorrected").expect("a DriftCorrected Event");
     assert!(
-        corrected.2.contains("retention.ms=3600000") && corrected.2.contains("max.message.bytes"),
-        "{}",
+        corrected.2.contains("retention.ms=3600000 (found 999999)")
+            && corrected.2.contains("max.message.bytes (override 2000000 removed)"),
+        "the Event names the value found and the value set: {}",
         corrected.2
     );
+    // The status keeps the correction for audit: each key with the value found and the value set, and when.
+    let t = wait_condition(&f.api::<Topic>(), &enforce, "Drifted", "False", Some("DriftCorrected"), topic_conditions, T)
+        .await;
+    let st = t.status.clone().unwrap();
+    let listed: Vec<(&str, Option<&str>, Option<&str>)> =
+        st.drift.iter().map(|d| (d.key.as_str(), d.desired.as_deref(), d.actual.as_deref())).collect();
+    assert_eq!(
+        listed,
+        vec![("max.message.bytes", None, Some("2000000")), ("retention.ms", Some("3600000"), Some("999999"))],
+        "{st:?}"
+    );
+    let corrected_at = st.drift_corrected_time.clone().expect("status.driftCorrectedTime");
+    let (_, _, message) = condition_of(&topic_conditions(&t), "Drifted").unwrap();
+    assert!(message.contains("retention.ms=999999"), "{message}");
+    // ...and keeps it over the resyncs that follow (every 2 s here), which find Kafka in sync: watched, not sampled.
+    let versions = topics_seen_for(&f.api::<Topic>(), &enforce, Duration::from_secs(7)).await;
+    assert!(!versions.is_empty());
+    for v in &versions {
+        let s = v.status.as_ref().unwrap();
+        assert_eq!((s.drift.len(), s.drift_corrected_time.as_ref()), (2, Some(&corrected_at)), "{s:?}");
+    }
     assert!(f.operator.metric_sum("tributary_drift_corrections_total").await.unwrap() >= 1.0);
 
     // Observe: drift reported in status, Kafka untouched.
@@ -532,7 +554,9 @@ async fn reassignment_done<O>(f: &Fixture<O>, name: &str, rf: i32) -> Topic {
         let t = topics.get(name).await?;
         let ready = condition_of(&topic_conditions(&t), "Ready").is_some_and(|(s, _, _)| s == "True");
         let done = t.status.as_ref().and_then(|s| s.reassignment.as_ref()).is_some_and(|r| {
-            r.state == ReassignmentState::Done && r.target_replication_factor == rf && r.partitions_done == r.partitions_total
+            r.state == ReassignmentState::Done
+                && r.target_replication_factor == rf
+                && r.partitions_done == r.partitions_total
         });
         Ok((ready && done).then_some(t))
     })
@@ -640,4 +664,18 @@ async fn tls_connection_with_a_ca_from_a_secret_creates_topics_and_reassigns_ove
     reassignment_done(&f, &name, 2).await;
     let sets = replica_sets(&f, &name);
     assert!(sets.iter().all(|(r, isr)| r.len() == 2 && isr.len() == 2), "{sets:?}");
+}
+
+/// Every version of a Topic a watch sees during `window` (its state at the start included).
+async fn topics_seen_for(api: &Api<Topic>, name: &str, window: Duration) -> Vec<Topic> {
+    use futures::StreamExt as _;
+    use kube::runtime::{WatchStreamExt as _, watcher};
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let mut stream = std::pin::pin!(watcher(api.clone(), config).applied_objects());
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + window;
+    while let Ok(Some(event)) = tokio::time::timeout_at(deadline, stream.next()).await {
+        seen.push(event.expect("watching the Topic"));
+    }
+    seen
 }

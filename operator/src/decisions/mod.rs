@@ -15,6 +15,7 @@ pub mod problem;
 pub mod reassign;
 pub mod topic;
 pub mod topic_config;
+pub mod topic_deletion;
 
 #[cfg(test)]
 mod simulation;

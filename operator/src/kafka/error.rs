@@ -59,7 +59,8 @@ impl KafkaError {
             | C::InvalidReplicationFactor
             | C::InvalidRequest
             | C::PolicyViolation
-            | C::InvalidTopic => KafkaError::Invalid(message),
+            | C::InvalidTopic
+            | C::InvalidArgument => KafkaError::Invalid(message),
             C::TopicAlreadyExists => KafkaError::TopicExists(message),
             C::UnknownTopicOrPartition | C::UnknownTopic => KafkaError::UnknownTopic(message),
             other => KafkaError::Broker { code: format!("{other:?}"), message },

@@ -48,12 +48,16 @@ pub struct RunArgs {
     /// Watch only this namespace (default: every namespace).
     #[arg(long, env = "TRIBUTARY_NAMESPACE")]
     pub namespace: Option<String>,
-    /// Run the controllers only while holding a Lease (for several replicas).
-    #[arg(long, env = "TRIBUTARY_LEADER_ELECTION")]
-    pub leader_election: bool,
+    /// Run the controllers only while holding a Lease (for several replicas). `--leader-election=false` turns off
+    /// what the file turns on.
+    #[arg(long, env = "TRIBUTARY_LEADER_ELECTION", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub leader_election: Option<bool>,
     /// Namespace of the leader Lease (default: POD_NAMESPACE, else `default`).
     #[arg(long, env = "TRIBUTARY_LEASE_NAMESPACE")]
     pub lease_namespace: Option<String>,
+    /// Seconds a leader's Lease lasts without renewal (at least 2); a standby takes over after that at worst.
+    #[arg(long, env = "TRIBUTARY_LEASE_DURATION_SECONDS")]
+    pub lease_duration_seconds: Option<u64>,
 }
 
 /// The file form of the configuration.
@@ -130,8 +134,8 @@ impl OperatorConfig {
             default_connection,
             resync: Duration::from_secs(args.resync_seconds.or(file.resync_seconds).unwrap_or(120).max(1)),
             namespace: args.namespace.clone().or(file.namespace),
-            leader_election: (args.leader_election || file.leader_election.unwrap_or(false)).then(|| {
-                let duration = file.lease_duration_seconds.unwrap_or(15).max(2);
+            leader_election: args.leader_election.or(file.leader_election).unwrap_or(false).then(|| {
+                let duration = args.lease_duration_seconds.or(file.lease_duration_seconds).unwrap_or(15).max(2);
                 LeaderElection {
                     namespace: args
                         .lease_namespace
@@ -182,6 +186,32 @@ mod tests {
         std::fs::write(&path, "bogus: 1\n").unwrap();
         let err = OperatorConfig::load(&RunArgs { config: Some(path), ..Default::default() }).unwrap_err();
         assert!(format!("{err:#}").contains("bogus"), "{err:#}");
+    }
+
+    #[test]
+    fn leader_election_and_lease_duration_come_from_flags_over_the_file() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            run: RunArgs,
+        }
+        let dir = std::env::temp_dir().join(format!("tributary-lease-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("operator.yaml");
+        std::fs::write(&path, "leaderElection: true\nleaseDurationSeconds: 30\n").unwrap();
+        let config = format!("--config={}", path.display());
+        let load = |flags: &[&str]| {
+            let args = Cli::try_parse_from(["run", config.as_str()].iter().chain(flags)).unwrap().run;
+            OperatorConfig::load(&args).unwrap().leader_election.map(|le| (le.duration_seconds, le.grace_seconds))
+        };
+        assert_eq!(load(&[]), Some((30, 10)), "the file alone");
+        assert_eq!(load(&["--lease-duration-seconds", "9"]), Some((9, 3)), "the flag over the file");
+        assert_eq!(load(&["--leader-election=false"]), None, "a false flag over a true file");
+        assert_eq!(load(&["--leader-election"]), Some((30, 10)), "a bare flag is true");
+        std::fs::write(&path, "leaseDurationSeconds: 30\n").unwrap();
+        assert_eq!(load(&[]), None, "off unless asked");
+        assert_eq!(load(&["--leader-election", "--lease-duration-seconds=1"]), Some((2, 1)), "at least 2 s");
     }
 
     #[test]

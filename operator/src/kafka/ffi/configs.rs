@@ -168,6 +168,6 @@ mod tests {
         let admin = super::super::testing::offline_admin();
         let changes = vec![("t".to_string(), vec![set("retention.ms", "1")]), ("t".to_string(), vec![])];
         let got = incremental_alter_topic_configs(&admin, &changes, Duration::from_secs(10));
-        assert!(matches!(&got, Err(KafkaError::Broker { message, .. }) if message.contains("Duplicate")), "{got:?}");
+        assert!(matches!(&got, Err(KafkaError::Invalid(message)) if message.contains("Duplicate")), "{got:?}");
     }
 }

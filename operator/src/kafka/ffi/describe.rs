@@ -236,7 +236,7 @@ mod tests {
         let admin = super::super::testing::offline_admin();
         let groups = vec!["g".to_string(), "g".to_string()];
         let got = describe_groups(&admin, &groups, Duration::from_secs(10));
-        assert!(matches!(&got, Err(KafkaError::Broker { message, .. }) if message.contains("Duplicate")), "{got:?}");
+        assert!(matches!(&got, Err(KafkaError::Invalid(message)) if message.contains("Duplicate")), "{got:?}");
     }
 
     #[test]

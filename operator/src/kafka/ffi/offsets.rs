@@ -145,10 +145,10 @@ mod tests {
         let wait = Duration::from_secs(10);
         let negative = vec![("t".to_string(), -1)];
         let got = list_offsets(&admin, &negative, OffsetSpec::Earliest, true, wait);
-        assert!(matches!(&got, Err(KafkaError::Broker { message, .. }) if message.contains("negative")), "{got:?}");
+        assert!(matches!(&got, Err(KafkaError::Invalid(message)) if message.contains("negative")), "{got:?}");
         let got = alter_group_offsets(&admin, "g", &[], wait);
-        assert!(matches!(&got, Err(KafkaError::Broker { message, .. }) if message.contains("Non-empty")), "{got:?}");
+        assert!(matches!(&got, Err(KafkaError::Invalid(message)) if message.contains("Non-empty")), "{got:?}");
         let got = alter_group_offsets(&admin, "g", &[("t".to_string(), 0, -3)], wait);
-        assert!(matches!(&got, Err(KafkaError::Broker { message, .. }) if message.contains(">= 0")), "{got:?}");
+        assert!(matches!(&got, Err(KafkaError::Invalid(message)) if message.contains(">= 0")), "{got:?}");
     }
 }
