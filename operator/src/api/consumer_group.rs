@@ -202,6 +202,56 @@ pub struct TopicLag {
     pub partitions: i32,
 }
 
+/// A partition's status after Burrow's rules.
+// Declared in increasing severity, so that the worst is the greatest (see `decisions::burrow`).
+#[derive(
+    schemars::JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub enum PartitionStatus {
+    /// Healthy. Never listed in status (only unhealthy partitions are).
+    #[default]
+    #[serde(rename = "OK")]
+    #[schemars(skip)]
+    Ok,
+    /// The consumer moves but falls behind.
+    Warn,
+    /// The consumer commits the same offset while lag stands (a poison record retried forever).
+    #[serde(rename = "Stalled")]
+    Stall,
+    /// The consumer stopped committing.
+    #[serde(rename = "Stopped")]
+    Stop,
+    /// A committed offset went backwards.
+    #[serde(rename = "Rewound")]
+    Rewind,
+}
+
+impl PartitionStatus {
+    /// The word used in status and Events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "OK",
+            Self::Warn => "Warn",
+            Self::Stall => "Stalled",
+            Self::Stop => "Stopped",
+            Self::Rewind => "Rewound",
+        }
+    }
+}
+
+impl std::fmt::Display for PartitionStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Compares with the status spelling, as tools and tests that read status do.
+impl PartialEq<&str> for PartitionStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// A partition that is not healthy, after Burrow's rules.
 #[derive(KubeSchema, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -209,7 +259,7 @@ pub struct PartitionHealth {
     pub topic: String,
     pub partition: i32,
     /// `Warn`, `Stalled`, `Stopped` or `Rewound`.
-    pub status: String,
+    pub status: PartitionStatus,
     pub lag: i64,
 }
 
@@ -223,13 +273,64 @@ pub struct ScaleEvent {
     pub reason: String,
 }
 
+/// Where an offset reset stands. Only `WaitingForEmptyGroup` and the three final phases stay in status between
+/// reconciles; `Pending` and `Resetting` are passed through within one.
+#[derive(schemars::JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OffsetResetPhase {
+    /// Accepted; the workload is about to be scaled to zero (or the group checked for members).
+    #[default]
+    Pending,
+    /// The workload is scaled to zero; the group still has members.
+    WaitingForEmptyGroup,
+    /// The committed offsets are being written (then the workload is scaled back to its saved replicas).
+    Resetting,
+    /// The offsets were reset (and the replicas restored).
+    Done,
+    /// The group has members the operator does not control; nothing was changed.
+    Refused,
+    /// The offsets could not be written (the replicas were restored).
+    Failed,
+}
+
+impl OffsetResetPhase {
+    /// The spelling in status (and in the CRD's enum).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "Pending",
+            Self::WaitingForEmptyGroup => "WaitingForEmptyGroup",
+            Self::Resetting => "Resetting",
+            Self::Done => "Done",
+            Self::Refused => "Refused",
+            Self::Failed => "Failed",
+        }
+    }
+
+    /// The reset is over: a reset with the same id never runs again.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Done | Self::Refused | Self::Failed)
+    }
+}
+
+impl std::fmt::Display for OffsetResetPhase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Compares with the status spelling, as tools and tests that read status do.
+impl PartialEq<&str> for OffsetResetPhase {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// Progress of an offset reset.
 #[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OffsetResetStatus {
     pub id: String,
-    /// `ScalingDown`, `WaitingForEmptyGroup`, `Resetting`, `Restoring`, `Done`, `Refused`, `Failed`.
-    pub phase: String,
+    /// `Pending`, `WaitingForEmptyGroup`, `Resetting`, `Done`, `Refused`, `Failed`.
+    pub phase: OffsetResetPhase,
     /// Replicas to restore once the reset is done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub saved_replicas: Option<i32>,
@@ -287,5 +388,34 @@ impl ConsumerGroup {
 impl crate::api::conditions::HasConditions for ConsumerGroupStatus {
     fn conditions_mut(&mut self) -> &mut Vec<Condition> {
         &mut self.conditions
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn status_enums_keep_their_spelling() {
+        use OffsetResetPhase as R;
+        use PartitionStatus as P;
+        let resets = [R::Pending, R::WaitingForEmptyGroup, R::Resetting, R::Done, R::Refused, R::Failed];
+        for phase in resets {
+            let json = serde_json::to_value(phase).unwrap();
+            assert_eq!(json, json!(phase.as_str()));
+            assert_eq!(serde_json::from_value::<R>(json).unwrap(), phase);
+        }
+        let terminal: Vec<_> = resets.into_iter().filter(|p| p.is_terminal()).collect();
+        assert_eq!(terminal, [R::Done, R::Refused, R::Failed]);
+        let words: Vec<_> = [P::Ok, P::Warn, P::Stall, P::Stop, P::Rewind]
+            .into_iter()
+            .map(|s| serde_json::to_value(s).unwrap())
+            .collect();
+        assert_eq!(words, [json!("OK"), json!("Warn"), json!("Stalled"), json!("Stopped"), json!("Rewound")]);
+        let h: PartitionHealth =
+            serde_json::from_value(json!({"topic": "t", "partition": 0, "status": "Stalled", "lag": 3})).unwrap();
+        assert_eq!(h.status, P::Stall);
+        assert_eq!(h.status, "Stalled");
     }
 }

@@ -218,13 +218,64 @@ fn default_max_per_second() -> i32 {
     100
 }
 
+/// Where a redrive stands.
+#[derive(schemars::JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RedrivePhase {
+    /// Waiting for the connection, the dead-letter topic or the destination check.
+    #[default]
+    Pending,
+    /// Records are moving.
+    Running,
+    /// Everything the move took is at its destination.
+    Completed,
+    /// `spec.redrive` was cleared (or the policy deleted) before the move ended.
+    Cancelled,
+    /// The move stopped on an error or before a record it may not move.
+    Failed,
+    /// The policy does not allow the destination, or it does not exist; nothing was moved.
+    Refused,
+}
+
+impl RedrivePhase {
+    /// The spelling in status (and in the CRD's enum).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RedrivePhase::Pending => "Pending",
+            RedrivePhase::Running => "Running",
+            RedrivePhase::Completed => "Completed",
+            RedrivePhase::Cancelled => "Cancelled",
+            RedrivePhase::Failed => "Failed",
+            RedrivePhase::Refused => "Refused",
+        }
+    }
+
+    /// A move that ended: it never runs again under the same id. (`Refused` is looked at again at every reconcile:
+    /// the destination may appear or be allowed.)
+    pub fn is_terminal(self) -> bool {
+        matches!(self, RedrivePhase::Completed | RedrivePhase::Cancelled | RedrivePhase::Failed)
+    }
+}
+
+impl std::fmt::Display for RedrivePhase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Compares with the status spelling, as tools and tests that read status do.
+impl PartialEq<&str> for RedrivePhase {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// Progress of a redrive.
 #[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RedriveStatus {
     pub id: String,
     /// `Pending`, `Running`, `Completed`, `Cancelled`, `Failed`, `Refused`.
-    pub phase: String,
+    pub phase: RedrivePhase,
     pub moved: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total: Option<i64>,
@@ -300,6 +351,22 @@ mod tests {
         let old = policy(json!({"sourceTopic": "orders"}));
         let err = policy(json!({"sourceTopic": "payments"})).validate_cel_update(&old).unwrap_err();
         assert!(err.to_string().contains("sourceTopic is immutable"), "{err}");
+    }
+
+    #[test]
+    fn redrive_phases_keep_their_status_spelling() {
+        use RedrivePhase::*;
+        for phase in [Pending, Running, Completed, Cancelled, Failed, Refused] {
+            let json = serde_json::to_value(phase).unwrap();
+            assert_eq!(json, json!(phase.as_str()));
+            assert_eq!(serde_json::from_value::<RedrivePhase>(json).unwrap(), phase);
+        }
+        let terminal: Vec<_> =
+            [Pending, Running, Completed, Cancelled, Failed, Refused].into_iter().filter(|p| p.is_terminal()).collect();
+        assert_eq!(terminal, [Completed, Cancelled, Failed]);
+        let status: RedriveStatus = serde_json::from_value(json!({"id": "r", "phase": "Running", "moved": 3})).unwrap();
+        assert!(status.phase == "Running" && status.phase == Running);
+        assert!(serde_json::from_value::<RedrivePhase>(json!("running")).is_err());
     }
 
     #[test]

@@ -22,37 +22,8 @@
 //! longer than the window's span.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::fmt;
 
-/// A partition's status, declared in increasing severity so that the worst is the greatest.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum PartitionStatus {
-    #[default]
-    Ok,
-    Warn,
-    Stall,
-    Stop,
-    Rewind,
-}
-
-impl PartitionStatus {
-    /// The word used in status and Events.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Ok => "OK",
-            Self::Warn => "Warn",
-            Self::Stall => "Stalled",
-            Self::Stop => "Stopped",
-            Self::Rewind => "Rewound",
-        }
-    }
-}
-
-impl fmt::Display for PartitionStatus {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(self.as_str())
-    }
-}
+use crate::api::consumer_group::PartitionStatus;
 
 /// The partitions whose lag must not drive scaling: more replicas do not move a stalled partition (its consumer
 /// commits but stays on one record: a poison record) or a stopped one (its consumer stopped committing). A group

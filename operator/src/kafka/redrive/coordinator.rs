@@ -1,0 +1,240 @@
+//! One move from start to end: fence every mover slot, read where the move stands (new or resumed), write the marks
+//! of a new move, run the movers on their own threads and follow their commits into the reported progress.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::Consumer;
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::clients::{MOVER_SLOTS, fence_slots, rd, redrive_consumer};
+use super::control::{MoveControl, MoveRequest, now_ms};
+use super::mover::{End, Event, Gate, Mover, Part, Shared};
+use super::pacer::Pacer;
+use crate::decisions::dlq::moves::{self, MoveMark, MovePhase, MoveProgress};
+use crate::kafka::ffi::{OffsetSpec, PartitionOffset};
+use crate::kafka::{ClusterClient, KafkaError};
+
+/// Runs a move to its end: completion, cancellation or failure. `report` is called after every committed
+/// transaction and at the end.
+pub fn run_move(
+    client: &ClusterClient,
+    rt: &tokio::runtime::Handle,
+    req: &MoveRequest,
+    control: &MoveControl,
+    report: &mut dyn FnMut(&MoveProgress),
+) -> MoveProgress {
+    let started = now_ms();
+    let moved = AtomicI64::new(0);
+    match coordinate(client, rt, req, control, &moved, report) {
+        Ok(p) => p,
+        Err(e) => MoveProgress {
+            phase: MovePhase::Failed,
+            moved: moved.load(Ordering::SeqCst),
+            total: None,
+            started_ms: started,
+            finished_ms: Some(now_ms()),
+            message: Some(format!("redrive stopped: {e}")),
+        },
+    }
+}
+
+/// Fences, reads where the move stands, writes the marks of a new move, then runs its movers and follows them.
+fn coordinate(
+    client: &ClusterClient,
+    rt: &tokio::runtime::Handle,
+    req: &MoveRequest,
+    control: &MoveControl,
+    moved_so_far: &AtomicI64,
+    report: &mut dyn FnMut(&MoveProgress),
+) -> Result<MoveProgress, KafkaError> {
+    let settings = client.settings();
+    let began = Instant::now();
+    // Every slot is fenced before the committed offsets are read, so they are the final word. The topic's
+    // partitions and offsets are read meanwhile.
+    let ((producers, consumer), topic) = std::thread::scope(|s| {
+        let fenced = s.spawn(|| fence_slots(settings, &req.group));
+        let consumer = s.spawn(|| redrive_consumer(settings, &req.group));
+        let topic = rt.block_on(async {
+            let desc = client.describe_topic(&req.dead_letter).await?.ok_or_else(|| {
+                KafkaError::Invalid(format!("dead-letter topic {:?} does not exist", req.dead_letter))
+            })?;
+            let pairs: Vec<(String, i32)> =
+                desc.partitions.iter().map(|p| (req.dead_letter.clone(), p.partition)).collect();
+            let (starts, ends) = tokio::join!(
+                client.list_offsets(pairs.clone(), OffsetSpec::Earliest, false),
+                client.list_offsets(pairs, OffsetSpec::Latest, true)
+            );
+            Ok::<_, KafkaError>((desc, starts?, ends?))
+        });
+        let panicked = |what: &str| KafkaError::Protocol(format!("the {what} thread panicked"));
+        let fenced = fenced.join().unwrap_or_else(|_| Err(panicked("fencing")));
+        let consumer = consumer.join().unwrap_or_else(|_| Err(panicked("consumer")));
+        ((fenced, consumer), topic)
+    });
+    let (mut producers, consumer, (desc, starts, ends)) = (producers?, consumer?, topic?);
+    let fenced_ms = began.elapsed().as_millis() as u64;
+    let partitions: Vec<i32> = desc.partitions.iter().map(|p| p.partition).collect();
+    let mut tpl = TopicPartitionList::new();
+    for p in &partitions {
+        tpl.add_partition(&req.dead_letter, *p);
+    }
+    let committed = consumer.committed_offsets(tpl, Duration::from_secs(30)).map_err(rd)?;
+    let offset_of =
+        |list: &[PartitionOffset], p: i32| list.iter().find(|o| o.partition == p).map(|o| o.offset).unwrap_or(0).max(0);
+    let mut found: HashMap<i32, (Option<i64>, Option<MoveMark>)> = HashMap::new();
+    for e in committed.elements() {
+        let off = match e.offset() {
+            Offset::Offset(o) if o >= 0 => Some(o),
+            _ => None,
+        };
+        let mark = MoveMark::decode(e.metadata()).filter(|m| m.id == req.id);
+        found.insert(e.partition(), (off, mark));
+    }
+    let facts: Vec<moves::PartitionFacts> = partitions
+        .iter()
+        .map(|p| {
+            let (committed, mark) = found.remove(p).unwrap_or((None, None));
+            moves::PartitionFacts {
+                partition: *p,
+                committed,
+                log_start: offset_of(&starts, *p),
+                end: offset_of(&ends, *p),
+                mark,
+            }
+        })
+        .collect();
+    let plan = moves::plan_move(&facts, req.max_messages, now_ms());
+    moved_so_far.store(plan.moved, Ordering::SeqCst);
+    let mut progress = MoveProgress {
+        phase: MovePhase::Running,
+        moved: plan.moved,
+        total: Some(plan.total),
+        started_ms: plan.started_ms,
+        finished_ms: None,
+        message: plan.resumed.then(|| "resumed after a restart".to_string()),
+    };
+    report(&progress);
+
+    let groups = moves::split_among_workers(&plan.parts, req.max_messages, MOVER_SLOTS);
+    tracing::info!(
+        redrive = %req.id,
+        dead_letter = %req.dead_letter,
+        movers = groups.len(),
+        total = plan.total,
+        moved = plan.moved,
+        resumed = plan.resumed,
+        fenced_ms,
+        planned_ms = began.elapsed().as_millis() as u64,
+        "redrive planned"
+    );
+    if groups.is_empty() || plan.moved >= plan.total {
+        progress.phase = MovePhase::Completed;
+        progress.total = Some(plan.moved);
+        progress.finished_ms = Some(now_ms());
+        progress.message = None;
+        return Ok(progress);
+    }
+    producers.truncate(groups.len());
+    // A new move records every partition's stop before any record moves (movers commit only their own
+    // partitions, and a resumed move must know every stop, whichever mover committed first). The first mover
+    // writes them with the consumer that read the offsets, while the others connect and fetch; they produce only
+    // once it has.
+    let mut lead_consumer = Some(consumer);
+    let first_marks: Option<&[moves::PartitionPlan]> = (!plan.resumed).then_some(&plan.parts);
+
+    let shared = Shared { halt: AtomicBool::new(false), pacer: Pacer::new(), gate: Gate::new(first_marks.is_none()) };
+    let quota = req.max_messages.map(|_| plan.total - plan.moved);
+    let (tx, rx) = std::sync::mpsc::channel::<Event>();
+    let ends: Vec<Result<End, KafkaError>> = std::thread::scope(|s| {
+        for (slot, (producer, partitions)) in producers.into_iter().zip(&groups).enumerate() {
+            let parts: BTreeMap<i32, Part> = plan
+                .parts
+                .iter()
+                .filter(|p| partitions.contains(&p.partition))
+                .map(|p| {
+                    let part = Part { position: p.start, committed: p.start, stop: p.stop, moved: p.moved, pending: 0 };
+                    (p.partition, part)
+                })
+                .collect();
+            let (tx, shared) = (tx.clone(), &shared);
+            let (consumer, marks) = match slot {
+                0 => (lead_consumer.take(), first_marks),
+                _ => (None, None),
+            };
+            s.spawn(move || {
+                let consumer = consumer.map_or_else(|| redrive_consumer(settings, &req.group), Ok);
+                let out = consumer.and_then(|consumer| {
+                    let mover = Mover {
+                        client,
+                        rt,
+                        req,
+                        consumer,
+                        producer,
+                        parts,
+                        quota,
+                        total: plan.total,
+                        started_ms: plan.started_ms,
+                    };
+                    mover.start(marks, shared)?;
+                    mover.run(control, shared, &tx)
+                });
+                if out.is_err() {
+                    shared.halt.store(true, Ordering::SeqCst);
+                    shared.gate.set(false);
+                }
+                let _ = tx.send(Event::Ended(out));
+            });
+        }
+        drop(tx);
+        let mut ends = Vec::new();
+        while let Ok(event) = rx.recv() {
+            match event {
+                Event::Committed(n) => {
+                    progress.moved = moved_so_far.fetch_add(n, Ordering::SeqCst) + n;
+                    report(&progress);
+                }
+                Event::Ended(end) => ends.push(end),
+            }
+        }
+        ends
+    });
+
+    progress.moved = moved_so_far.load(Ordering::SeqCst);
+    let mut outcome = End::Completed;
+    for end in ends {
+        // The first error or failure names the move's end; an interrupt or a cancel outranks both.
+        outcome = match (outcome, end?) {
+            (End::Interrupted, _) | (_, End::Interrupted) => End::Interrupted,
+            (End::Cancelled, _) | (_, End::Cancelled) => End::Cancelled,
+            (End::Failed(m), _) | (_, End::Failed(m)) => End::Failed(m),
+            (o, _) => o,
+        };
+    }
+    match outcome {
+        End::Interrupted => {
+            progress.message = Some("interrupted: the operator stopped; the move resumes when it restarts".into());
+        }
+        End::Cancelled => {
+            progress.phase = MovePhase::Cancelled;
+            progress.finished_ms = Some(now_ms());
+            progress.message = Some(format!("cancelled after {} record(s)", progress.moved));
+        }
+        End::Failed(m) => {
+            progress.phase = MovePhase::Failed;
+            progress.finished_ms = Some(now_ms());
+            progress.message = Some(m);
+        }
+        End::Completed | End::Halted => {
+            progress.phase = MovePhase::Completed;
+            progress.finished_ms = Some(now_ms());
+            // Offsets that were transaction markers or aborted records are not records.
+            if quota.is_none_or(|q| progress.moved - plan.moved < q) {
+                progress.total = Some(progress.moved);
+            }
+            progress.message = None;
+        }
+    }
+    Ok(progress)
+}
