@@ -1,5 +1,7 @@
-//! Prometheus metrics. Labels are low-cardinality: kinds, results and operations, never object names or
-//! partitions.
+//! Prometheus metrics. The operator's own series are labelled by kind, result and Kafka operation. The series
+//! about one resource — a consumer group's lag and replicas, a connection's readiness, a dead-letter topic's depth
+//! and age — carry its `namespace` and `name`, one series per resource, and nothing finer: never a topic,
+//! partition or group member.
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;

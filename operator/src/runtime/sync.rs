@@ -3,11 +3,21 @@
 //! Every mutex here guards a cache or a progress record that is valid after any single update, so a panic in
 //! another holder leaves nothing half-written worth refusing: the lock is taken over, never unwrapped.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 /// Locks `mutex`, taking it over if a panicking holder poisoned it.
 pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Waits on `condvar` with `guard` until `done` holds for the guarded value, taking the lock over if poisoned.
+pub fn wait_until<'a, T>(
+    condvar: &Condvar,
+    guard: MutexGuard<'a, T>,
+    done: impl FnMut(&mut T) -> bool,
+) -> MutexGuard<'a, T> {
+    let mut done = done;
+    condvar.wait_while(guard, |v| !done(v)).unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

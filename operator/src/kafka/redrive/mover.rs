@@ -19,7 +19,7 @@ use super::control::{MoveControl, MoveRequest};
 use super::pacer::Pacer;
 use crate::decisions::dlq::moves::{self, MoveMark};
 use crate::kafka::{ClusterClient, KafkaError};
-use crate::runtime::sync::lock;
+use crate::runtime::sync::{lock, wait_until};
 
 /// What a mover reports to the coordinating thread.
 pub(super) enum Event {
@@ -67,13 +67,8 @@ impl Gate {
         }
     }
     pub(super) fn wait(&self) -> bool {
-        let mut s = lock(&self.state);
-        loop {
-            match *s {
-                Some(go) => return go,
-                None => s = self.changed.wait(s).unwrap_or_else(|p| p.into_inner()),
-            }
-        }
+        let settled = wait_until(&self.changed, lock(&self.state), |s| s.is_some());
+        settled.unwrap_or(false)
     }
 }
 
