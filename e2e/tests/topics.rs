@@ -257,8 +257,9 @@ async fn drift_is_corrected_observed_or_left_alone_per_policy() {
         corrected.2
     );
     // The status keeps the correction for audit: each key with the value found and the value set, and when.
-    let t = wait_condition(&f.api::<Topic>(), &enforce, "Drifted", "False", Some("DriftCorrected"), topic_conditions, T)
-        .await;
+    let t =
+        wait_condition(&f.api::<Topic>(), &enforce, "Drifted", "False", Some("DriftCorrected"), topic_conditions, T)
+            .await;
     let st = t.status.clone().unwrap();
     let listed: Vec<(&str, Option<&str>, Option<&str>)> =
         st.drift.iter().map(|d| (d.key.as_str(), d.desired.as_deref(), d.actual.as_deref())).collect();
