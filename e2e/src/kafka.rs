@@ -100,6 +100,12 @@ pub fn group_offsets_cli(stack: &Stack, group: &str) -> anyhow::Result<GroupOffs
     Ok(rows)
 }
 
+/// Members of the consumer group `group`, as Kafka lists them now.
+pub fn group_members(stack: &Stack, group: &str) -> anyhow::Result<usize> {
+    let listed = stack.admin().inner().fetch_group_list(Some(group), Duration::from_secs(5))?;
+    Ok(listed.groups().iter().map(|g| g.members().len()).sum())
+}
+
 /// Produces `count` records with keys `k{i}` and values `{prefix}-{i}`; waits for every acknowledgement.
 pub async fn produce(producer: &FutureProducer, topic: &str, prefix: &str, count: usize) -> anyhow::Result<()> {
     let mut futures = Vec::with_capacity(count);

@@ -16,11 +16,16 @@ use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use rdkafka::ClientConfig;
 
+pub mod conditions;
 pub mod emulator;
 pub mod kafka;
 pub mod node;
 pub mod rbac;
 pub mod scale;
+pub mod wait;
+
+pub use conditions::{Cond, Conditions};
+pub use wait::{Patience, TimedOut, wait_condition, wait_for, wait_for_some, wait_status};
 
 /// Where the running stack is.
 #[derive(Clone, Debug)]
@@ -99,26 +104,6 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{:x}{:x}", nanos % 0xfffff, N.fetch_add(1, Ordering::SeqCst))
 }
 
-/// Polls `check` until it returns `Ok(Some(v))`, or fails after `timeout` with the last error or state.
-pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = anyhow::Result<Option<T>>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        let last = match check().await {
-            Ok(Some(v)) => return v,
-            Ok(None) => "condition not met".to_string(),
-            Err(e) => format!("{e:#}"),
-        };
-        if Instant::now() >= deadline {
-            panic!("timed out after {timeout:?} waiting for {what}: {last}");
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
 /// Installs (server-side apply) every CRD the operator generates and waits until they are Established.
 pub async fn install_crds(client: &Client) -> anyhow::Result<()> {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
@@ -129,21 +114,9 @@ pub async fn install_crds(client: &Client) -> anyhow::Result<()> {
     }
     for (_, crd) in tributary::api::all_crds() {
         let name = crd.metadata.name.clone().expect("CRDs are named");
-        eventually(&format!("CRD {name} Established"), Duration::from_secs(30), || {
-            let api = api.clone();
-            let name = name.clone();
-            async move {
-                let crd = api.get(&name).await?;
-                let established = crd
-                    .status
-                    .and_then(|s| s.conditions)
-                    .unwrap_or_default()
-                    .iter()
-                    .any(|c| c.type_ == "Established" && c.status == "True");
-                Ok(established.then_some(()))
-            }
-        })
-        .await;
+        let conditions = || async { Ok(api.get(&name).await?.conditions()) };
+        let established = |c: &Vec<Cond>| c.has_condition("Established", "True", None);
+        wait_for(&format!("CRD {name} Established"), Duration::from_secs(30), conditions, established).await?;
     }
     Ok(())
 }
@@ -248,11 +221,10 @@ impl Operator {
 
     /// Waits until `/readyz` answers 200.
     pub async fn wait_ready(&self) {
-        eventually("operator /readyz", Duration::from_secs(60), || async {
-            let (code, _) = self.http_get("/readyz").await?;
-            Ok((code == 200).then_some(()))
-        })
-        .await;
+        let readyz = || async { Ok(self.http_get("/readyz").await?.0) };
+        wait_for("operator /readyz", Duration::from_secs(60), readyz, |code| *code == 200)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// Sends a signal and waits for the process to exit; returns its exit status.
@@ -477,52 +449,6 @@ where
     api.patch(&name, &PatchParams::apply("tributary-e2e").force(), &Patch::Apply(&manifest))
         .await
         .unwrap_or_else(|e| panic!("applying {name}: {e}"))
-}
-
-/// The `(status, reason, message)` of a condition in a status's `conditions`.
-pub fn condition_of(
-    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
-    type_: &str,
-) -> Option<(String, String, String)> {
-    conditions.iter().find(|c| c.type_ == type_).map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
-}
-
-/// Waits until `get` returns an object whose condition `type_` has `status` (and `reason`, when given).
-pub async fn wait_condition<K, F>(
-    api: &Api<K>,
-    name: &str,
-    type_: &str,
-    status: &str,
-    reason: Option<&str>,
-    conds: F,
-    timeout: Duration,
-) -> K
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-    F: Fn(&K) -> Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
-{
-    let what = format!("{name} {type_}={status} {reason:?}");
-    eventually(&what, timeout, || async {
-        let obj = api.get(name).await?;
-        let c = condition_of(&conds(&obj), type_);
-        match c {
-            Some((s, r, _)) if s == status && reason.is_none_or(|want| want == r) => Ok(Some(obj)),
-            other => Err(anyhow::anyhow!("condition now {other:?}")),
-        }
-    })
-    .await
-}
-
-/// Conditions of a Topic.
-pub fn topic_conditions(t: &tributary::api::Topic) -> Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
-    t.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default()
-}
-
-/// Conditions of a KafkaConnection.
-pub fn connection_conditions(
-    c: &tributary::api::KafkaConnection,
-) -> Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
-    c.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default()
 }
 
 /// Events about objects in `namespace`, as `(reason, note)`.

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,7 +17,7 @@ use rdkafka::admin::AdminOptions;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use tributary::api::Topic;
 
-use crate::Stack;
+use crate::{Conditions, Patience, Stack, wait_for};
 
 /// A Topic manifest.
 pub fn topic_manifest(name: &str, spec: serde_json::Value) -> serde_json::Value {
@@ -75,9 +76,7 @@ impl TopicSeen {
     fn of(t: &Topic) -> TopicSeen {
         let st = t.status.as_ref();
         TopicSeen {
-            ready: st
-                .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
-                .map(|c| (c.status.clone(), c.reason.clone())),
+            ready: t.condition("Ready").map(|c| (c.status, c.reason)),
             generation: t.metadata.generation,
             observed_generation: st.and_then(|s| s.observed_generation),
             topic_id: st.and_then(|s| s.topic_id.clone()),
@@ -182,21 +181,10 @@ impl ReadyTracker {
     /// Waits until at least `n` topics are Ready for their current generation; returns the time waited.
     pub async fn wait_ready(&self, n: usize, timeout: Duration) -> anyhow::Result<Duration> {
         let started = Instant::now();
-        loop {
-            let c = self.counts();
-            if c.ready >= n {
-                return Ok(started.elapsed());
-            }
-            if started.elapsed() > timeout {
-                bail!(
-                    "after {timeout:?}: {} of {n} topics Ready ({} seen; not ready: {:?})",
-                    c.ready,
-                    c.total,
-                    c.not_ready
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let counts = || async { Ok(self.counts()) };
+        let patience = Patience::new(timeout, Duration::from_millis(50));
+        wait_for(&format!("{n} topics Ready"), patience, counts, |c| c.ready >= n).await?;
+        Ok(started.elapsed())
     }
 }
 
@@ -210,28 +198,23 @@ impl Drop for ReadyTracker {
 /// Transient apiserver errors (a busy apiserver drops connections under 10,000 deletions) are retried.
 pub async fn delete_all_topics(client: &Client, namespace: &str, timeout: Duration) -> anyhow::Result<()> {
     let api: Api<Topic> = Api::namespaced(client.clone(), namespace);
-    let started = Instant::now();
-    let mut deleted = None;
-    loop {
-        if deleted.as_ref().is_none_or(|d: &Result<(), String>| d.is_err()) {
-            let r = api.delete_collection(&DeleteParams::background(), &ListParams::default()).await;
-            deleted = Some(r.map(|_| ()).map_err(|e| format!("deleting: {e}")));
-        }
-        let state = match api.list_metadata(&ListParams::default().limit(1)).await {
-            Ok(left) => {
-                let n = left.items.len() + left.metadata.remaining_item_count.unwrap_or(0) as usize;
-                if n == 0 {
-                    return Ok(());
-                }
-                format!("{n} Topic resource(s) still in {namespace}")
+    let deleted = AtomicBool::new(false);
+    // What is left, and why the last deletion failed while none has gone through.
+    let left = || async {
+        let mut delete_error = None;
+        if !deleted.load(Ordering::SeqCst) {
+            match api.delete_collection(&DeleteParams::background(), &ListParams::default()).await {
+                Ok(_) => deleted.store(true, Ordering::SeqCst),
+                Err(e) => delete_error = Some(e.to_string()),
             }
-            Err(e) => format!("listing: {e}"),
-        };
-        if started.elapsed() > timeout {
-            bail!("deleting the Topics of {namespace} after {timeout:?}: {state}; {deleted:?}");
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+        let page = api.list_metadata(&ListParams::default().limit(1)).await?;
+        let topics = page.items.len() + page.metadata.remaining_item_count.unwrap_or(0) as usize;
+        Ok((topics, delete_error))
+    };
+    let patience = Patience::new(timeout, Duration::from_millis(500));
+    wait_for(&format!("every Topic of {namespace} deleted"), patience, left, |(n, _)| *n == 0).await?;
+    Ok(())
 }
 
 /// Cleans up after a failed scale test: its operator watches only the test's namespace and is gone, so nothing
@@ -368,23 +351,21 @@ pub async fn purge_kafka_topics(
     known: &[String],
     timeout: Duration,
 ) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let mut names = known.to_vec();
-    loop {
+    // The known names are deleted with the first listing, until a deletion goes through.
+    let known = Mutex::new(known.to_vec());
+    let listed = || async {
         let listed = kafka_topic_names(stack, prefix)?;
+        let mut names = known.lock().expect("names lock").clone();
         names.extend(listed.iter().cloned());
         names.sort();
         names.dedup();
         delete_kafka_topics(stack, &names).await?;
-        if listed.is_empty() {
-            return Ok(());
-        }
-        if started.elapsed() > timeout {
-            bail!("{} Kafka topics {prefix}* still listed after {timeout:?}", listed.len());
-        }
-        names.clear();
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+        known.lock().expect("names lock").clear();
+        Ok(listed)
+    };
+    let patience = Patience::new(timeout, Duration::from_secs(1));
+    wait_for(&format!("no Kafka topic named {prefix}*"), patience, listed, Vec::is_empty).await?;
+    Ok(())
 }
 
 /// One series of the operator's `/metrics`.

@@ -13,14 +13,10 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde_json::json;
 use tributary::api::ConsumerGroup;
 use tributary_e2e::emulator::ReplicaEmulator;
-use tributary_e2e::kafka::{GroupOffsets, create_topic, group_offsets_cli, produce};
+use tributary_e2e::kafka::{GroupOffsets, create_topic, group_members, group_offsets_cli, produce};
 use tributary_e2e::*;
 
 const T: Duration = Duration::from_secs(90);
-
-fn group_conditions(g: &ConsumerGroup) -> Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
-    g.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default()
-}
 
 fn group_manifest(name: &str, spec: serde_json::Value) -> serde_json::Value {
     json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "ConsumerGroup", "metadata": {"name": name}, "spec": spec})
@@ -52,18 +48,6 @@ fn describe_with_kafka_cli(stack: &Stack, group: &str) -> GroupOffsets {
     group_offsets_cli(stack, group).unwrap()
 }
 
-async fn wait_group<O, F>(f: &Fixture<O>, name: &str, what: &str, check: F) -> ConsumerGroup
-where
-    F: Fn(&ConsumerGroup) -> bool,
-{
-    let api = f.api::<ConsumerGroup>();
-    eventually(what, T, || async {
-        let g = api.get(name).await?;
-        Ok(check(&g).then_some(g))
-    })
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lag_matches_kafka_counts_from_log_start_and_ignores_transaction_markers() {
     let f = Fixture::start("lag", &["--group-poll-seconds", "1"]).await;
@@ -87,7 +71,11 @@ async fn lag_matches_kafka_counts_from_log_start_and_ignores_transaction_markers
         json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic]}),
     ))
     .await;
-    let g = wait_group(&f, "billing", "lag observed", |g| g.status.as_ref().and_then(|s| s.total_lag).is_some()).await;
+    let groups = f.api::<ConsumerGroup>();
+    let g =
+        wait_status(&groups, "billing", "lag observed", T, |g| g.status.as_ref().and_then(|s| s.total_lag).is_some())
+            .await
+            .unwrap();
     let st = g.status.clone().unwrap();
 
     // What Kafka's own tool says, computed the same way (partitions with no commit count from the log start).
@@ -106,7 +94,7 @@ async fn lag_matches_kafka_counts_from_log_start_and_ignores_transaction_markers
     assert_eq!(st.topics.len(), 1);
     assert_eq!((st.topics[0].lag, st.topics[0].partitions), (expected, 3));
     assert!(expected < 300 - 10, "the deleted records of partition 2 are not lag");
-    assert_eq!(condition_of(&group_conditions(&g), "Ready").unwrap().0, "True");
+    assert_eq!(g.condition("Ready").unwrap().status, "True");
 
     // A transactional producer writes 100 records; a read_committed reader consumes and commits all of them:
     // the commit marker must not show as lag.
@@ -152,7 +140,9 @@ async fn lag_matches_kafka_counts_from_log_start_and_ignores_transaction_markers
         json!({"connectionRef": {"name": "main"}, "groupId": tx_group, "topics": [tx_topic]}),
     ))
     .await;
-    let g = wait_group(&f, "tx", "tx lag observed", |g| g.status.as_ref().and_then(|s| s.total_lag).is_some()).await;
+    let g = wait_status(&groups, "tx", "tx lag observed", T, |g| g.status.as_ref().and_then(|s| s.total_lag).is_some())
+        .await
+        .unwrap();
     assert_eq!(g.status.unwrap().total_lag, Some(0), "no phantom lag from the transaction marker");
 
     // Group states come from the batched DescribeConsumerGroups call.
@@ -170,12 +160,12 @@ async fn lag_matches_kafka_counts_from_log_start_and_ignores_transaction_markers
     };
     let (_, body) = f.operator.http_get("/metrics").await.unwrap();
     assert!(series(&body, "billing") > 0, "billing has lag series before its deletion:\n{body}");
-    f.api::<ConsumerGroup>().delete("billing", &Default::default()).await.unwrap();
-    eventually("billing's series gone from /metrics", T, || async {
+    groups.delete("billing", &Default::default()).await.unwrap();
+    let billing_series = || async {
         let (_, body) = f.operator.http_get("/metrics").await?;
-        Ok((series(&body, "billing") == 0).then_some(()))
-    })
-    .await;
+        Ok(series(&body, "billing"))
+    };
+    wait_for("billing's series gone from /metrics", T, billing_series, |n| *n == 0).await.unwrap();
     let (_, body) = f.operator.http_get("/metrics").await.unwrap();
     assert!(series(&body, "tx") > 0, "the other group keeps its series:\n{body}");
 }
@@ -201,30 +191,22 @@ async fn lag_in_seconds_follows_a_known_produce_schedule() {
         produce(&producer, &topic, &format!("s{i}"), 1).await.unwrap();
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    let g = wait_group(&f, "sched", "lag seconds reported", |g| {
+    let groups = f.api::<ConsumerGroup>();
+    let g = wait_status(&groups, "sched", "lag seconds reported", T, |g| {
         g.status.as_ref().and_then(|s| s.max_lag_seconds).is_some()
     })
-    .await;
+    .await
+    .unwrap();
     let reported = g.status.as_ref().unwrap().max_lag_seconds.unwrap();
     let truth = first.elapsed().as_secs_f64();
     // Tolerance: one poll interval, the interpolation step (1 s between samples) and rounding to whole seconds.
     assert!((reported - truth).abs() <= 4.0, "reported {reported} s, true lag {truth:.1} s");
     // The SLO of 8 s is breached.
-    let g = wait_condition(
-        &f.api::<ConsumerGroup>(),
-        "sched",
-        "LagWithinSLO",
-        "False",
-        Some("LagAboveSLO"),
-        group_conditions,
-        T,
-    )
-    .await;
+    let g = wait_condition(&groups, "sched", "LagWithinSLO", "False", Some("LagAboveSLO"), T).await.unwrap();
     assert!(g.status.unwrap().total_lag.unwrap() >= 20);
     // Catch up: lag 0, the SLO is met again.
     commit(&f.stack, &group, &[(&topic, 0, 20)]);
-    wait_condition(&f.api::<ConsumerGroup>(), "sched", "LagWithinSLO", "True", Some("WithinSLO"), group_conditions, T)
-        .await;
+    wait_condition(&groups, "sched", "LagWithinSLO", "True", Some("WithinSLO"), T).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -255,9 +237,9 @@ async fn partition_health_stalled_stopped_and_rewound() {
         json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic]}),
     ))
     .await;
-    let g = wait_condition(&f.api::<ConsumerGroup>(), "stuck", "Stalled", "True", Some("Stalled"), group_conditions, T)
-        .await;
-    let msg = condition_of(&group_conditions(&g), "Stalled").unwrap().2;
+    let groups = f.api::<ConsumerGroup>();
+    let g = wait_condition(&groups, "stuck", "Stalled", "True", Some("Stalled"), T).await.unwrap();
+    let msg = g.condition("Stalled").unwrap().message;
     assert!(msg.contains(&format!("{topic}[0]")), "{msg}");
     assert_eq!(g.status.unwrap().partitions[0].status, "Stalled");
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -273,7 +255,7 @@ async fn partition_health_stalled_stopped_and_rewound() {
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     commit(&f.stack, &quiet, &[(&topic, 0, 8)]);
-    wait_condition(&f.api::<ConsumerGroup>(), "quiet", "Stalled", "True", Some("Stopped"), group_conditions, T).await;
+    wait_condition(&groups, "quiet", "Stalled", "True", Some("Stopped"), T).await.unwrap();
 
     // Rewound: the committed offset goes backwards.
     let rewind = unique("rewind");
@@ -283,10 +265,12 @@ async fn partition_health_stalled_stopped_and_rewound() {
         json!({"connectionRef": {"name": "main"}, "groupId": rewind, "topics": [topic]}),
     ))
     .await;
-    wait_group(&f, "rewind", "first observation", |g| g.status.as_ref().and_then(|s| s.total_lag).is_some()).await;
+    wait_status(&groups, "rewind", "first observation", T, |g| g.status.as_ref().and_then(|s| s.total_lag).is_some())
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     commit(&f.stack, &rewind, &[(&topic, 0, 3)]);
-    wait_condition(&f.api::<ConsumerGroup>(), "rewind", "Stalled", "True", Some("Rewound"), group_conditions, T).await;
+    wait_condition(&groups, "rewind", "Stalled", "True", Some("Rewound"), T).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -306,17 +290,9 @@ async fn an_hpa_on_the_same_target_stops_scaling() {
         "autoscaling": {"targetRef": {"name": "consumer"}, "maxReplicas": 4, "lagPerReplica": 10, "pollSeconds": 1}}),
     ))
     .await;
-    let g = wait_condition(
-        &f.api::<ConsumerGroup>(),
-        "hpa",
-        "ScalingActive",
-        "False",
-        Some("ConflictingAutoscaler"),
-        group_conditions,
-        T,
-    )
-    .await;
-    assert!(condition_of(&group_conditions(&g), "ScalingActive").unwrap().2.contains("HorizontalPodAutoscaler cpu"));
+    let groups = f.api::<ConsumerGroup>();
+    let g = wait_condition(&groups, "hpa", "ScalingActive", "False", Some("ConflictingAutoscaler"), T).await.unwrap();
+    assert!(g.condition("ScalingActive").unwrap().message.contains("HorizontalPodAutoscaler cpu"));
     tokio::time::sleep(Duration::from_secs(3)).await;
     let d = f.api::<Deployment>().get("consumer").await.unwrap();
     assert_eq!(d.spec.unwrap().replicas, Some(1), "no scaling while another autoscaler owns the target");
@@ -347,11 +323,12 @@ async fn offset_reset_to_a_timestamp_replays_exactly_the_records_since_then() {
         s
     };
     f.apply::<ConsumerGroup>(group_manifest("replay", spec(None))).await;
-    eventually("everything consumed once", T, || async {
-        Ok((emulator.processed_values().len() >= 100).then_some(()))
-    })
-    .await;
-    wait_group(&f, "replay", "lag 0", |g| g.status.as_ref().and_then(|s| s.total_lag) == Some(0)).await;
+    let consumed = || async { Ok(emulator.processed_values().len()) };
+    wait_for("everything consumed once", T, consumed, |n| *n >= 100).await.unwrap();
+    let groups = f.api::<ConsumerGroup>();
+    wait_status(&groups, "replay", "lag 0", T, |g| g.status.as_ref().and_then(|s| s.total_lag) == Some(0))
+        .await
+        .unwrap();
     let consumed_before_reset = emulator.processed_values().len();
 
     f.apply::<ConsumerGroup>(group_manifest(
@@ -359,18 +336,16 @@ async fn offset_reset_to_a_timestamp_replays_exactly_the_records_since_then() {
         spec(Some(json!({"id": "replay-1", "to": "Timestamp", "value": cut.to_string()}))),
     ))
     .await;
-    let g = wait_group(&f, "replay", "reset done", |g| {
+    let g = wait_status(&groups, "replay", "reset done", T, |g| {
         g.status.as_ref().and_then(|s| s.offset_reset.as_ref()).is_some_and(|r| r.id == "replay-1" && r.phase == "Done")
     })
-    .await;
+    .await
+    .unwrap();
     let r = g.status.unwrap().offset_reset.unwrap();
     assert_eq!(r.saved_replicas, Some(1));
     let seen = emulator.replicas_seen.lock().unwrap().clone();
     assert!(seen.iter().any(|(_, n)| *n == 0), "the target was scaled to zero during the reset: {seen:?}");
-    eventually("replayed", T, || async {
-        Ok((emulator.processed_values().len() >= consumed_before_reset + 50).then_some(()))
-    })
-    .await;
+    wait_for("replayed", T, consumed, |n| *n >= consumed_before_reset + 50).await.unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let mut replayed: Vec<String> = emulator.processed_values()[consumed_before_reset..].to_vec();
     replayed.sort();
@@ -403,21 +378,18 @@ async fn offset_reset_with_members_the_operator_does_not_control_is_refused() {
             let _ = member.poll(Duration::from_millis(100));
         }
     });
-    eventually("member joined", T, || async {
-        let g = f.stack.admin().inner().fetch_group_list(Some(&group), Duration::from_secs(5))?;
-        Ok(g.groups().iter().any(|g| !g.members().is_empty()).then_some(()))
-    })
-    .await;
+    wait_for("member joined", T, || async { group_members(&f.stack, &group) }, |n| *n > 0).await.unwrap();
     f.apply::<ConsumerGroup>(group_manifest(
         "refuse",
         json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic],
         "offsetReset": {"id": "r1", "to": "Earliest"}}),
     ))
     .await;
-    let g = wait_group(&f, "refuse", "refused", |g| {
+    let g = wait_status(&f.api::<ConsumerGroup>(), "refuse", "refused", T, |g| {
         g.status.as_ref().and_then(|s| s.offset_reset.as_ref()).is_some_and(|r| r.phase == "Refused")
     })
-    .await;
+    .await
+    .unwrap();
     assert!(g.status.unwrap().offset_reset.unwrap().message.unwrap().contains("member"));
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     t.join().unwrap();
@@ -463,21 +435,13 @@ async fn max_drain_seconds_uses_measured_rates_and_holds_when_throughput_saturat
     let deployments: Api<Deployment> = f.api();
     let replicas = |d: Deployment| d.spec.and_then(|s| s.replicas).unwrap_or(0);
     // 250/s arriving at 100/s per replica asks for more replicas.
-    let scaled = eventually("scaled up on the measured rates", Duration::from_secs(150), || async {
-        let n = replicas(deployments.get("consumer").await?);
-        Ok((n >= 2).then_some(n))
-    })
-    .await;
-    let g = wait_condition(
-        &f.api::<ConsumerGroup>(),
-        "drain",
-        "ScalingLimited",
-        "True",
-        Some("ThroughputSaturated"),
-        group_conditions,
-        Duration::from_secs(180),
-    )
-    .await;
+    let current = || async { Ok(replicas(deployments.get("consumer").await?)) };
+    let scaled =
+        wait_for("scaled up on the measured rates", Duration::from_secs(150), current, |n| *n >= 2).await.unwrap();
+    let groups = f.api::<ConsumerGroup>();
+    let saturated = Some("ThroughputSaturated");
+    let g =
+        wait_condition(&groups, "drain", "ScalingLimited", "True", saturated, Duration::from_secs(180)).await.unwrap();
     let held_at = g.status.as_ref().and_then(|s| s.current_replicas).unwrap();
     tokio::time::sleep(Duration::from_secs(10)).await;
     let now = replicas(deployments.get("consumer").await.unwrap());
@@ -487,6 +451,6 @@ async fn max_drain_seconds_uses_measured_rates_and_holds_when_throughput_saturat
         held_at >= scaled && held_at < 6 && now == held_at,
         "held at {held_at} (scaled to {scaled}), now {now}: adding consumers cannot help"
     );
-    let msg = condition_of(&group_conditions(&g), "ScalingLimited").unwrap().2;
+    let msg = g.condition("ScalingLimited").unwrap().message;
     assert!(msg.contains("throughput"), "{msg}");
 }

@@ -20,37 +20,20 @@ use tributary_e2e::*;
 
 const T: Duration = Duration::from_secs(60);
 
-fn conds(p: &DlqPolicy) -> Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
-    p.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default()
-}
-
 fn policy(name: &str, spec: serde_json::Value) -> serde_json::Value {
     json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "DlqPolicy", "metadata": {"name": name}, "spec": spec})
 }
 
 async fn ready<O>(f: &Fixture<O>, name: &str) -> DlqPolicy {
-    wait_condition(&f.api::<DlqPolicy>(), name, "Ready", "True", None, conds, T).await
+    wait_condition(&f.api::<DlqPolicy>(), name, "Ready", "True", None, T).await.unwrap()
 }
 
-/// Waits until the policy's status satisfies `check`.
-async fn status_until<O>(f: &Fixture<O>, name: &str, what: &str, check: impl Fn(&DlqPolicy) -> bool) -> DlqPolicy {
-    eventually(what, T, || async {
-        let p = f.api::<DlqPolicy>().get(name).await?;
-        if check(&p) { Ok(Some(p)) } else { Err(anyhow::anyhow!("status now {:?}", p.status)) }
-    })
-    .await
-}
-
+/// Waits until the policy's redrive `id` is in `phase`.
 async fn redrive_phase<O>(f: &Fixture<O>, name: &str, id: &str, phase: &str, timeout: Duration) -> DlqPolicy {
-    eventually(&format!("redrive {id} {phase}"), timeout, || async {
-        let p = f.api::<DlqPolicy>().get(name).await?;
-        let r = p.status.as_ref().and_then(|s| s.redrive.clone());
-        match &r {
-            Some(r) if r.id == id && r.phase == phase => Ok(Some(p)),
-            other => Err(anyhow::anyhow!("redrive now {other:?}")),
-        }
-    })
-    .await
+    let at = |p: &DlqPolicy| {
+        p.status.as_ref().and_then(|s| s.redrive.as_ref()).is_some_and(|r| r.id == id && r.phase == phase)
+    };
+    wait_status(&f.api(), name, &format!("redrive {id} {phase}"), timeout, at).await.unwrap()
 }
 
 async fn patch_spec<O>(f: &Fixture<O>, name: &str, spec: serde_json::Value) {
@@ -208,6 +191,7 @@ fn commit_offset(stack: &Stack, group: &str, topic: &str, offset: i64) {
 async fn generated_topics_follow_spring_names_and_are_managed() {
     let f = Fixture::start("dlq-topics", &["--resync-seconds", "3"]).await;
     f.connection("main").await;
+    let policies = f.api::<DlqPolicy>();
     let src = unique("orders");
     f.apply::<DlqPolicy>(policy(
         "orders",
@@ -254,32 +238,29 @@ async fn generated_topics_follow_spring_names_and_are_managed() {
     for r in admin.alter_configs([&ac], &rdkafka::admin::AdminOptions::new()).await.unwrap() {
         r.unwrap();
     }
-    eventually("DLT drift corrected", T, || async {
+    let retention = || async {
         let o = describe_topic(&f.stack, &f.stack.admin(), &dlt).await?.unwrap().overrides;
-        Ok((o.get("retention.ms").map(String::as_str) == Some("7200000")).then_some(()))
-    })
-    .await;
+        Ok(o.get("retention.ms").cloned())
+    };
+    wait_for("DLT drift corrected", T, retention, |r| r.as_deref() == Some("7200000")).await.unwrap();
 
     // Fewer attempts: the topic no longer generated goes (deletionPolicy Delete: also from Kafka).
     patch_spec(&f, "orders", json!({"retry": {"attempts": 2}})).await;
-    status_until(&f, "orders", "one retry topic", |p| {
+    wait_status(&policies, "orders", "one retry topic", T, |p| {
         p.status.as_ref().is_some_and(|s| s.retry_topics == vec![format!("{src}-retry")])
     })
-    .await;
-    eventually("old retry topics deleted", T, || async {
-        let gone = !kafka_has(&f, &r1).await && !kafka_has(&f, &r2).await;
-        Ok((gone && kafka_has(&f, &format!("{src}-retry")).await).then_some(()))
-    })
-    .await;
+    .await
+    .unwrap();
+    let in_kafka = || async {
+        Ok((kafka_has(&f, &r1).await, kafka_has(&f, &r2).await, kafka_has(&f, &format!("{src}-retry")).await))
+    };
+    wait_for("old retry topics deleted", T, in_kafka, |had| *had == (false, false, true)).await.unwrap();
 
     // Deleting the policy deletes its children, and (Delete) their Kafka topics; `payments` (Retain) keeps them.
-    f.api::<DlqPolicy>().delete("orders", &DeleteParams::default()).await.unwrap();
-    f.api::<DlqPolicy>().delete("payments", &DeleteParams::default()).await.unwrap();
-    eventually("children gone", Duration::from_secs(90), || async {
-        let left = topics.list(&Default::default()).await?.items.len();
-        Ok((left == 0 && !kafka_has(&f, &dlt).await).then_some(()))
-    })
-    .await;
+    policies.delete("orders", &DeleteParams::default()).await.unwrap();
+    policies.delete("payments", &DeleteParams::default()).await.unwrap();
+    let left = || async { Ok((topics.list(&Default::default()).await?.items.len(), kafka_has(&f, &dlt).await)) };
+    wait_for("children gone", Duration::from_secs(90), left, |left| *left == (0, false)).await.unwrap();
     assert!(kafka_has(&f, &format!("{src2}-dlt")).await, "Retain keeps the Kafka topic");
 }
 
@@ -294,11 +275,13 @@ async fn monitoring_depth_age_rate_alerts_and_metrics() {
         json!({"connectionRef": {"name": "main"}, "sourceTopic": src, "alerting": {"maxDepth": 5}}),
     ))
     .await;
-    let p = status_until(&f, "orders", "depth 0 observed", |p| {
+    let policies = f.api::<DlqPolicy>();
+    let p = wait_status(&policies, "orders", "depth 0 observed", T, |p| {
         p.status.as_ref().is_some_and(|s| s.depth == Some(0) && s.per_minute.is_some())
     })
-    .await;
-    assert_eq!(condition_of(&conds(&p), "DeadLettersWithinLimit").unwrap().0, "True");
+    .await
+    .unwrap();
+    assert_eq!(p.condition("DeadLettersWithinLimit").unwrap().status, "True");
     assert_eq!(
         p.status.as_ref().unwrap().redrive_group.as_deref(),
         Some(&*format!("tributary-redrive-{}-orders", f.ns.name))
@@ -309,35 +292,29 @@ async fn monitoring_depth_age_rate_alerts_and_metrics() {
     let mut letters: Vec<Letter> = (0..3).map(|i| spring(format!("m-{i}"), &src)).collect();
     letters[0].timestamp_ms = Some(old);
     produce(&producer(&f.stack), &dlt, &letters).await;
-    let p = status_until(&f, "orders", "depth 3", |p| p.status.as_ref().is_some_and(|s| s.depth == Some(3))).await;
+    let p = wait_status(&policies, "orders", "depth 3", T, |p| p.status.as_ref().is_some_and(|s| s.depth == Some(3)))
+        .await
+        .unwrap();
     let st = p.status.clone().unwrap();
     assert_eq!(st.oldest_record_time.as_ref().map(|t| t.0.as_second()), Some(old / 1000));
     let age = st.oldest_age_seconds.unwrap();
     assert!((119..=200).contains(&age), "oldestAgeSeconds {age}");
     assert!(st.per_minute.unwrap() > 0.0, "perMinute {:?}", st.per_minute);
-    assert_eq!(condition_of(&conds(&p), "DeadLettersWithinLimit").unwrap().0, "True");
+    assert_eq!(p.condition("DeadLettersWithinLimit").unwrap().status, "True");
 
     // Nothing changes in Kafka: no status write across several polls (10 s apart).
     let rv = p.metadata.resource_version.clone();
     tokio::time::sleep(Duration::from_secs(22)).await;
-    let still = f.api::<DlqPolicy>().get("orders").await.unwrap();
+    let still = policies.get("orders").await.unwrap();
     assert_eq!(still.metadata.resource_version, rv, "status written although Kafka did not change: {:?}", still.status);
 
     // Over the limit: condition, Event, metrics.
     let more: Vec<Letter> = (3..8).map(|i| spring(format!("m-{i}"), &src)).collect();
     produce(&producer(&f.stack), &dlt, &more).await;
-    let p = wait_condition(
-        &f.api::<DlqPolicy>(),
-        "orders",
-        "DeadLettersWithinLimit",
-        "False",
-        Some("DepthExceeded"),
-        conds,
-        T,
-    )
-    .await;
+    let p =
+        wait_condition(&policies, "orders", "DeadLettersWithinLimit", "False", Some("DepthExceeded"), T).await.unwrap();
     assert_eq!(p.status.as_ref().unwrap().depth, Some(8));
-    assert!(condition_of(&conds(&p), "DeadLettersWithinLimit").unwrap().2.contains("depth 8 > maxDepth 5"));
+    assert!(p.condition("DeadLettersWithinLimit").unwrap().message.contains("depth 8 > maxDepth 5"));
     let labels = format!("{{namespace=\"{}\",name=\"orders\"}}", f.ns.name);
     assert_eq!(f.operator.metric_sum(&format!("tributary_dlq_depth{labels}")).await.unwrap(), 8.0);
     assert_eq!(f.operator.metric_sum(&format!("tributary_dlq_within_limit{labels}")).await.unwrap(), 0.0);
@@ -348,16 +325,8 @@ async fn monitoring_depth_age_rate_alerts_and_metrics() {
     // The redrive group "redrove" six of them (committed offsets): depth 2, back within the limit; the oldest
     // not-yet-redriven record is now m-6.
     commit_offset(&f.stack, &format!("tributary-redrive-{}-orders", f.ns.name), &dlt, 6);
-    let p = wait_condition(
-        &f.api::<DlqPolicy>(),
-        "orders",
-        "DeadLettersWithinLimit",
-        "True",
-        Some("WithinLimits"),
-        conds,
-        T,
-    )
-    .await;
+    let p =
+        wait_condition(&policies, "orders", "DeadLettersWithinLimit", "True", Some("WithinLimits"), T).await.unwrap();
     let st = p.status.unwrap();
     assert_eq!(st.depth, Some(2));
     assert!(st.oldest_age_seconds.unwrap() < 60, "{:?}", st.oldest_age_seconds);
@@ -382,6 +351,7 @@ fn moved_of(p: &DlqPolicy) -> i64 {
 async fn redrive_moves_exactly_once_keeps_records_and_holds_the_rate() {
     let f = Fixture::start("dlq-redrive", &[]).await;
     f.connection("main").await;
+    let policies = f.api::<DlqPolicy>();
     let (src, audit) = (unique("orders"), unique("audit"));
     kafka_topic(&f, &src, 3).await;
     kafka_topic(&f, &audit, 1).await;
@@ -420,7 +390,7 @@ async fn redrive_moves_exactly_once_keeps_records_and_holds_the_rate() {
     produce(&p, &dlt, &letters).await;
 
     patch_spec(&f, "orders", json!({"redrive": {"id": "r1", "maxPerSecond": 200}})).await;
-    status_until(&f, "orders", "redrive r1 running", |p| moved_of(p) > 0).await;
+    wait_status(&policies, "orders", "redrive r1 running", T, |p| moved_of(p) > 0).await.unwrap();
     // Arrivals after the start are not part of the move.
     let late: Vec<Letter> = (0..100).map(|i| spring(format!("late-{i}"), &src)).collect();
     produce(&p, &dlt, &late).await;
@@ -457,7 +427,9 @@ async fn redrive_moves_exactly_once_keeps_records_and_holds_the_rate() {
     eprintln!("redrive rate: {rate:.1}/s over {secs:.1}s (limit 200/s)");
 
     // The late arrivals are what is left.
-    status_until(&f, "orders", "depth 100", |p| p.status.as_ref().is_some_and(|s| s.depth == Some(100))).await;
+    wait_status(&policies, "orders", "depth 100", T, |p| p.status.as_ref().is_some_and(|s| s.depth == Some(100)))
+        .await
+        .unwrap();
     let reasons: Vec<String> = events_in(&f.client, &f.ns.name).await.into_iter().map(|(_, r, _)| r).collect();
     for want in ["RedriveStarted", "RedriveCompleted"] {
         assert!(reasons.iter().any(|r| r == want), "no {want} Event in {reasons:?}");
@@ -467,7 +439,9 @@ async fn redrive_moves_exactly_once_keeps_records_and_holds_the_rate() {
     patch_spec(&f, "orders", json!({"redrive": {"id": "r2", "maxPerSecond": 0, "maxMessages": 30}})).await;
     let done = redrive_phase(&f, "orders", "r2", "Completed", T).await;
     assert_eq!(moved_of(&done), 30);
-    status_until(&f, "orders", "depth 70", |p| p.status.as_ref().is_some_and(|s| s.depth == Some(70))).await;
+    wait_status(&policies, "orders", "depth 70", T, |p| p.status.as_ref().is_some_and(|s| s.depth == Some(70)))
+        .await
+        .unwrap();
     let late_moved = read_all(&f.stack, &[&src]).iter().filter(|r| r.value.starts_with("late-")).count();
     assert_eq!(late_moved, 30);
 }
@@ -476,6 +450,7 @@ async fn redrive_moves_exactly_once_keeps_records_and_holds_the_rate() {
 async fn second_id_waits_and_cancel_stops_cleanly() {
     let f = Fixture::start("dlq-cancel", &[]).await;
     f.connection("main").await;
+    let policies = f.api::<DlqPolicy>();
     let src = unique("orders");
     kafka_topic(&f, &src, 1).await;
     let dlt = format!("{src}-dlt");
@@ -485,15 +460,16 @@ async fn second_id_waits_and_cancel_stops_cleanly() {
     produce(&producer(&f.stack), &dlt, &letters).await;
 
     patch_spec(&f, "orders", json!({"redrive": {"id": "r1", "maxPerSecond": 100}})).await;
-    status_until(&f, "orders", "r1 moving", |p| moved_of(p) > 0).await;
+    wait_status(&policies, "orders", "r1 moving", T, |p| moved_of(p) > 0).await.unwrap();
     // A second id while r1 runs waits for it.
     patch_spec(&f, "orders", json!({"redrive": {"id": "r2"}})).await;
-    let p = status_until(&f, "orders", "r2 queued", |p| {
+    let p = wait_status(&policies, "orders", "r2 queued", T, |p| {
         p.status.as_ref().and_then(|s| s.redrive.as_ref()).is_some_and(|r| {
             r.id == "r1" && r.phase == "Running" && r.message.as_deref().is_some_and(|m| m.contains("\"r2\" waits"))
         })
     })
-    .await;
+    .await
+    .unwrap();
     assert!(moved_of(&p) < 1500);
     // Clearing spec.redrive cancels r1.
     patch_spec(&f, "orders", json!({"redrive": null})).await;
@@ -503,10 +479,11 @@ async fn second_id_waits_and_cancel_stops_cleanly() {
     let read = read_all(&f.stack, &[&src]);
     assert_eq!(read.len() as i64, moved, "exactly the committed records, no partial transaction");
     assert!(counts(&read).values().all(|n| *n == 1));
-    status_until(&f, "orders", "depth after cancel", |p| {
+    wait_status(&policies, "orders", "depth after cancel", T, |p| {
         p.status.as_ref().is_some_and(|s| s.depth == Some(1500 - moved))
     })
-    .await;
+    .await
+    .unwrap();
 
     // A new id moves the rest, each record once overall.
     patch_spec(&f, "orders", json!({"redrive": {"id": "r3", "maxPerSecond": 0}})).await;
@@ -602,6 +579,7 @@ async fn sigkill_of_the_operator_pod_mid_move_still_moves_every_record_exactly_o
     // restarts it in the same pod.
     let f = Fixture::start_chart("dlq-kill", node::ChartOptions::default()).await;
     f.connection("main").await;
+    let policies = f.api::<DlqPolicy>();
     let src = unique("orders");
     kafka_topic(&f, &src, 3).await;
     let dlt = format!("{src}-dlt");
@@ -623,10 +601,10 @@ async fn sigkill_of_the_operator_pod_mid_move_still_moves_every_record_exactly_o
     produce(&producer(&f.stack), &dlt, &letters).await;
 
     patch_spec(&f, "orders", json!({"redrive": {"id": "big", "maxPerSecond": 5000}})).await;
-    status_until(&f, "orders", "a quarter moved", |p| moved_of(p) >= 25_000).await;
+    wait_status(&policies, "orders", "a quarter moved", T, |p| moved_of(p) >= 25_000).await.unwrap();
     let pod = f.operator.wait_ready(1, T).await.remove(0);
     let pid = f.operator.kill_container(&pod).unwrap();
-    let before = f.api::<DlqPolicy>().get("orders").await.unwrap();
+    let before = policies.get("orders").await.unwrap();
     eprintln!("SIGKILL of the operator container (host pid {pid}) at {} moved", moved_of(&before));
     let restarted = f.operator.wait_restarted(&pod, T).await;
     eprintln!("kubelet restarted the container (restartCount {restarted})");

@@ -10,7 +10,7 @@ use kube::api::{DeleteParams, Patch, PatchParams};
 use rdkafka::admin::{AdminOptions, AlterConfig, ResourceSpecifier};
 use serde_json::json;
 use tributary::api::{KafkaConnection, Topic};
-use tributary_e2e::kafka::{consume_all, create_topic, describe_topic};
+use tributary_e2e::kafka::{consume_all, create_topic, describe_topic, group_members};
 use tributary_e2e::*;
 
 const T: Duration = Duration::from_secs(60);
@@ -20,12 +20,12 @@ fn topic_manifest(name: &str, spec: serde_json::Value) -> serde_json::Value {
 }
 
 async fn ready_topic<O>(f: &Fixture<O>, name: &str) -> Topic {
-    wait_condition(&f.api::<Topic>(), name, "Ready", "True", None, topic_conditions, T).await
+    wait_condition(&f.api::<Topic>(), name, "Ready", "True", None, T).await.unwrap()
 }
 
 async fn not_ready_topic<O>(f: &Fixture<O>, name: &str, reason: &str) -> (Topic, String) {
-    let t = wait_condition(&f.api::<Topic>(), name, "Ready", "False", Some(reason), topic_conditions, T).await;
-    let msg = condition_of(&topic_conditions(&t), "Ready").unwrap().2;
+    let t = wait_condition(&f.api::<Topic>(), name, "Ready", "False", Some(reason), T).await.unwrap();
+    let msg = t.condition("Ready").unwrap().message;
     (t, msg)
 }
 
@@ -75,7 +75,7 @@ async fn connection_ready_unreachable_and_namespace_refusal() {
     let f = Fixture::start_cluster_wide("conn", &[]).await;
     f.connection("main").await;
     let conns = f.api::<KafkaConnection>();
-    let c = wait_condition(&conns, "main", "Ready", "True", Some("Connected"), connection_conditions, T).await;
+    let c = wait_condition(&conns, "main", "Ready", "True", Some("Connected"), T).await.unwrap();
     let st = c.status.unwrap();
     assert!(!st.cluster_id.unwrap_or_default().is_empty());
     let brokers = f.stack.bootstrap.split(',').count() as i32;
@@ -85,8 +85,8 @@ async fn connection_ready_unreachable_and_namespace_refusal() {
     f.apply::<KafkaConnection>(json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaConnection",
         "metadata": {"name": "dead"}, "spec": {"bootstrapServers": ["127.0.0.1:1"]}}))
         .await;
-    let c = wait_condition(&conns, "dead", "Ready", "False", Some("KafkaUnreachable"), connection_conditions, T).await;
-    assert!(condition_of(&connection_conditions(&c), "Ready").unwrap().2.len() > 5);
+    let c = wait_condition(&conns, "dead", "Ready", "False", Some("KafkaUnreachable"), T).await.unwrap();
+    assert!(c.condition("Ready").unwrap().message.len() > 5);
     let dead_topic = unique("on-dead");
     f.apply::<Topic>(topic_manifest(&dead_topic, json!({"connectionRef": {"name": "dead"}}))).await;
     let (_, msg) = not_ready_topic(&f, &dead_topic, "ConnectionNotReady").await;
@@ -102,16 +102,14 @@ async fn connection_ready_unreachable_and_namespace_refusal() {
     )
     .await;
     let other_topics: Api<Topic> = Api::namespaced(f.client.clone(), &other.name);
-    let t =
-        wait_condition(&other_topics, &borrower, "Ready", "False", Some("ConnectionNotAllowed"), topic_conditions, T)
-            .await;
-    assert!(condition_of(&topic_conditions(&t), "Ready").unwrap().2.contains("allowedNamespaces"));
+    let t = wait_condition(&other_topics, &borrower, "Ready", "False", Some("ConnectionNotAllowed"), T).await.unwrap();
+    assert!(t.condition("Ready").unwrap().message.contains("allowedNamespaces"));
     assert!(!kafka_has(&f, &borrower).await, "a refused topic must not be created");
     conns
         .patch("main", &PatchParams::default(), &Patch::Merge(json!({"spec": {"allowedNamespaces": [other.name]}})))
         .await
         .unwrap();
-    wait_condition(&other_topics, &borrower, "Ready", "True", None, topic_conditions, T).await;
+    wait_condition(&other_topics, &borrower, "Ready", "True", None, T).await.unwrap();
     assert!(kafka_has(&f, &borrower).await);
 }
 
@@ -123,14 +121,13 @@ async fn scram_connection_works_and_wrong_credentials_say_so_without_leaking() {
         scram_connection(&f, name, "SCRAM-SHA-512", password).await;
     }
     let conns = f.api::<KafkaConnection>();
-    wait_condition(&conns, "good", "Ready", "True", Some("Connected"), connection_conditions, T).await;
+    wait_condition(&conns, "good", "Ready", "True", Some("Connected"), T).await.unwrap();
     let topic = unique("scram-topic");
     f.apply::<Topic>(topic_manifest(&topic, json!({"connectionRef": {"name": "good"}, "partitions": 2}))).await;
     ready_topic(&f, &topic).await;
     assert_eq!(describe_topic(&f.stack, &f.stack.admin(), &topic).await.unwrap().unwrap().partitions, 2);
 
-    let bad =
-        wait_condition(&conns, "bad", "Ready", "False", Some("AuthenticationFailed"), connection_conditions, T).await;
+    let bad = wait_condition(&conns, "bad", "Ready", "False", Some("AuthenticationFailed"), T).await.unwrap();
     let status_text = serde_json::to_string(&bad.status).unwrap();
     let events = format!("{:?}", events_in(&f.client, &f.ns.name).await);
     let log = f.operator.log_text();
@@ -169,22 +166,21 @@ async fn create_update_and_kafka_names_with_underscore_and_dot() {
     f.apply::<Topic>(topic_manifest("orders", json!({"connectionRef": {"name": "main"}, "topicName": kafka_name,
         "partitions": 5, "replicationFactor": rf, "config": {"retention.ms": "7200000", "cleanup.policy": "compact", "segment.ms": "600000"}})))
     .await;
-    eventually("config and partitions applied", T, || async {
-        let facts = describe_topic(&f.stack, &f.stack.admin(), &kafka_name).await?.unwrap();
-        let ok = facts.partitions == 5
+    let facts = || async { Ok(describe_topic(&f.stack, &f.stack.admin(), &kafka_name).await?.unwrap()) };
+    wait_for("config and partitions applied", T, facts, |facts| {
+        facts.partitions == 5
             && facts.overrides.get("retention.ms").map(String::as_str) == Some("7200000")
-            && facts.overrides.get("segment.ms").map(String::as_str) == Some("600000");
-        Ok(ok.then_some(()))
+            && facts.overrides.get("segment.ms").map(String::as_str) == Some("600000")
     })
-    .await;
-    let t = eventually("status shows 5 partitions", T, || async {
-        let t = f.api::<Topic>().get("orders").await?;
-        Ok((t.status.as_ref().and_then(|s| s.partitions) == Some(5)
-            && t.status.as_ref().and_then(|s| s.observed_generation) == t.metadata.generation)
-            .then_some(t))
+    .await
+    .unwrap();
+    let t = wait_status(&f.api::<Topic>(), "orders", "status shows 5 partitions", T, |t| {
+        t.status.as_ref().and_then(|s| s.partitions) == Some(5)
+            && t.status.as_ref().and_then(|s| s.observed_generation) == t.metadata.generation
     })
-    .await;
-    assert_eq!(condition_of(&topic_conditions(&t), "Ready").unwrap().0, "True");
+    .await
+    .unwrap();
+    assert_eq!(t.condition("Ready").unwrap().status, "True");
     let reasons: Vec<String> = events_in(&f.client, &f.ns.name).await.into_iter().map(|(_, r, _)| r).collect();
     for want in ["Created", "PartitionsIncreased", "DriftCorrected"] {
         assert!(reasons.iter().any(|r| r == want), "no {want} Event in {reasons:?}");
@@ -233,12 +229,14 @@ async fn drift_is_corrected_observed_or_left_alone_per_policy() {
     }
 
     // Enforce: spec keys set back, foreign overrides removed, ignored and throttled keys untouched.
-    eventually("drift corrected", T, || async {
-        let o = overrides(&f, &enforce).await;
-        Ok((o.get("retention.ms").map(String::as_str) == Some("3600000") && !o.contains_key("max.message.bytes"))
-            .then_some(o))
-    })
-    .await;
+    wait_for(
+        "drift corrected",
+        T,
+        || async { Ok(overrides(&f, &enforce).await) },
+        |o| o.get("retention.ms").map(String::as_str) == Some("3600000") && !o.contains_key("max.message.bytes"),
+    )
+    .await
+    .unwrap();
     let o = overrides(&f, &enforce).await;
     assert_eq!(o.get("segment.ms").map(String::as_str), Some("1234567"), "ignoredConfigKeys must not be touched");
     assert_eq!(
@@ -257,8 +255,7 @@ async fn drift_is_corrected_observed_or_left_alone_per_policy() {
     assert!(f.operator.metric_sum("tributary_drift_corrections_total").await.unwrap() >= 1.0);
 
     // Observe: drift reported in status, Kafka untouched.
-    let t = wait_condition(&f.api::<Topic>(), &observe, "Drifted", "True", Some("DriftObserved"), topic_conditions, T)
-        .await;
+    let t = wait_condition(&f.api::<Topic>(), &observe, "Drifted", "True", Some("DriftObserved"), T).await.unwrap();
     let drift = t.status.unwrap().drift;
     assert_eq!(drift.len(), 1, "{drift:?}");
     assert_eq!(
@@ -267,8 +264,7 @@ async fn drift_is_corrected_observed_or_left_alone_per_policy() {
     );
 
     // CreateOnly: drift reported, never altered, even after several resyncs.
-    wait_condition(&f.api::<Topic>(), &create_only, "Drifted", "True", Some("DriftObserved"), topic_conditions, T)
-        .await;
+    wait_condition(&f.api::<Topic>(), &create_only, "Drifted", "True", Some("DriftObserved"), T).await.unwrap();
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert_eq!(overrides(&f, &create_only).await.get("retention.ms").map(String::as_str), Some("999999"));
     assert_eq!(overrides(&f, &observe).await.get("retention.ms").map(String::as_str), Some("5000000"));
@@ -352,17 +348,15 @@ async fn conflicting_topics_never_write_and_ownership_hands_over() {
     .await;
     let (t, msg) = not_ready_topic(&f, "second", "Conflict").await;
     assert!(msg.contains(&format!("{}/first", f.ns.name)), "{msg}");
-    assert_eq!(condition_of(&topic_conditions(&t), "Conflict").unwrap().0, "True");
+    assert_eq!(t.condition("Conflict").unwrap().status, "True");
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(overrides(&f, &kafka_name).await.get("retention.ms").map(String::as_str), Some("3600000"));
 
     // The owner goes (Retain): the topic stays and the other resource takes over.
     f.api::<Topic>().delete("first", &DeleteParams::default()).await.unwrap();
     ready_topic(&f, "second").await;
-    eventually("new owner's config applied", T, || async {
-        Ok((overrides(&f, &kafka_name).await.get("retention.ms").map(String::as_str) == Some("7200000")).then_some(()))
-    })
-    .await;
+    let retention = || async { Ok(overrides(&f, &kafka_name).await.get("retention.ms").cloned()) };
+    wait_for("new owner's config applied", T, retention, |r| r.as_deref() == Some("7200000")).await.unwrap();
 }
 
 #[tokio::test]
@@ -392,7 +386,7 @@ async fn adoption_and_pause() {
         )
         .await
         .unwrap();
-    wait_condition(&topics, &name, "Paused", "True", Some("Paused"), topic_conditions, T).await;
+    wait_condition(&topics, &name, "Paused", "True", Some("Paused"), T).await.unwrap();
     set_overrides_directly(&f, &name, &[("retention.ms", "999999")]).await;
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert_eq!(overrides(&f, &name).await.get("retention.ms").map(String::as_str), Some("999999"), "paused: no writes");
@@ -405,12 +399,10 @@ async fn adoption_and_pause() {
         )
         .await
         .unwrap();
-    eventually("unpaused topic corrected", T, || async {
-        Ok((overrides(&f, &name).await.get("retention.ms").map(String::as_str) == Some("3600000")).then_some(()))
-    })
-    .await;
+    let retention = || async { Ok(overrides(&f, &name).await.get("retention.ms").cloned()) };
+    wait_for("unpaused topic corrected", T, retention, |r| r.as_deref() == Some("3600000")).await.unwrap();
     let t = topics.get(&name).await.unwrap();
-    assert!(condition_of(&topic_conditions(&t), "Paused").is_none());
+    assert!(t.condition("Paused").is_none());
 }
 
 #[tokio::test]
@@ -461,32 +453,28 @@ async fn deletion_retains_deletes_refuses_in_use_and_never_traps_a_namespace() {
             consumer.unsubscribe();
         })
     };
-    eventually("group has committed", T, || async {
-        let g = f.stack.admin().inner().fetch_group_list(Some(&format!("{used}-readers")), Duration::from_secs(5))?;
-        Ok(g.groups().iter().any(|g| !g.members().is_empty()).then_some(()))
-    })
-    .await;
+    let members = || async { group_members(&f.stack, &format!("{used}-readers")) };
+    wait_for("group has committed", T, members, |n| *n > 0).await.unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     for t in [&kept, &gone, &used] {
         topics.delete(t, &DeleteParams::default()).await.unwrap();
     }
-    eventually("kept and gone resources removed", T, || async {
-        Ok((topics.get_opt(&kept).await?.is_none() && topics.get_opt(&gone).await?.is_none()).then_some(()))
-    })
-    .await;
+    let resources = || async { Ok((topics.get_opt(&kept).await?.is_some(), topics.get_opt(&gone).await?.is_some())) };
+    wait_for("kept and gone resources removed", T, resources, |left| *left == (false, false)).await.unwrap();
     assert!(kafka_has(&f, &kept).await, "Retain keeps the Kafka topic");
-    eventually("Delete removes the Kafka topic", T, || async { Ok((!kafka_has(&f, &gone).await).then_some(())) }).await;
+    wait_for("Delete removes the Kafka topic", T, || async { Ok(kafka_has(&f, &gone).await) }, |has| !has)
+        .await
+        .unwrap();
 
     let (_, msg) = not_ready_topic(&f, &used, "InUse").await;
     assert!(msg.contains(&format!("{used}-readers")), "{msg}");
     assert!(kafka_has(&f, &used).await, "a topic in use is not deleted");
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     consumer_thread.join().unwrap();
-    eventually("in-use topic deleted once the group is empty", Duration::from_secs(90), || async {
-        Ok((topics.get_opt(&used).await?.is_none() && !kafka_has(&f, &used).await).then_some(()))
-    })
-    .await;
+    let left = || async { Ok((topics.get_opt(&used).await?.is_some(), kafka_has(&f, &used).await)) };
+    let what = "in-use topic deleted once the group is empty";
+    wait_for(what, Duration::from_secs(90), left, |left| *left == (false, false)).await.unwrap();
 
     // A namespace whose connection is gone still terminates.
     let doomed = TestNamespace::create(&f.client, "doomed").await;
@@ -501,16 +489,14 @@ async fn deletion_retains_deletes_refuses_in_use_and_never_traps_a_namespace() {
     apply_in::<Topic>(&f.client, &doomed.name, topic_manifest(&orphan, json!({"connectionRef": {"name": "main"}})))
         .await;
     let doomed_topics: Api<Topic> = Api::namespaced(f.client.clone(), &doomed.name);
-    wait_condition(&doomed_topics, &orphan, "Ready", "True", None, topic_conditions, T).await;
+    wait_condition(&doomed_topics, &orphan, "Ready", "True", None, T).await.unwrap();
     Api::<KafkaConnection>::namespaced(f.client.clone(), &doomed.name)
         .delete("main", &DeleteParams::default())
         .await
         .unwrap();
     Api::<Namespace>::all(f.client.clone()).delete(&doomed.name, &DeleteParams::default()).await.unwrap();
-    eventually("namespace terminated", Duration::from_secs(120), || async {
-        Ok(Api::<Namespace>::all(f.client.clone()).get_opt(&doomed.name).await?.is_none().then_some(()))
-    })
-    .await;
+    let namespace = || async { Ok(Api::<Namespace>::all(f.client.clone()).get_opt(&doomed.name).await?.is_some()) };
+    wait_for("namespace terminated", Duration::from_secs(120), namespace, |there| !there).await.unwrap();
     assert!(kafka_has(&f, &orphan).await, "Retain keeps the topic when its namespace goes");
 }
 
@@ -526,16 +512,15 @@ fn replica_sets<O>(f: &Fixture<O>, topic: &str) -> Vec<(Vec<i32>, Vec<i32>)> {
 }
 
 async fn reassignment_done<O>(f: &Fixture<O>, name: &str, rf: i32) -> Topic {
-    let topics = f.api::<Topic>();
-    eventually(&format!("{name} moved to replication factor {rf}"), Duration::from_secs(120), || async {
-        let t = topics.get(name).await?;
-        let ready = condition_of(&topic_conditions(&t), "Ready").is_some_and(|(s, _, _)| s == "True");
+    wait_status(&f.api(), name, &format!("moved to replication factor {rf}"), Duration::from_secs(120), |t: &Topic| {
+        let ready = t.has_condition("Ready", "True", None);
         let done = t.status.as_ref().and_then(|s| s.reassignment.as_ref()).is_some_and(|r| {
             r.state == "Done" && r.target_replication_factor == rf && r.partitions_done == r.partitions_total
         });
-        Ok((ready && done).then_some(t))
+        ready && done
     })
     .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -546,8 +531,7 @@ async fn replication_factor_change_is_carried_out_by_partition_reassignment_over
     // A SCRAM connection: the reassignment requests go over the operator's own wire client, authenticated as the
     // librdkafka client is.
     scram_connection(&f, "scram", "SCRAM-SHA-256", &f.stack.scram_password).await;
-    wait_condition(&f.api::<KafkaConnection>(), "scram", "Ready", "True", Some("Connected"), connection_conditions, T)
-        .await;
+    wait_condition(&f.api::<KafkaConnection>(), "scram", "Ready", "True", Some("Connected"), T).await.unwrap();
 
     let name = unique("rf");
     f.apply::<Topic>(topic_manifest(
@@ -615,16 +599,16 @@ async fn tls_connection_with_a_ca_from_a_secret_creates_topics_and_reassigns_ove
             .await;
     }
     let conns = f.api::<KafkaConnection>();
-    let good = wait_condition(&conns, "tls", "Ready", "True", Some("Connected"), connection_conditions, T).await;
+    let good = wait_condition(&conns, "tls", "Ready", "True", Some("Connected"), T).await.unwrap();
     assert_eq!(good.status.unwrap().brokers, Some(bootstrap.len() as i32));
-    let bad = eventually("the wrong CA reported", T, || async {
-        let c = conns.get("wrong-ca").await?;
-        Ok(condition_of(&connection_conditions(&c), "Ready").filter(|(s, _, _)| s == "False"))
-    })
-    .await;
+    let ready = || async { Ok(conns.get("wrong-ca").await?.condition("Ready")) };
+    let bad = wait_for("the wrong CA reported", T, ready, |c| c.as_ref().is_some_and(|c| c.status == "False"))
+        .await
+        .unwrap()
+        .expect("a Ready condition");
     eprintln!("wrong CA: {bad:?}");
-    assert_eq!(bad.1, "AuthenticationFailed", "{bad:?}");
-    assert!(bad.2.contains("certificate verify failed"), "{bad:?}");
+    assert_eq!(bad.reason, "AuthenticationFailed", "{bad:?}");
+    assert!(bad.message.contains("certificate verify failed"), "{bad:?}");
 
     // A topic over TLS, then a replication-factor change, whose reassignment requests go over the operator's own
     // TLS client (rustls with the CA from the Secret).

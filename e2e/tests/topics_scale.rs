@@ -29,7 +29,7 @@ fn manifests(names: &[String], spec: serde_json::Value) -> Vec<serde_json::Value
 
 async fn connected<O>(f: &Fixture<O>) {
     f.connection("main").await;
-    wait_condition(&f.api::<KafkaConnection>(), "main", "Ready", "True", None, connection_conditions, T).await;
+    wait_condition(&f.api::<KafkaConnection>(), "main", "Ready", "True", None, T).await.unwrap();
 }
 
 /// Removes the test's Topic resources (the running operator releases the finalizers) and then its Kafka topics.
@@ -199,18 +199,17 @@ async fn kafka_controller_outage_during_a_500_topic_reconcile_is_reported_and_re
     creating.await.unwrap().unwrap();
 
     let conns = f.api::<KafkaConnection>();
-    let reported = eventually("the outage in conditions", Duration::from_secs(120), || async {
+    let outage = || async {
         let reasons = tracker.not_ready_reasons();
         let topic_says = ["KafkaUnreachable", "ConnectionNotReady"].iter().find(|r| reasons.contains_key(**r));
-        let conn = conns.get("main").await?;
-        let conn_says = condition_of(&connection_conditions(&conn), "Ready").filter(|(s, _, _)| s == "False");
+        let conn_says = conns.get("main").await?.condition("Ready").filter(|c| c.status == "False");
         Ok(match (topic_says, conn_says) {
             (Some(r), _) => Some(format!("Topic Ready=False {r}")),
-            (None, Some((_, r, m))) => Some(format!("KafkaConnection Ready=False {r}: {m}")),
+            (None, Some(c)) => Some(format!("KafkaConnection Ready=False {}: {}", c.reason, c.message)),
             _ => None,
         })
-    })
-    .await;
+    };
+    let reported = wait_for_some("the outage in conditions", Duration::from_secs(120), outage).await.unwrap();
     let during = tracker.counts();
     eprintln!("reported: {reported}; topics now {during:?}; reasons seen {:?}", tracker.not_ready_reasons());
     assert!(during.ready < N, "every topic was done before the outage: the test proved nothing");
@@ -256,11 +255,8 @@ async fn leader_pod_lost_mid_batch_converges_with_nothing_lost_or_duplicated() {
         async move { create_all(&client, &ns, m, CONCURRENCY).await }
     });
     // SIGKILL once Kafka has a tenth of the topics: the rest of the batch is in flight.
-    let first = eventually("a tenth of the topics in Kafka", T, || async {
-        let n = kafka_topic_names(&f.stack, &prefix)?.len();
-        Ok((n >= N / 10).then_some(n))
-    })
-    .await;
+    let in_kafka = || async { Ok(kafka_topic_names(&f.stack, &prefix)?.len()) };
+    let first = wait_for("a tenth of the topics in Kafka", T, in_kafka, |n| *n >= N / 10).await.unwrap();
     let leader = f.operator.leader().await.expect("a leader holds the Lease");
     let pid = f.operator.kill_container(&f.operator.pod(&leader).await.unwrap()).unwrap();
     let at_kill = tracker.counts();

@@ -334,13 +334,11 @@ async fn reaction_run(
     )
     .await?;
     let groups: Api<ConsumerGroup> = Api::namespaced(client.clone(), ns);
-    eventually(&format!("{name} steady"), Duration::from_secs(120), || async {
-        let g = groups.get(&name).await?;
-        let st = g.status.unwrap_or_default();
-        let active = condition_of(&st.conditions, "ScalingActive").is_some_and(|(s, _, _)| s == "True");
-        Ok((active && st.total_lag == Some(0) && st.members.unwrap_or(0) >= 1).then_some(()))
+    wait_status(&groups, &name, "steady", Duration::from_secs(120), |g| {
+        let st = g.status.clone().unwrap_or_default();
+        g.has_condition("ScalingActive", "True", None) && st.total_lag == Some(0) && st.members.unwrap_or(0) >= 1
     })
-    .await;
+    .await?;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
     let (ready, scaled) = watch_scale_up(deployments.clone(), &deployment);
     tokio::time::timeout(Duration::from_secs(30), ready).await.context("the Deployment watch did not start")??;
@@ -450,17 +448,12 @@ impl LagTracker {
 
     /// Waits until `n` groups show `lag`; returns the first and last time one started showing it.
     async fn wait_showing(&self, n: usize, lag: i64, timeout: Duration) -> anyhow::Result<(Instant, Instant)> {
-        let started = Instant::now();
-        loop {
-            if let (count, Some(first), Some(last)) = self.showing(lag)
-                && count >= n
-            {
-                return Ok((first, last));
-            }
-            if started.elapsed() > timeout {
-                bail!("after {timeout:?}: {} of {n} groups show lag {lag}", self.showing(lag).0);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let what = format!("{n} groups showing lag {lag} (how many, since when first and last)");
+        let showing = || async { Ok(self.showing(lag)) };
+        let patience = Patience::new(timeout, Duration::from_millis(50));
+        match wait_for(&what, patience, showing, |(count, ..)| *count >= n).await? {
+            (_, Some(first), Some(last)) => Ok((first, last)),
+            seen => bail!("{what}: {seen:?}"),
         }
     }
 }
@@ -678,10 +671,8 @@ async fn cost_phase(
     // Clean up this phase: the ConsumerGroup objects, then the Kafka groups and topics.
     let (background, all) = (DeleteParams::background(), ListParams::default());
     retry("deleting the ConsumerGroups", || api.delete_collection(&background, &all)).await?;
-    eventually("ConsumerGroups deleted", Duration::from_secs(120), || async {
-        Ok(api.list_metadata(&ListParams::default()).await?.items.is_empty().then_some(()))
-    })
-    .await;
+    let left = || async { Ok(api.list_metadata(&ListParams::default()).await?.items.len()) };
+    wait_for("ConsumerGroups deleted", Duration::from_secs(120), left, |n| *n == 0).await?;
     drop(tracker);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let metrics = metrics_of(operator).await?;
@@ -884,7 +875,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     let conns: Api<KafkaConnection> = Api::namespaced(client.clone(), &ns.name);
-    wait_condition(&conns, "main", "Ready", "True", None, connection_conditions, Duration::from_secs(60)).await;
+    wait_condition(&conns, "main", "Ready", "True", None, Duration::from_secs(60)).await?;
 
     let made = Made::default();
     let result = measure(&stack, &client, &ns.name, &run, &operator, &args, &made).await;

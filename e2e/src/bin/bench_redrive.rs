@@ -164,16 +164,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await;
     let policies: Api<DlqPolicy> = Api::namespaced(client.clone(), &ns.name);
-    wait_condition(
-        &policies,
-        "bench",
-        "Ready",
-        "True",
-        None,
-        |p: &DlqPolicy| p.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default(),
-        Duration::from_secs(60),
-    )
-    .await;
+    wait_condition(&policies, "bench", "Ready", "True", None, Duration::from_secs(60)).await?;
 
     // 1. Fill the dead-letter topic.
     let producer: FutureProducer = stack
@@ -242,21 +233,18 @@ async fn main() -> anyhow::Result<()> {
             &Patch::Merge(json!({"spec": {"redrive": {"id": "bench", "maxPerSecond": 0}}})),
         )
         .await?;
-    let moved = loop {
-        let p = policies.get("bench").await?;
-        if let Some(r) = p.status.and_then(|s| s.redrive) {
-            match r.phase.as_str() {
-                "Completed" => break r.moved,
-                "Failed" | "Refused" | "Cancelled" => bail!("redrive ended {}: {:?}", r.phase, r.message),
-                _ => {}
-            }
-        }
-        if started.elapsed() > Duration::from_secs(1800) {
-            bail!("redrive did not complete in 30 minutes");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let ended = |p: &DlqPolicy| {
+        let phase = p.status.as_ref().and_then(|s| s.redrive.as_ref()).map(|r| r.phase.as_str());
+        matches!(phase, Some("Completed" | "Failed" | "Refused" | "Cancelled"))
     };
+    let patience = Patience::new(Duration::from_secs(1800), Duration::from_millis(100));
+    let p = wait_status(&policies, "bench", "the redrive to end", patience, ended).await?;
     let redrive_secs = started.elapsed().as_secs_f64();
+    let r = p.status.and_then(|s| s.redrive).context("a redrive status")?;
+    if r.phase != "Completed" {
+        bail!("redrive ended {}: {:?}", r.phase, r.message);
+    }
+    let moved = r.moved;
     let cpu = cpu_seconds(operator.pid()).unwrap_or(0.0) - cpu_before;
     let rss = peak_rss_mb(operator.pid());
     let (n, distinct, first, last) = read_back(&stack, &src)?;

@@ -189,7 +189,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await;
     let conns: Api<KafkaConnection> = Api::namespaced(client.clone(), &ns.name);
-    wait_condition(&conns, "main", "Ready", "True", None, connection_conditions, Duration::from_secs(60)).await;
+    wait_condition(&conns, "main", "Ready", "True", None, Duration::from_secs(60)).await?;
     let api: Api<Topic> = Api::namespaced(client.clone(), &ns.name);
     let tracker = ReadyTracker::start(api.clone());
     let sampler = ProcSampler::start(operator.pid(), Duration::from_millis(100));
@@ -211,15 +211,13 @@ async fn main() -> anyhow::Result<()> {
     });
     let mut last_print = Instant::now();
     let mut created_in = None;
-    loop {
+    // Each look also notes when the creations are done, and prints the progress every 5 s.
+    let counts = || {
         let c = tracker.counts();
         if created_in.is_none() && creating.is_finished() {
             created_in = Some(started.elapsed());
         }
-        if c.ready >= n {
-            break;
-        }
-        if last_print.elapsed() >= Duration::from_secs(5) {
+        if c.ready < n && last_print.elapsed() >= Duration::from_secs(5) {
             eprintln!(
                 "  t={:>6.1}s resources={:>5} ready={:>5} not ready {:?}",
                 started.elapsed().as_secs_f64(),
@@ -229,11 +227,10 @@ async fn main() -> anyhow::Result<()> {
             );
             last_print = Instant::now();
         }
-        if started.elapsed() > Duration::from_secs(1800) {
-            bail!("not every topic Ready after 30 min: {c:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        async move { Ok(c) }
+    };
+    let patience = Patience::new(Duration::from_secs(1800), Duration::from_millis(20));
+    wait_for("every topic Ready", patience, counts, |c| c.ready >= n).await?;
     let e2e = started.elapsed();
     creating.await??;
     let created_in = created_in.unwrap_or(e2e);
@@ -252,15 +249,9 @@ async fn main() -> anyhow::Result<()> {
         .filter_map(|op| mean_latency(&after, &before, op).map(|l| (op.clone(), format!("{:.0} ms", l * 1000.0))))
         .collect();
     // Every topic is in Kafka (metadata may trail the last creations by a moment).
-    let mut in_kafka = 0;
-    for _ in 0..30 {
-        in_kafka = kafka_topic_names(&stack, &prefix)?.len();
-        if in_kafka == n {
-            break;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    anyhow::ensure!(in_kafka == n, "{in_kafka} of {n} topics in Kafka");
+    let in_kafka = || async { Ok(kafka_topic_names(&stack, &prefix)?.len()) };
+    let patience = Patience::new(Duration::from_secs(30), Duration::from_secs(1));
+    wait_for(&format!("{n} topics in Kafka"), patience, in_kafka, |k| *k == n).await?;
 
     println!();
     println!(
