@@ -19,6 +19,7 @@ use rdkafka::ClientConfig;
 pub mod conditions;
 pub mod emulator;
 pub mod kafka;
+pub mod manifest;
 pub mod node;
 pub mod rbac;
 pub mod scale;
@@ -426,12 +427,7 @@ impl<O> Fixture<O> {
 
     /// A KafkaConnection named `name` to the stack's plaintext listener.
     pub async fn connection(&self, name: &str) -> tributary::api::KafkaConnection {
-        self.apply(serde_json::json!({
-            "apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaConnection",
-            "metadata": {"name": name},
-            "spec": {"bootstrapServers": self.stack.bootstrap.split(',').collect::<Vec<_>>()}
-        }))
-        .await
+        self.apply(manifest::kafka_connection(name, &self.stack.bootstrap)).await
     }
 }
 

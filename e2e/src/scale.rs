@@ -19,11 +19,6 @@ use tributary::api::Topic;
 
 use crate::{Conditions, Patience, Stack, wait_for};
 
-/// A Topic manifest.
-pub fn topic_manifest(name: &str, spec: serde_json::Value) -> serde_json::Value {
-    serde_json::json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "Topic", "metadata": {"name": name}, "spec": spec})
-}
-
 /// Creates every manifest in `namespace` (plain POSTs), at most `concurrency` at a time; retries transient
 /// failures (throttling, time-outs) and accepts objects that already exist. Returns how long it took.
 pub async fn create_all(

@@ -14,24 +14,10 @@ use serde_json::json;
 use tributary::api::ConsumerGroup;
 use tributary_e2e::emulator::ReplicaEmulator;
 use tributary_e2e::kafka::{GroupOffsets, create_topic, group_members, group_offsets_cli, produce};
+use tributary_e2e::manifest::{self, emulated_deployment};
 use tributary_e2e::*;
 
 const T: Duration = Duration::from_secs(90);
-
-fn group_manifest(name: &str, spec: serde_json::Value) -> serde_json::Value {
-    json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "ConsumerGroup", "metadata": {"name": name}, "spec": spec})
-}
-
-/// A Deployment whose replicas the in-process emulator plays: its pods never schedule (no node has the label),
-/// so the node pulls and runs nothing for it.
-fn deployment_manifest(name: &str, replicas: i32) -> serde_json::Value {
-    json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                 "template": {"metadata": {"labels": {"app": name}},
-                              "spec": {"nodeSelector": {"tributary.dev/emulated-replicas": "true"},
-                                       "containers": [{"name": "consumer", "image": "registry.invalid/consumer:1",
-                                                       "imagePullPolicy": "Never"}]}}}})
-}
 
 /// Commits `offsets` for `group` as a consumer that then leaves.
 fn commit(stack: &Stack, group: &str, offsets: &[(&str, i32, i64)]) {
@@ -66,7 +52,7 @@ async fn lag_matches_kafka_counts_from_log_start_and_ignores_transaction_markers
     tpl.add_partition_offset(&topic, 2, Offset::Offset(5)).unwrap();
     admin.delete_records(&tpl, &rdkafka::admin::AdminOptions::new()).await.unwrap();
 
-    f.apply::<ConsumerGroup>(group_manifest(
+    f.apply::<ConsumerGroup>(manifest::consumer_group(
         "billing",
         json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic]}),
     ))
@@ -135,7 +121,7 @@ async fn lag_matches_kafka_counts_from_log_start_and_ignores_transaction_markers
     let (_, high) = consumer.fetch_watermarks(&tx_topic, 0, Duration::from_secs(5)).unwrap();
     assert_eq!(high, 101, "100 records plus one commit marker");
     drop(reader);
-    f.apply::<ConsumerGroup>(group_manifest(
+    f.apply::<ConsumerGroup>(manifest::consumer_group(
         "tx",
         json!({"connectionRef": {"name": "main"}, "groupId": tx_group, "topics": [tx_topic]}),
     ))
@@ -178,7 +164,7 @@ async fn lag_in_seconds_follows_a_known_produce_schedule() {
     create_topic(&f.stack.admin(), &topic, 1, 1, &[]).await.unwrap();
     let group = unique("sched-group");
     commit(&f.stack, &group, &[(&topic, 0, 0)]);
-    f.apply::<ConsumerGroup>(group_manifest(
+    f.apply::<ConsumerGroup>(manifest::consumer_group(
         "sched",
         json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic],
         "lag": {"maxSeconds": 8}}),
@@ -232,7 +218,7 @@ async fn partition_health_stalled_stopped_and_rewound() {
             let _ = member.poll(Duration::from_millis(100));
         }
     });
-    f.apply::<ConsumerGroup>(group_manifest(
+    f.apply::<ConsumerGroup>(manifest::consumer_group(
         "stuck",
         json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic]}),
     ))
@@ -248,7 +234,7 @@ async fn partition_health_stalled_stopped_and_rewound() {
     // Stopped: commits that moved, then silence (no member) while lag remains.
     let quiet = unique("quiet");
     commit(&f.stack, &quiet, &[(&topic, 0, 5)]);
-    f.apply::<ConsumerGroup>(group_manifest(
+    f.apply::<ConsumerGroup>(manifest::consumer_group(
         "quiet",
         json!({"connectionRef": {"name": "main"}, "groupId": quiet, "topics": [topic]}),
     ))
@@ -260,7 +246,7 @@ async fn partition_health_stalled_stopped_and_rewound() {
     // Rewound: the committed offset goes backwards.
     let rewind = unique("rewind");
     commit(&f.stack, &rewind, &[(&topic, 0, 40)]);
-    f.apply::<ConsumerGroup>(group_manifest(
+    f.apply::<ConsumerGroup>(manifest::consumer_group(
         "rewind",
         json!({"connectionRef": {"name": "main"}, "groupId": rewind, "topics": [topic]}),
     ))
@@ -279,12 +265,12 @@ async fn an_hpa_on_the_same_target_stops_scaling() {
     f.connection("main").await;
     let topic = unique("hpa");
     create_topic(&f.stack.admin(), &topic, 4, 1, &[]).await.unwrap();
-    f.apply::<Deployment>(deployment_manifest("consumer", 1)).await;
+    f.apply::<Deployment>(emulated_deployment("consumer", 1)).await;
     f.apply::<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler>(json!({"apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler", "metadata": {"name": "cpu"},
         "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "consumer"}, "minReplicas": 1, "maxReplicas": 3}})).await;
     produce(&f.stack.producer(), &topic, "x", 2000).await.unwrap();
-    f.apply::<ConsumerGroup>(group_manifest(
+    f.apply::<ConsumerGroup>(manifest::consumer_group(
         "hpa",
         json!({"connectionRef": {"name": "main"}, "groupId": unique("hpa-group"), "topics": [topic],
         "autoscaling": {"targetRef": {"name": "consumer"}, "maxReplicas": 4, "lagPerReplica": 10, "pollSeconds": 1}}),
@@ -312,7 +298,7 @@ async fn offset_reset_to_a_timestamp_replays_exactly_the_records_since_then() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     produce(&producer, &topic, "after", 50).await.unwrap();
 
-    f.apply::<Deployment>(deployment_manifest("consumer", 1)).await;
+    f.apply::<Deployment>(emulated_deployment("consumer", 1)).await;
     let emulator = ReplicaEmulator::start(&f.stack, f.client.clone(), &f.ns.name, "consumer", &group, &topic, 1000);
     let spec = |reset: Option<serde_json::Value>| {
         let mut s = json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic],
@@ -322,7 +308,7 @@ async fn offset_reset_to_a_timestamp_replays_exactly_the_records_since_then() {
         }
         s
     };
-    f.apply::<ConsumerGroup>(group_manifest("replay", spec(None))).await;
+    f.apply::<ConsumerGroup>(manifest::consumer_group("replay", spec(None))).await;
     let consumed = || async { Ok(emulator.processed_values().len()) };
     wait_for("everything consumed once", T, consumed, |n| *n >= 100).await.unwrap();
     let groups = f.api::<ConsumerGroup>();
@@ -331,7 +317,7 @@ async fn offset_reset_to_a_timestamp_replays_exactly_the_records_since_then() {
         .unwrap();
     let consumed_before_reset = emulator.processed_values().len();
 
-    f.apply::<ConsumerGroup>(group_manifest(
+    f.apply::<ConsumerGroup>(manifest::consumer_group(
         "replay",
         spec(Some(json!({"id": "replay-1", "to": "Timestamp", "value": cut.to_string()}))),
     ))
@@ -379,7 +365,7 @@ async fn offset_reset_with_members_the_operator_does_not_control_is_refused() {
         }
     });
     wait_for("member joined", T, || async { group_members(&f.stack, &group) }, |n| *n > 0).await.unwrap();
-    f.apply::<ConsumerGroup>(group_manifest(
+    f.apply::<ConsumerGroup>(manifest::consumer_group(
         "refuse",
         json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic],
         "offsetReset": {"id": "r1", "to": "Earliest"}}),
@@ -404,7 +390,7 @@ async fn max_drain_seconds_uses_measured_rates_and_holds_when_throughput_saturat
     let topic = unique("drain");
     create_topic(&f.stack.admin(), &topic, 6, 1, &[]).await.unwrap();
     let group = unique("drain-group");
-    f.apply::<Deployment>(deployment_manifest("consumer", 1)).await;
+    f.apply::<Deployment>(emulated_deployment("consumer", 1)).await;
     let emulator = ReplicaEmulator::start(&f.stack, f.client.clone(), &f.ns.name, "consumer", &group, &topic, 100);
     // The consumers share a downstream that manages 150 records/s in all: one replica does 100/s, but with n
     // replicas each gets 150/n, so adding consumers lowers each one's throughput.
@@ -430,7 +416,7 @@ async fn max_drain_seconds_uses_measured_rates_and_holds_when_throughput_saturat
             let _ = p.flush(Duration::from_secs(5));
         })
     };
-    f.apply::<ConsumerGroup>(group_manifest("drain", json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic],
+    f.apply::<ConsumerGroup>(manifest::consumer_group("drain", json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic],
         "autoscaling": {"targetRef": {"name": "consumer"}, "minReplicas": 1, "maxReplicas": 6, "maxDrainSeconds": 20, "pollSeconds": 2}}))).await;
     let deployments: Api<Deployment> = f.api();
     let replicas = |d: Deployment| d.spec.and_then(|s| s.replicas).unwrap_or(0);

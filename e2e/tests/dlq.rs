@@ -15,14 +15,11 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::json;
 use tributary::api::{DlqPolicy, Topic};
 use tributary_e2e::kafka::{create_topic, describe_topic};
+use tributary_e2e::manifest;
 use tributary_e2e::node;
 use tributary_e2e::*;
 
 const T: Duration = Duration::from_secs(60);
-
-fn policy(name: &str, spec: serde_json::Value) -> serde_json::Value {
-    json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "DlqPolicy", "metadata": {"name": name}, "spec": spec})
-}
 
 async fn ready<O>(f: &Fixture<O>, name: &str) -> DlqPolicy {
     wait_condition(&f.api::<DlqPolicy>(), name, "Ready", "True", None, T).await.unwrap()
@@ -193,7 +190,7 @@ async fn generated_topics_follow_spring_names_and_are_managed() {
     f.connection("main").await;
     let policies = f.api::<DlqPolicy>();
     let src = unique("orders");
-    f.apply::<DlqPolicy>(policy(
+    f.apply::<DlqPolicy>(manifest::dlq_policy(
         "orders",
         json!({"connectionRef": {"name": "main"}, "sourceTopic": src, "deletionPolicy": "Delete",
                "retry": {"attempts": 5, "backoff": {"initialSeconds": 1, "multiplier": 2, "maxSeconds": 2},
@@ -223,7 +220,7 @@ async fn generated_topics_follow_spring_names_and_are_managed() {
 
     // Spring's default: attempts 3, fixed 1000 ms → one shared `-retry` topic.
     let src2 = unique("payments");
-    f.apply::<DlqPolicy>(policy(
+    f.apply::<DlqPolicy>(manifest::dlq_policy(
         "payments",
         json!({"connectionRef": {"name": "main"}, "sourceTopic": src2, "retry": {}}),
     ))
@@ -270,7 +267,7 @@ async fn monitoring_depth_age_rate_alerts_and_metrics() {
     f.connection("main").await;
     let src = unique("orders");
     let dlt = format!("{src}-dlt");
-    f.apply::<DlqPolicy>(policy(
+    f.apply::<DlqPolicy>(manifest::dlq_policy(
         "orders",
         json!({"connectionRef": {"name": "main"}, "sourceTopic": src, "alerting": {"maxDepth": 5}}),
     ))
@@ -356,7 +353,7 @@ async fn redrive_moves_exactly_once_keeps_records_and_holds_the_rate() {
     kafka_topic(&f, &src, 3).await;
     kafka_topic(&f, &audit, 1).await;
     let dlt = format!("{src}-dlt");
-    f.apply::<DlqPolicy>(policy(
+    f.apply::<DlqPolicy>(manifest::dlq_policy(
         "orders",
         json!({"connectionRef": {"name": "main"}, "sourceTopic": src, "allowedRedriveTopics": [audit],
                "deadLetter": {"partitions": 2}}),
@@ -454,7 +451,11 @@ async fn second_id_waits_and_cancel_stops_cleanly() {
     let src = unique("orders");
     kafka_topic(&f, &src, 1).await;
     let dlt = format!("{src}-dlt");
-    f.apply::<DlqPolicy>(policy("orders", json!({"connectionRef": {"name": "main"}, "sourceTopic": src}))).await;
+    f.apply::<DlqPolicy>(manifest::dlq_policy(
+        "orders",
+        json!({"connectionRef": {"name": "main"}, "sourceTopic": src}),
+    ))
+    .await;
     ready(&f, "orders").await;
     let letters: Vec<Letter> = (0..1500).map(|i| spring(format!("v-{i}"), &src)).collect();
     produce(&producer(&f.stack), &dlt, &letters).await;
@@ -503,7 +504,7 @@ async fn bad_input_is_refused_or_stops_before_the_bad_record() {
     kafka_topic(&f, &src, 1).await;
     kafka_topic(&f, &payments, 1).await;
     let dlt = format!("{src}-dlt");
-    f.apply::<DlqPolicy>(policy(
+    f.apply::<DlqPolicy>(manifest::dlq_policy(
         "orders",
         json!({"connectionRef": {"name": "main"}, "sourceTopic": src, "allowedRedriveTopics": [ghost]}),
     ))
@@ -546,7 +547,7 @@ async fn bad_input_is_refused_or_stops_before_the_bad_record() {
     // With every topic allowed, an original topic that does not exist fails the same way, and is not created.
     let wide_src = unique("wide");
     kafka_topic(&f, &wide_src, 1).await;
-    f.apply::<DlqPolicy>(policy(
+    f.apply::<DlqPolicy>(manifest::dlq_policy(
         "wide",
         json!({"connectionRef": {"name": "main"}, "sourceTopic": wide_src, "allowedRedriveTopics": ["*"]}),
     ))
@@ -583,7 +584,7 @@ async fn sigkill_of_the_operator_pod_mid_move_still_moves_every_record_exactly_o
     let src = unique("orders");
     kafka_topic(&f, &src, 3).await;
     let dlt = format!("{src}-dlt");
-    f.apply::<DlqPolicy>(policy(
+    f.apply::<DlqPolicy>(manifest::dlq_policy(
         "orders",
         json!({"connectionRef": {"name": "main"}, "sourceTopic": src, "deadLetter": {"partitions": 3}}),
     ))

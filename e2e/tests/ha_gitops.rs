@@ -7,6 +7,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use serde_json::json;
 use tributary::api::{ConsumerGroup, DlqPolicy, KafkaConnection, Topic};
+use tributary_e2e::manifest;
 use tributary_e2e::rbac::OPERATOR_NAMESPACE;
 use tributary_e2e::*;
 
@@ -44,8 +45,7 @@ fn identity_of(op: &Operator) -> String {
 }
 
 fn topic(name: &str) -> serde_json::Value {
-    json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "Topic", "metadata": {"name": name},
-           "spec": {"connectionRef": {"name": "main"}, "partitions": 2}})
+    manifest::topic(name, json!({"connectionRef": {"name": "main"}, "partitions": 2}))
 }
 
 async fn created_events<O>(f: &Fixture<O>, name: &str) -> usize {

@@ -13,6 +13,7 @@ use kube::api::PostParams;
 use serde_json::json;
 use tributary::api::{ConsumerGroup, KafkaConnection, Topic};
 use tributary_e2e::kafka::{create_topic, group_offsets_cli, produce};
+use tributary_e2e::manifest;
 use tributary_e2e::node::{self, ChartOperator, ChartOptions, since};
 use tributary_e2e::*;
 
@@ -95,9 +96,11 @@ async fn the_chart_runs_the_operator_pod_from_the_local_image_with_the_restricte
     f.connection("main").await;
     wait_condition(&f.api::<KafkaConnection>(), "main", "Ready", "True", None, T).await.unwrap();
     let kafka_name = unique("pod-made");
-    f.apply::<Topic>(json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "Topic", "metadata": {"name": "made"},
-        "spec": {"connectionRef": {"name": "main"}, "topicName": kafka_name, "partitions": 3}}))
-        .await;
+    f.apply::<Topic>(manifest::topic(
+        "made",
+        json!({"connectionRef": {"name": "main"}, "topicName": kafka_name, "partitions": 3}),
+    ))
+    .await;
     let t = topic_ready(&f, "made").await;
     assert_eq!(t.status.unwrap().partitions, Some(3));
     let facts = tributary_e2e::kafka::describe_topic(&f.stack, &f.stack.admin(), &kafka_name).await.unwrap();
@@ -174,9 +177,11 @@ async fn two_operator_pods_elect_a_leader_and_the_standby_writes_when_the_leader
     let names: Vec<String> = pods.iter().map(|p| p.metadata.name.clone().unwrap()).collect();
     assert!(names.contains(&leader), "holder {leader} is one of {names:?}");
     let kafka_before = unique("ha-before");
-    f.apply::<Topic>(json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "Topic", "metadata": {"name": "before"},
-        "spec": {"connectionRef": {"name": "main"}, "topicName": kafka_before, "partitions": 2}}))
-        .await;
+    f.apply::<Topic>(manifest::topic(
+        "before",
+        json!({"connectionRef": {"name": "main"}, "topicName": kafka_before, "partitions": 2}),
+    ))
+    .await;
     topic_ready(&f, "before").await;
     let leader_pod = pods.iter().find(|p| p.metadata.name.as_deref() == Some(leader.as_str())).unwrap();
     let standby_pod = pods.iter().find(|p| p.metadata.name.as_deref() != Some(leader.as_str())).unwrap();
@@ -197,9 +202,11 @@ async fn two_operator_pods_elect_a_leader_and_the_standby_writes_when_the_leader
         .expect("a holder");
     let lease_taken = since(deleted);
     let kafka_after = unique("ha-after");
-    f.apply::<Topic>(json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "Topic", "metadata": {"name": "after"},
-        "spec": {"connectionRef": {"name": "main"}, "topicName": kafka_after, "partitions": 2}}))
-        .await;
+    f.apply::<Topic>(manifest::topic(
+        "after",
+        json!({"connectionRef": {"name": "main"}, "topicName": kafka_after, "partitions": 2}),
+    ))
+    .await;
     topic_ready(&f, "after").await;
     let first_write = since(deleted);
     // The standby, or the pod the Deployment started in the deleted one's place: whichever asked first.
@@ -261,13 +268,14 @@ async fn real_consumer_pods_scaled_by_tributary_drain_a_burst_and_sleep_at_zero(
     let group = unique("billing");
     f.apply::<Deployment>(node::consumer_deployment("billing", &group, &[&topic], &f.stack.bootstrap, 100, Some(0)))
         .await;
-    f.apply::<ConsumerGroup>(json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "ConsumerGroup",
-        "metadata": {"name": "billing"},
-        "spec": {"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic], "lag": {"maxSeconds": 30},
-                 "autoscaling": {"targetRef": {"name": "billing"}, "minReplicas": 0, "maxReplicas": 4,
-                                 "lagPerReplica": 200, "activationLag": 10,
-                                 "scaleDown": {"stabilizationSeconds": 20}}}}))
-        .await;
+    f.apply::<ConsumerGroup>(manifest::consumer_group(
+        "billing",
+        json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic], "lag": {"maxSeconds": 30},
+               "autoscaling": {"targetRef": {"name": "billing"}, "minReplicas": 0, "maxReplicas": 4,
+                               "lagPerReplica": 200, "activationLag": 10,
+                               "scaleDown": {"stabilizationSeconds": 20}}}),
+    ))
+    .await;
     let groups = f.api::<ConsumerGroup>();
     wait_condition(&groups, "billing", "ScalingActive", "True", None, T).await.unwrap();
     let deployments = f.api::<Deployment>();

@@ -11,13 +11,10 @@ use rdkafka::admin::{AdminOptions, AlterConfig, ResourceSpecifier};
 use serde_json::json;
 use tributary::api::{KafkaConnection, Topic};
 use tributary_e2e::kafka::{consume_all, create_topic, describe_topic, group_members};
+use tributary_e2e::manifest;
 use tributary_e2e::*;
 
 const T: Duration = Duration::from_secs(60);
-
-fn topic_manifest(name: &str, spec: serde_json::Value) -> serde_json::Value {
-    json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "Topic", "metadata": {"name": name}, "spec": spec})
-}
 
 async fn ready_topic<O>(f: &Fixture<O>, name: &str) -> Topic {
     wait_condition(&f.api::<Topic>(), name, "Ready", "True", None, T).await.unwrap()
@@ -54,13 +51,11 @@ async fn scram_connection<O>(f: &Fixture<O>, name: &str, mechanism: &str, passwo
     f.apply::<Secret>(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": format!("kafka-{name}")},
         "stringData": {"username": f.stack.scram_user, "password": password}}))
         .await;
-    f.apply::<KafkaConnection>(json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaConnection",
-        "metadata": {"name": name},
-        "spec": {"bootstrapServers": f.stack.scram_bootstrap.split(',').collect::<Vec<_>>(),
-                 "sasl": {"mechanism": mechanism,
-                          "username": {"name": format!("kafka-{name}"), "key": "username"},
-                          "password": {"name": format!("kafka-{name}"), "key": "password"}}}}))
-        .await;
+    let secret = format!("kafka-{name}");
+    let spec = json!({"bootstrapServers": f.stack.scram_bootstrap.split(',').collect::<Vec<_>>(),
+        "sasl": {"mechanism": mechanism, "username": {"name": secret, "key": "username"},
+                 "password": {"name": secret, "key": "password"}}});
+    f.apply::<KafkaConnection>(manifest::tributary("KafkaConnection", name, spec)).await;
 }
 
 async fn set_replication_factor<O>(f: &Fixture<O>, name: &str, rf: i32) {
@@ -82,13 +77,11 @@ async fn connection_ready_unreachable_and_namespace_refusal() {
     assert_eq!(st.brokers, Some(brokers));
 
     // Nothing listens on port 1 of loopback.
-    f.apply::<KafkaConnection>(json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaConnection",
-        "metadata": {"name": "dead"}, "spec": {"bootstrapServers": ["127.0.0.1:1"]}}))
-        .await;
+    f.apply::<KafkaConnection>(manifest::kafka_connection("dead", "127.0.0.1:1")).await;
     let c = wait_condition(&conns, "dead", "Ready", "False", Some("KafkaUnreachable"), T).await.unwrap();
     assert!(c.condition("Ready").unwrap().message.len() > 5);
     let dead_topic = unique("on-dead");
-    f.apply::<Topic>(topic_manifest(&dead_topic, json!({"connectionRef": {"name": "dead"}}))).await;
+    f.apply::<Topic>(manifest::topic(&dead_topic, json!({"connectionRef": {"name": "dead"}}))).await;
     let (_, msg) = not_ready_topic(&f, &dead_topic, "ConnectionNotReady").await;
     assert!(msg.contains("dead"), "{msg}");
 
@@ -98,7 +91,7 @@ async fn connection_ready_unreachable_and_namespace_refusal() {
     apply_in::<Topic>(
         &f.client,
         &other.name,
-        topic_manifest(&borrower, json!({"connectionRef": {"name": "main", "namespace": f.ns.name}})),
+        manifest::topic(&borrower, json!({"connectionRef": {"name": "main", "namespace": f.ns.name}})),
     )
     .await;
     let other_topics: Api<Topic> = Api::namespaced(f.client.clone(), &other.name);
@@ -123,7 +116,7 @@ async fn scram_connection_works_and_wrong_credentials_say_so_without_leaking() {
     let conns = f.api::<KafkaConnection>();
     wait_condition(&conns, "good", "Ready", "True", Some("Connected"), T).await.unwrap();
     let topic = unique("scram-topic");
-    f.apply::<Topic>(topic_manifest(&topic, json!({"connectionRef": {"name": "good"}, "partitions": 2}))).await;
+    f.apply::<Topic>(manifest::topic(&topic, json!({"connectionRef": {"name": "good"}, "partitions": 2}))).await;
     ready_topic(&f, &topic).await;
     assert_eq!(describe_topic(&f.stack, &f.stack.admin(), &topic).await.unwrap().unwrap().partitions, 2);
 
@@ -144,7 +137,7 @@ async fn create_update_and_kafka_names_with_underscore_and_dot() {
     f.connection("main").await;
     let kafka_name = format!("orders_v1.{}", unique("events"));
     let rf = f.stack.bootstrap.split(',').count().min(3) as i32;
-    f.apply::<Topic>(topic_manifest(
+    f.apply::<Topic>(manifest::topic(
         "orders",
         json!({"connectionRef": {"name": "main"}, "topicName": kafka_name,
         "partitions": 3, "replicationFactor": rf, "config": {"retention.ms": "3600000", "cleanup.policy": "compact"}}),
@@ -163,7 +156,7 @@ async fn create_update_and_kafka_names_with_underscore_and_dot() {
     assert_eq!(facts.overrides.get("cleanup.policy").map(String::as_str), Some("compact"));
 
     // A config change and a partition increase.
-    f.apply::<Topic>(topic_manifest("orders", json!({"connectionRef": {"name": "main"}, "topicName": kafka_name,
+    f.apply::<Topic>(manifest::topic("orders", json!({"connectionRef": {"name": "main"}, "topicName": kafka_name,
         "partitions": 5, "replicationFactor": rf, "config": {"retention.ms": "7200000", "cleanup.policy": "compact", "segment.ms": "600000"}})))
     .await;
     let facts = || async { Ok(describe_topic(&f.stack, &f.stack.admin(), &kafka_name).await?.unwrap()) };
@@ -195,19 +188,19 @@ async fn drift_is_corrected_observed_or_left_alone_per_policy() {
     let observe = unique("observe");
     let create_only = unique("createonly");
     create_topic(&f.stack.admin(), &observe, 1, 1, &[("retention.ms", "5000000")]).await.unwrap();
-    f.apply::<Topic>(topic_manifest(
+    f.apply::<Topic>(manifest::topic(
         &enforce,
         json!({"connectionRef": {"name": "main"},
         "config": {"retention.ms": "3600000"}, "ignoredConfigKeys": ["segment.ms"]}),
     ))
     .await;
-    f.apply::<Topic>(topic_manifest(
+    f.apply::<Topic>(manifest::topic(
         &observe,
         json!({"connectionRef": {"name": "main"},
         "config": {"retention.ms": "3600000"}, "managementPolicy": "Observe"}),
     ))
     .await;
-    f.apply::<Topic>(topic_manifest(
+    f.apply::<Topic>(manifest::topic(
         &create_only,
         json!({"connectionRef": {"name": "main"},
         "config": {"retention.ms": "3600000"}, "managementPolicy": "CreateOnly"}),
@@ -274,15 +267,13 @@ async fn drift_is_corrected_observed_or_left_alone_per_policy() {
 async fn bad_input_and_policy_violations_touch_nothing() {
     let f = Fixture::start("badinput", &[]).await;
     f.connection("main").await;
-    f.apply::<KafkaConnection>(json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaConnection",
-        "metadata": {"name": "guarded"},
-        "spec": {"bootstrapServers": f.stack.bootstrap.split(',').collect::<Vec<_>>(),
-                 "policy": {"maxPartitions": 4, "minReplicationFactor": 1, "topicNamePattern": "team-a\\..*",
-                            "protectedConfig": [{"key": "retention.ms", "min": 3600000}]}}}))
-        .await;
+    let spec = json!({"bootstrapServers": f.stack.bootstrap.split(',').collect::<Vec<_>>(),
+        "policy": {"maxPartitions": 4, "minReplicationFactor": 1, "topicNamePattern": "team-a\\..*",
+                   "protectedConfig": [{"key": "retention.ms", "min": 3600000}]}});
+    f.apply::<KafkaConnection>(manifest::tributary("KafkaConnection", "guarded", spec)).await;
 
     let unknown = unique("unknown-key");
-    f.apply::<Topic>(topic_manifest(
+    f.apply::<Topic>(manifest::topic(
         &unknown,
         json!({"connectionRef": {"name": "main"}, "config": {"retention.hours": "1"}}),
     ))
@@ -290,7 +281,7 @@ async fn bad_input_and_policy_violations_touch_nothing() {
     let (_, msg) = not_ready_topic(&f, &unknown, "InvalidConfig").await;
     assert!(msg.contains("retention.hours"), "{msg}");
     let badvalue = unique("bad-value");
-    f.apply::<Topic>(topic_manifest(
+    f.apply::<Topic>(manifest::topic(
         &badvalue,
         json!({"connectionRef": {"name": "main"}, "config": {"retention.ms": "a week"}}),
     ))
@@ -306,7 +297,7 @@ async fn bad_input_and_policy_violations_touch_nothing() {
     for (name, extra, rule) in &cases {
         let mut spec = extra.clone();
         spec["connectionRef"] = json!({"name": "guarded"});
-        f.apply::<Topic>(topic_manifest(name, spec)).await;
+        f.apply::<Topic>(manifest::topic(name, spec)).await;
         let (_, msg) = not_ready_topic(&f, name, "PolicyViolation").await;
         assert!(msg.contains(rule), "{msg}");
     }
@@ -317,7 +308,7 @@ async fn bad_input_and_policy_violations_touch_nothing() {
     // An existing topic with more partitions than the spec: a clear condition, nothing altered.
     let wider = unique("wider");
     create_topic(&f.stack.admin(), &wider, 4, 1, &[("retention.ms", "5000000")]).await.unwrap();
-    f.apply::<Topic>(topic_manifest(
+    f.apply::<Topic>(manifest::topic(
         &wider,
         json!({"connectionRef": {"name": "main"}, "partitions": 2, "config": {"retention.ms": "3600000"}}),
     ))
@@ -335,13 +326,13 @@ async fn conflicting_topics_never_write_and_ownership_hands_over() {
     let f = Fixture::start("conflict", &["--resync-seconds", "2"]).await;
     f.connection("main").await;
     let kafka_name = unique("shared");
-    f.apply::<Topic>(topic_manifest(
+    f.apply::<Topic>(manifest::topic(
         "first",
         json!({"connectionRef": {"name": "main"}, "topicName": kafka_name, "config": {"retention.ms": "3600000"}}),
     ))
     .await;
     ready_topic(&f, "first").await;
-    f.apply::<Topic>(topic_manifest(
+    f.apply::<Topic>(manifest::topic(
         "second",
         json!({"connectionRef": {"name": "main"}, "topicName": kafka_name, "config": {"retention.ms": "7200000"}}),
     ))
@@ -367,7 +358,7 @@ async fn adoption_and_pause() {
     create_topic(&f.stack.admin(), &name, 2, 1, &[("retention.ms", "5000000"), ("segment.ms", "700000")])
         .await
         .unwrap();
-    f.apply::<Topic>(topic_manifest(
+    f.apply::<Topic>(manifest::topic(
         &name,
         json!({"connectionRef": {"name": "main"}, "partitions": 2, "config": {"retention.ms": "3600000"}}),
     ))
@@ -413,10 +404,10 @@ async fn deletion_retains_deletes_refuses_in_use_and_never_traps_a_namespace() {
     let kept = unique("kept");
     let gone = unique("gone");
     let used = unique("used");
-    f.apply::<Topic>(topic_manifest(&kept, json!({"connectionRef": {"name": "main"}}))).await;
-    f.apply::<Topic>(topic_manifest(&gone, json!({"connectionRef": {"name": "main"}, "deletionPolicy": "Delete"})))
+    f.apply::<Topic>(manifest::topic(&kept, json!({"connectionRef": {"name": "main"}}))).await;
+    f.apply::<Topic>(manifest::topic(&gone, json!({"connectionRef": {"name": "main"}, "deletionPolicy": "Delete"})))
         .await;
-    f.apply::<Topic>(topic_manifest(&used, json!({"connectionRef": {"name": "main"}, "deletionPolicy": "Delete"})))
+    f.apply::<Topic>(manifest::topic(&used, json!({"connectionRef": {"name": "main"}, "deletionPolicy": "Delete"})))
         .await;
     for t in [&kept, &gone, &used] {
         ready_topic(&f, t).await;
@@ -479,14 +470,8 @@ async fn deletion_retains_deletes_refuses_in_use_and_never_traps_a_namespace() {
     // A namespace whose connection is gone still terminates.
     let doomed = TestNamespace::create(&f.client, "doomed").await;
     let orphan = unique("orphan");
-    apply_in::<KafkaConnection>(
-        &f.client,
-        &doomed.name,
-        json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaConnection",
-        "metadata": {"name": "main"}, "spec": {"bootstrapServers": f.stack.bootstrap.split(',').collect::<Vec<_>>()}}),
-    )
-    .await;
-    apply_in::<Topic>(&f.client, &doomed.name, topic_manifest(&orphan, json!({"connectionRef": {"name": "main"}})))
+    apply_in::<KafkaConnection>(&f.client, &doomed.name, manifest::kafka_connection("main", &f.stack.bootstrap)).await;
+    apply_in::<Topic>(&f.client, &doomed.name, manifest::topic(&orphan, json!({"connectionRef": {"name": "main"}})))
         .await;
     let doomed_topics: Api<Topic> = Api::namespaced(f.client.clone(), &doomed.name);
     wait_condition(&doomed_topics, &orphan, "Ready", "True", None, T).await.unwrap();
@@ -534,7 +519,7 @@ async fn replication_factor_change_is_carried_out_by_partition_reassignment_over
     wait_condition(&f.api::<KafkaConnection>(), "scram", "Ready", "True", Some("Connected"), T).await.unwrap();
 
     let name = unique("rf");
-    f.apply::<Topic>(topic_manifest(
+    f.apply::<Topic>(manifest::topic(
         &name,
         json!({"connectionRef": {"name": "scram"}, "partitions": 3, "replicationFactor": 1}),
     ))
@@ -593,10 +578,9 @@ async fn tls_connection_with_a_ca_from_a_secret_creates_topics_and_reassigns_ove
         f.apply::<Secret>(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": format!("{name}-ca")},
             "stringData": {"ca.crt": pem}}))
             .await;
-        f.apply::<KafkaConnection>(json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaConnection",
-            "metadata": {"name": name},
-            "spec": {"bootstrapServers": bootstrap, "tls": {"ca": {"name": format!("{name}-ca"), "key": "ca.crt"}}}}))
-            .await;
+        let spec =
+            json!({"bootstrapServers": bootstrap, "tls": {"ca": {"name": format!("{name}-ca"), "key": "ca.crt"}}});
+        f.apply::<KafkaConnection>(manifest::tributary("KafkaConnection", name, spec)).await;
     }
     let conns = f.api::<KafkaConnection>();
     let good = wait_condition(&conns, "tls", "Ready", "True", Some("Connected"), T).await.unwrap();
@@ -613,7 +597,7 @@ async fn tls_connection_with_a_ca_from_a_secret_creates_topics_and_reassigns_ove
     // A topic over TLS, then a replication-factor change, whose reassignment requests go over the operator's own
     // TLS client (rustls with the CA from the Secret).
     let name = unique("tls");
-    f.apply::<Topic>(topic_manifest(
+    f.apply::<Topic>(manifest::topic(
         &name,
         json!({"connectionRef": {"name": "tls"}, "partitions": 2, "replicationFactor": 1}),
     ))

@@ -11,9 +11,9 @@ use kube::Api;
 use kube::api::ListParams;
 use serde_json::json;
 use tributary::api::{KafkaConnection, Topic};
-use tributary_e2e::node;
 use tributary_e2e::scale::*;
 use tributary_e2e::*;
+use tributary_e2e::{manifest, node};
 
 const T: Duration = Duration::from_secs(60);
 /// Topic resources created at once against the apiserver.
@@ -24,7 +24,7 @@ fn names(prefix: &str, n: usize) -> Vec<String> {
 }
 
 fn manifests(names: &[String], spec: serde_json::Value) -> Vec<serde_json::Value> {
-    names.iter().map(|n| topic_manifest(n, spec.clone())).collect()
+    names.iter().map(|n| manifest::topic(n, spec.clone())).collect()
 }
 
 async fn connected<O>(f: &Fixture<O>) {

@@ -43,6 +43,7 @@ use serde_json::json;
 use tributary::api::{ConsumerGroup, KafkaConnection};
 use tributary_e2e::emulator::ReplicaEmulator;
 use tributary_e2e::kafka::{Admin, produce};
+use tributary_e2e::manifest::{self, emulated_deployment};
 use tributary_e2e::scale::*;
 use tributary_e2e::*;
 
@@ -160,21 +161,6 @@ where
     let pp = kube::api::PatchParams::apply("tributary-bench").force();
     let patch = kube::api::Patch::Apply(&manifest);
     retry(&format!("applying {name}"), || api.patch(&name, &pp, &patch)).await
-}
-
-fn group_manifest(name: &str, spec: serde_json::Value) -> serde_json::Value {
-    json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "ConsumerGroup", "metadata": {"name": name}, "spec": spec})
-}
-
-/// A Deployment whose replicas the in-process emulator plays: its pods never schedule (no node has the label),
-/// so the node pulls and runs nothing for it.
-fn deployment_manifest(name: &str, replicas: i32) -> serde_json::Value {
-    json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                 "template": {"metadata": {"labels": {"app": name}},
-                              "spec": {"nodeSelector": {"tributary.dev/emulated-replicas": "true"},
-                                       "containers": [{"name": "consumer", "image": "registry.invalid/consumer:1",
-                                                       "imagePullPolicy": "Never"}]}}}})
 }
 
 /// Creates topics directly in Kafka, 50 per request.
@@ -320,12 +306,12 @@ async fn reaction_run(
     made.groups.lock().unwrap().push(group.clone());
     let admin = stack.admin();
     create_topics(&admin, std::slice::from_ref(&topic), 4).await?;
-    apply::<Deployment>(client, ns, deployment_manifest(&deployment, 1)).await?;
+    apply::<Deployment>(client, ns, emulated_deployment(&deployment, 1)).await?;
     let emulator = ReplicaEmulator::start(stack, client.clone(), ns, &deployment, &group, &topic, rate);
     apply::<ConsumerGroup>(
         client,
         ns,
-        group_manifest(
+        manifest::consumer_group(
             &name,
             json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic],
                    "autoscaling": {"targetRef": {"name": deployment}, "minReplicas": 1, "maxReplicas": 4,
@@ -588,8 +574,10 @@ async fn cost_phase(
     futures::stream::iter(names.iter().zip(topics.iter().zip(&group_ids)))
         .map(|(name, (topic, group))| {
             let api = api.clone();
-            let manifest =
-                group_manifest(name, json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic]}));
+            let manifest = manifest::consumer_group(
+                name,
+                json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic]}),
+            );
             async move {
                 let g: ConsumerGroup = serde_json::from_value(manifest)?;
                 let pp = PostParams::default();
@@ -867,13 +855,7 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("bench_lag: namespace {}, operator {}, Kafka names {run}-*", ns.name, args.bin.display());
     let operator = Operator::start_with(&stack, "bench-lag", &args.bin, &["--namespace", &ns.name], "info");
     operator.wait_ready().await;
-    apply::<KafkaConnection>(
-        &client,
-        &ns.name,
-        json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaConnection", "metadata": {"name": "main"},
-               "spec": {"bootstrapServers": stack.bootstrap.split(',').collect::<Vec<_>>()}}),
-    )
-    .await?;
+    apply::<KafkaConnection>(&client, &ns.name, manifest::kafka_connection("main", &stack.bootstrap)).await?;
     let conns: Api<KafkaConnection> = Api::namespaced(client.clone(), &ns.name);
     wait_condition(&conns, "main", "Ready", "True", None, Duration::from_secs(60)).await?;
 

@@ -34,6 +34,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::json;
 use tributary::api::DlqPolicy;
 use tributary_e2e::kafka::create_topic;
+use tributary_e2e::manifest;
 use tributary_e2e::*;
 
 struct Args {
@@ -146,8 +147,7 @@ async fn main() -> anyhow::Result<()> {
     apply_in::<tributary::api::KafkaConnection>(
         &client,
         &ns.name,
-        json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaConnection", "metadata": {"name": "main"},
-               "spec": {"bootstrapServers": stack.bootstrap.split(',').collect::<Vec<_>>()}}),
+        manifest::kafka_connection("main", &stack.bootstrap),
     )
     .await;
     let admin = stack.admin();
@@ -158,9 +158,11 @@ async fn main() -> anyhow::Result<()> {
     apply_in::<DlqPolicy>(
         &client,
         &ns.name,
-        json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "DlqPolicy", "metadata": {"name": "bench"},
-               "spec": {"connectionRef": {"name": "main"}, "sourceTopic": src, "deletionPolicy": "Delete",
-                        "deadLetter": {"partitions": a.partitions, "replicationFactor": 1}}}),
+        manifest::dlq_policy(
+            "bench",
+            json!({"connectionRef": {"name": "main"}, "sourceTopic": src, "deletionPolicy": "Delete",
+                   "deadLetter": {"partitions": a.partitions, "replicationFactor": 1}}),
+        ),
     )
     .await;
     let policies: Api<DlqPolicy> = Api::namespaced(client.clone(), &ns.name);

@@ -23,6 +23,7 @@ use kube::api::ListParams;
 use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
 use serde_json::json;
 use tributary::api::{KafkaConnection, Topic};
+use tributary_e2e::manifest;
 use tributary_e2e::scale::*;
 use tributary_e2e::*;
 
@@ -95,7 +96,7 @@ async fn apiserver_floor(client: &kube::Client, n: usize, concurrency: usize) ->
     let ns = TestNamespace::create(client, "bench-api").await;
     let names: Vec<String> = (0..n).map(|i| format!("api-{i:05}")).collect();
     let manifests =
-        names.iter().map(|n| topic_manifest(n, json!({"connectionRef": {"name": "none"}, "partitions": 1}))).collect();
+        names.iter().map(|n| manifest::topic(n, json!({"connectionRef": {"name": "none"}, "partitions": 1}))).collect();
     let started = Instant::now();
     create_all(client, &ns.name, manifests, concurrency).await?;
     let create_only = started.elapsed();
@@ -181,13 +182,7 @@ async fn main() -> anyhow::Result<()> {
     // Watching only its namespace, like the e2e tests: other sessions' resources on the shared stack stay out.
     let operator = Operator::start_with(&stack, "bench", &args.bin, &["--namespace", ns.name.as_str()], "info");
     operator.wait_ready().await;
-    apply_in::<KafkaConnection>(
-        &client,
-        &ns.name,
-        json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaConnection", "metadata": {"name": "main"},
-               "spec": {"bootstrapServers": stack.bootstrap.split(',').collect::<Vec<_>>()}}),
-    )
-    .await;
+    apply_in::<KafkaConnection>(&client, &ns.name, manifest::kafka_connection("main", &stack.bootstrap)).await;
     let conns: Api<KafkaConnection> = Api::namespaced(client.clone(), &ns.name);
     wait_condition(&conns, "main", "Ready", "True", None, Duration::from_secs(60)).await?;
     let api: Api<Topic> = Api::namespaced(client.clone(), &ns.name);
@@ -201,7 +196,7 @@ async fn main() -> anyhow::Result<()> {
     let op_names: Vec<String> = (0..n).map(|i| format!("{prefix}-{i:05}")).collect();
     let manifests: Vec<_> = op_names
         .iter()
-        .map(|name| topic_manifest(name, json!({"connectionRef": {"name": "main"}, "partitions": args.partitions})))
+        .map(|name| manifest::topic(name, json!({"connectionRef": {"name": "main"}, "partitions": args.partitions})))
         .collect();
     let started = Instant::now();
     let creating = tokio::spawn({
