@@ -425,6 +425,11 @@ impl<O> Fixture<O> {
         apply_in(&self.client, &self.ns.name, manifest).await
     }
 
+    /// Whether Kafka has the topic (an independent client's metadata).
+    pub async fn kafka_has(&self, topic: &str) -> bool {
+        kafka::describe_topic(&self.stack, &self.stack.admin(), topic).await.expect("describing a topic").is_some()
+    }
+
     /// A KafkaConnection named `name` to the stack's plaintext listener.
     pub async fn connection(&self, name: &str) -> tributary::api::KafkaConnection {
         self.apply(manifest::kafka_connection(name, &self.stack.bootstrap)).await

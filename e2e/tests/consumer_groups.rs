@@ -13,21 +13,13 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde_json::json;
 use tributary::api::ConsumerGroup;
 use tributary_e2e::emulator::ReplicaEmulator;
-use tributary_e2e::kafka::{GroupOffsets, create_topic, group_members, group_offsets_cli, produce};
+use tributary_e2e::kafka::{
+    GroupOffsets, StuckMember, commit_offsets, create_topic, group_members, group_offsets_cli, produce,
+};
 use tributary_e2e::manifest::{self, emulated_deployment};
 use tributary_e2e::*;
 
 const T: Duration = Duration::from_secs(90);
-
-/// Commits `offsets` for `group` as a consumer that then leaves.
-fn commit(stack: &Stack, group: &str, offsets: &[(&str, i32, i64)]) {
-    let c: BaseConsumer = stack.kafka_config().set("group.id", group).create().unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for (t, p, o) in offsets {
-        tpl.add_partition_offset(t, *p, Offset::Offset(*o)).unwrap();
-    }
-    c.commit(&tpl, CommitMode::Sync).unwrap();
-}
 
 /// Per-partition (end, committed) as Kafka's own ConsumerGroupCommand describes them.
 fn describe_with_kafka_cli(stack: &Stack, group: &str) -> GroupOffsets {
@@ -47,7 +39,7 @@ async fn lag_matches_kafka_counts_from_log_start_and_ignores_transaction_markers
     // Partition 2 loses its first records to retention (DeleteRecords): the group never committed there, so its lag
     // counts from the log start, not from zero.
     let group = unique("lag-group");
-    commit(&f.stack, &group, &[(&topic, 0, 10), (&topic, 1, 0)]);
+    commit_offsets(&f.stack, &group, &[(&topic, 0, 10), (&topic, 1, 0)]).unwrap();
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(&topic, 2, Offset::Offset(5)).unwrap();
     admin.delete_records(&tpl, &rdkafka::admin::AdminOptions::new()).await.unwrap();
@@ -163,7 +155,7 @@ async fn lag_in_seconds_follows_a_known_produce_schedule() {
     let topic = unique("sched");
     create_topic(&f.stack.admin(), &topic, 1, 1, &[]).await.unwrap();
     let group = unique("sched-group");
-    commit(&f.stack, &group, &[(&topic, 0, 0)]);
+    commit_offsets(&f.stack, &group, &[(&topic, 0, 0)]).unwrap();
     f.apply::<ConsumerGroup>(manifest::consumer_group(
         "sched",
         json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic],
@@ -191,7 +183,7 @@ async fn lag_in_seconds_follows_a_known_produce_schedule() {
     let g = wait_condition(&groups, "sched", "LagWithinSLO", "False", Some("LagAboveSLO"), T).await.unwrap();
     assert!(g.status.unwrap().total_lag.unwrap() >= 20);
     // Catch up: lag 0, the SLO is met again.
-    commit(&f.stack, &group, &[(&topic, 0, 20)]);
+    commit_offsets(&f.stack, &group, &[(&topic, 0, 20)]).unwrap();
     wait_condition(&groups, "sched", "LagWithinSLO", "True", Some("WithinSLO"), T).await.unwrap();
 }
 
@@ -206,18 +198,8 @@ async fn partition_health_stalled_stopped_and_rewound() {
 
     // Stalled: a member that stays in the group, committed once, and never moves while records arrive.
     let group = unique("stuck");
-    commit(&f.stack, &group, &[(&topic, 0, 10)]);
-    let member: BaseConsumer =
-        f.stack.kafka_config().set("group.id", &group).set("enable.auto.commit", "false").create().unwrap();
-    member.subscribe(&[&topic]).unwrap();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let stop2 = stop.clone();
-    let member_thread = std::thread::spawn(move || {
-        // Polls (so it stays in the group) but never commits: a poison record retried forever.
-        while !stop2.load(std::sync::atomic::Ordering::SeqCst) {
-            let _ = member.poll(Duration::from_millis(100));
-        }
-    });
+    commit_offsets(&f.stack, &group, &[(&topic, 0, 10)]).unwrap();
+    let member = StuckMember::join(&f.stack, &group, &topic).unwrap();
     f.apply::<ConsumerGroup>(manifest::consumer_group(
         "stuck",
         json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic]}),
@@ -228,24 +210,23 @@ async fn partition_health_stalled_stopped_and_rewound() {
     let msg = g.condition("Stalled").unwrap().message;
     assert!(msg.contains(&format!("{topic}[0]")), "{msg}");
     assert_eq!(g.status.unwrap().partitions[0].status, "Stalled");
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    member_thread.join().unwrap();
+    drop(member);
 
     // Stopped: commits that moved, then silence (no member) while lag remains.
     let quiet = unique("quiet");
-    commit(&f.stack, &quiet, &[(&topic, 0, 5)]);
+    commit_offsets(&f.stack, &quiet, &[(&topic, 0, 5)]).unwrap();
     f.apply::<ConsumerGroup>(manifest::consumer_group(
         "quiet",
         json!({"connectionRef": {"name": "main"}, "groupId": quiet, "topics": [topic]}),
     ))
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    commit(&f.stack, &quiet, &[(&topic, 0, 8)]);
+    commit_offsets(&f.stack, &quiet, &[(&topic, 0, 8)]).unwrap();
     wait_condition(&groups, "quiet", "Stalled", "True", Some("Stopped"), T).await.unwrap();
 
     // Rewound: the committed offset goes backwards.
     let rewind = unique("rewind");
-    commit(&f.stack, &rewind, &[(&topic, 0, 40)]);
+    commit_offsets(&f.stack, &rewind, &[(&topic, 0, 40)]).unwrap();
     f.apply::<ConsumerGroup>(manifest::consumer_group(
         "rewind",
         json!({"connectionRef": {"name": "main"}, "groupId": rewind, "topics": [topic]}),
@@ -255,7 +236,7 @@ async fn partition_health_stalled_stopped_and_rewound() {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    commit(&f.stack, &rewind, &[(&topic, 0, 3)]);
+    commit_offsets(&f.stack, &rewind, &[(&topic, 0, 3)]).unwrap();
     wait_condition(&groups, "rewind", "Stalled", "True", Some("Rewound"), T).await.unwrap();
 }
 
@@ -353,17 +334,8 @@ async fn offset_reset_with_members_the_operator_does_not_control_is_refused() {
     create_topic(&f.stack.admin(), &topic, 1, 1, &[]).await.unwrap();
     produce(&f.stack.producer(), &topic, "r", 10).await.unwrap();
     let group = unique("refuse-group");
-    commit(&f.stack, &group, &[(&topic, 0, 7)]);
-    let member: BaseConsumer =
-        f.stack.kafka_config().set("group.id", &group).set("enable.auto.commit", "false").create().unwrap();
-    member.subscribe(&[&topic]).unwrap();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let stop2 = stop.clone();
-    let t = std::thread::spawn(move || {
-        while !stop2.load(std::sync::atomic::Ordering::SeqCst) {
-            let _ = member.poll(Duration::from_millis(100));
-        }
-    });
+    commit_offsets(&f.stack, &group, &[(&topic, 0, 7)]).unwrap();
+    let member = StuckMember::join(&f.stack, &group, &topic).unwrap();
     wait_for("member joined", T, || async { group_members(&f.stack, &group) }, |n| *n > 0).await.unwrap();
     f.apply::<ConsumerGroup>(manifest::consumer_group(
         "refuse",
@@ -377,8 +349,7 @@ async fn offset_reset_with_members_the_operator_does_not_control_is_refused() {
     .await
     .unwrap();
     assert!(g.status.unwrap().offset_reset.unwrap().message.unwrap().contains("member"));
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    t.join().unwrap();
+    drop(member);
     let rows = describe_with_kafka_cli(&f.stack, &group);
     assert_eq!(rows.get(&(topic.clone(), 0)).and_then(|(_, c)| *c), Some(7), "offsets unchanged");
 }

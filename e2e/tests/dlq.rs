@@ -4,17 +4,16 @@
 //! with independent read_committed consumers.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kube::ResourceExt;
 use kube::api::{DeleteParams, Patch, PatchParams};
-use rdkafka::Message;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::message::{Header, Headers, OwnedHeaders};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::json;
 use tributary::api::{DlqPolicy, Topic};
-use tributary_e2e::kafka::{create_topic, describe_topic};
+use tributary_e2e::kafka::{Acks, Record, commit_offsets, create_topic, describe_topic, read_to_end, set_topic_config};
 use tributary_e2e::manifest;
 use tributary_e2e::node;
 use tributary_e2e::*;
@@ -62,12 +61,8 @@ fn spring(value: String, original: &str) -> Letter {
     }
 }
 
-fn producer(stack: &Stack) -> FutureProducer {
-    stack.kafka_config().set("linger.ms", "20").set("batch.num.messages", "10000").create().expect("a producer")
-}
-
 async fn produce(p: &FutureProducer, topic: &str, letters: &[Letter]) {
-    let mut pending = Vec::with_capacity(letters.len());
+    let mut acks = Acks::default();
     for l in letters {
         let mut h = OwnedHeaders::new();
         for (k, v) in &l.headers {
@@ -80,108 +75,32 @@ async fn produce(p: &FutureProducer, topic: &str, letters: &[Letter]) {
         if let Some(ts) = l.timestamp_ms {
             r = r.timestamp(ts);
         }
-        loop {
-            match p.send_result(r) {
-                Ok(f) => {
-                    pending.push(f);
-                    break;
-                }
-                Err((_, back)) => {
-                    r = back;
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-            }
-        }
+        acks.send(p, r).await.expect("a dead letter sent");
     }
-    for f in pending {
-        f.await.expect("delivery").expect("delivered");
-    }
-}
-
-/// A record as read back.
-#[derive(Clone, Debug)]
-struct Read {
-    topic: String,
-    key: Option<String>,
-    value: String,
-    headers: Vec<(String, String)>,
-    timestamp_ms: i64,
+    acks.wait().await.expect("every dead letter delivered");
 }
 
 /// Reads every committed record of `topics` up to their current end (read_committed, an independent client).
-fn read_all(stack: &Stack, topics: &[&str]) -> Vec<Read> {
-    topics.iter().flat_map(|t| read_topic(stack, t)).collect()
-}
-
-fn read_topic(stack: &Stack, topic: &str) -> Vec<Read> {
-    let consumer: BaseConsumer = stack
-        .kafka_config()
-        .set("group.id", unique("e2e-check"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .set("enable.partition.eof", "true")
-        .create()
-        .unwrap();
-    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
-    let mut tpl = rdkafka::TopicPartitionList::new();
-    for p in md.topics()[0].partitions() {
-        tpl.add_partition_offset(topic, p.id(), rdkafka::Offset::Beginning).unwrap();
-    }
-    let partitions = tpl.count();
-    consumer.assign(&tpl).unwrap();
-    let mut at_end = std::collections::HashSet::new();
+fn read_all(stack: &Stack, topics: &[&str]) -> Vec<Record> {
     let mut out = vec![];
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while at_end.len() < partitions {
-        assert!(Instant::now() < deadline, "reading {topic} timed out");
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => out.push(Read {
-                topic: m.topic().to_string(),
-                key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
-                value: String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
-                headers: m
-                    .headers()
-                    .map(|h| {
-                        h.iter()
-                            .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into()))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                timestamp_ms: m.timestamp().to_millis().unwrap_or(0),
-            }),
-            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
-                at_end.insert(p);
-            }
-            _ => {}
-        }
+    for t in topics {
+        read_to_end(stack, t, Duration::from_secs(90), |m| out.push(Record::of(m))).unwrap();
     }
     out
 }
 
 /// Counts of each value.
-fn counts(records: &[Read]) -> HashMap<String, usize> {
+fn counts(records: &[Record]) -> HashMap<String, usize> {
     let mut m = HashMap::new();
     for r in records {
-        *m.entry(r.value.clone()).or_default() += 1;
+        *m.entry(value(r).to_string()).or_default() += 1;
     }
     m
 }
 
-fn header<'a>(r: &'a Read, key: &str) -> Option<&'a str> {
-    r.headers.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
-}
-
-async fn kafka_has<O>(f: &Fixture<O>, topic: &str) -> bool {
-    describe_topic(&f.stack, &f.stack.admin(), topic).await.unwrap().is_some()
-}
-
-/// Commits `offset` on partition 0 of `topic` for `group`, as a consumer that read that far would.
-fn commit_offset(stack: &Stack, group: &str, topic: &str, offset: i64) {
-    let c: BaseConsumer = stack.kafka_config().set("group.id", group).create().unwrap();
-    let mut tpl = rdkafka::TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, rdkafka::Offset::Offset(offset)).unwrap();
-    c.commit(&tpl, CommitMode::Sync).unwrap();
+/// A record's value ("" without one).
+fn value(r: &Record) -> &str {
+    r.value.as_deref().unwrap_or_default()
 }
 
 #[tokio::test]
@@ -227,14 +146,10 @@ async fn generated_topics_follow_spring_names_and_are_managed() {
     .await;
     let p2 = ready(&f, "payments").await;
     assert_eq!(p2.status.unwrap().retry_topics, vec![format!("{src2}-retry")]);
-    assert!(kafka_has(&f, &format!("{src2}-dlt")).await);
+    assert!(f.kafka_has(&format!("{src2}-dlt")).await);
 
     // Drift on a generated topic is corrected like on any Topic.
-    let mut ac = rdkafka::admin::AlterConfig::new(rdkafka::admin::ResourceSpecifier::Topic(&dlt));
-    ac = ac.set("retention.ms", "999999");
-    for r in admin.alter_configs([&ac], &rdkafka::admin::AdminOptions::new()).await.unwrap() {
-        r.unwrap();
-    }
+    set_topic_config(&admin, &dlt, &[("retention.ms", "999999")]).await.unwrap();
     let retention = || async {
         let o = describe_topic(&f.stack, &f.stack.admin(), &dlt).await?.unwrap().overrides;
         Ok(o.get("retention.ms").cloned())
@@ -248,17 +163,16 @@ async fn generated_topics_follow_spring_names_and_are_managed() {
     })
     .await
     .unwrap();
-    let in_kafka = || async {
-        Ok((kafka_has(&f, &r1).await, kafka_has(&f, &r2).await, kafka_has(&f, &format!("{src}-retry")).await))
-    };
+    let in_kafka =
+        || async { Ok((f.kafka_has(&r1).await, f.kafka_has(&r2).await, f.kafka_has(&format!("{src}-retry")).await)) };
     wait_for("old retry topics deleted", T, in_kafka, |had| *had == (false, false, true)).await.unwrap();
 
     // Deleting the policy deletes its children, and (Delete) their Kafka topics; `payments` (Retain) keeps them.
     policies.delete("orders", &DeleteParams::default()).await.unwrap();
     policies.delete("payments", &DeleteParams::default()).await.unwrap();
-    let left = || async { Ok((topics.list(&Default::default()).await?.items.len(), kafka_has(&f, &dlt).await)) };
+    let left = || async { Ok((topics.list(&Default::default()).await?.items.len(), f.kafka_has(&dlt).await)) };
     wait_for("children gone", Duration::from_secs(90), left, |left| *left == (0, false)).await.unwrap();
-    assert!(kafka_has(&f, &format!("{src2}-dlt")).await, "Retain keeps the Kafka topic");
+    assert!(f.kafka_has(&format!("{src2}-dlt")).await, "Retain keeps the Kafka topic");
 }
 
 #[tokio::test]
@@ -288,7 +202,7 @@ async fn monitoring_depth_age_rate_alerts_and_metrics() {
     let old = chrono_now_ms() - 120_000;
     let mut letters: Vec<Letter> = (0..3).map(|i| spring(format!("m-{i}"), &src)).collect();
     letters[0].timestamp_ms = Some(old);
-    produce(&producer(&f.stack), &dlt, &letters).await;
+    produce(&f.stack.bulk_producer(), &dlt, &letters).await;
     let p = wait_status(&policies, "orders", "depth 3", T, |p| p.status.as_ref().is_some_and(|s| s.depth == Some(3)))
         .await
         .unwrap();
@@ -307,7 +221,7 @@ async fn monitoring_depth_age_rate_alerts_and_metrics() {
 
     // Over the limit: condition, Event, metrics.
     let more: Vec<Letter> = (3..8).map(|i| spring(format!("m-{i}"), &src)).collect();
-    produce(&producer(&f.stack), &dlt, &more).await;
+    produce(&f.stack.bulk_producer(), &dlt, &more).await;
     let p =
         wait_condition(&policies, "orders", "DeadLettersWithinLimit", "False", Some("DepthExceeded"), T).await.unwrap();
     assert_eq!(p.status.as_ref().unwrap().depth, Some(8));
@@ -321,7 +235,7 @@ async fn monitoring_depth_age_rate_alerts_and_metrics() {
 
     // The redrive group "redrove" six of them (committed offsets): depth 2, back within the limit; the oldest
     // not-yet-redriven record is now m-6.
-    commit_offset(&f.stack, &format!("tributary-redrive-{}-orders", f.ns.name), &dlt, 6);
+    commit_offsets(&f.stack, &format!("tributary-redrive-{}-orders", f.ns.name), &[(&dlt, 0, 6)]).unwrap();
     let p =
         wait_condition(&policies, "orders", "DeadLettersWithinLimit", "True", Some("WithinLimits"), T).await.unwrap();
     let st = p.status.unwrap();
@@ -383,7 +297,7 @@ async fn redrive_moves_exactly_once_keeps_records_and_holds_the_rate() {
             }
         })
         .collect();
-    let p = producer(&f.stack);
+    let p = f.stack.bulk_producer();
     produce(&p, &dlt, &letters).await;
 
     patch_spec(&f, "orders", json!({"redrive": {"id": "r1", "maxPerSecond": 200}})).await;
@@ -401,8 +315,8 @@ async fn redrive_moves_exactly_once_keeps_records_and_holds_the_rate() {
     assert_eq!(read.len(), 4000, "every record once, nothing else");
     assert!((0..4000).all(|i| c.get(&format!("v-{i}")) == Some(&1)), "a record is missing or duplicated");
     for r in &read {
-        let i: usize = r.value[2..].parse().unwrap();
-        assert_eq!(header(r, "tributary-redrive-id"), Some("r1"));
+        let i: usize = value(r)[2..].parse().unwrap();
+        assert_eq!(r.header("tributary-redrive-id"), Some("r1"));
         let (want_topic, want_key) = match i % 4 {
             0 => (&src, Some(format!("key-v-{i}"))),
             1 => (&audit, Some(format!("c{i}"))),
@@ -411,8 +325,8 @@ async fn redrive_moves_exactly_once_keeps_records_and_holds_the_rate() {
         };
         assert_eq!((&r.topic, &r.key), (want_topic, &want_key), "{r:?}");
         if i.is_multiple_of(4) {
-            assert_eq!(header(r, "kafka_dlt-original-topic"), Some(src.as_str()));
-            assert_eq!(header(r, "kafka_dlt-exception-fqcn"), Some("java.lang.IllegalStateException"));
+            assert_eq!(r.header("kafka_dlt-original-topic"), Some(src.as_str()));
+            assert_eq!(r.header("kafka_dlt-exception-fqcn"), Some("java.lang.IllegalStateException"));
         }
     }
     // The rate, measured from the records' produce times: 4000 records at 200/s ≈ 20 s.
@@ -439,7 +353,7 @@ async fn redrive_moves_exactly_once_keeps_records_and_holds_the_rate() {
     wait_status(&policies, "orders", "depth 70", T, |p| p.status.as_ref().is_some_and(|s| s.depth == Some(70)))
         .await
         .unwrap();
-    let late_moved = read_all(&f.stack, &[&src]).iter().filter(|r| r.value.starts_with("late-")).count();
+    let late_moved = read_all(&f.stack, &[&src]).iter().filter(|r| value(r).starts_with("late-")).count();
     assert_eq!(late_moved, 30);
 }
 
@@ -458,7 +372,7 @@ async fn second_id_waits_and_cancel_stops_cleanly() {
     .await;
     ready(&f, "orders").await;
     let letters: Vec<Letter> = (0..1500).map(|i| spring(format!("v-{i}"), &src)).collect();
-    produce(&producer(&f.stack), &dlt, &letters).await;
+    produce(&f.stack.bulk_producer(), &dlt, &letters).await;
 
     patch_spec(&f, "orders", json!({"redrive": {"id": "r1", "maxPerSecond": 100}})).await;
     wait_status(&policies, "orders", "r1 moving", T, |p| moved_of(p) > 0).await.unwrap();
@@ -513,7 +427,7 @@ async fn bad_input_is_refused_or_stops_before_the_bad_record() {
     // Five good dead letters, then one from a topic the policy does not allow, then four more.
     let mut letters: Vec<Letter> = (0..10).map(|i| spring(format!("v-{i}"), &src)).collect();
     letters[5] = spring("bad".into(), &payments);
-    produce(&producer(&f.stack), &dlt, &letters).await;
+    produce(&f.stack.bulk_producer(), &dlt, &letters).await;
     let group = format!("tributary-redrive-{}-orders", f.ns.name);
 
     // A destination that does not exist: refused, nothing consumed, and the topic is not created.
@@ -529,7 +443,7 @@ async fn bad_input_is_refused_or_stops_before_the_bad_record() {
     assert_eq!(p.metadata.name.as_deref(), Some("orders"));
     let offsets = committed(&f.stack, &group, &dlt);
     assert_eq!(offsets, None, "nothing consumed by refused redrives");
-    assert!(!kafka_has(&f, &ghost).await, "a refused destination is not created");
+    assert!(!f.kafka_has(&ghost).await, "a refused destination is not created");
 
     // A record whose original topic is not allowed: the move stops before it; what came before is moved.
     patch_spec(&f, "orders", json!({"redrive": {"id": "c", "maxPerSecond": 0, "destination": null}})).await;
@@ -554,12 +468,12 @@ async fn bad_input_is_refused_or_stops_before_the_bad_record() {
     .await;
     ready(&f, "wide").await;
     let nowhere = unique("nowhere");
-    produce(&producer(&f.stack), &format!("{wide_src}-dlt"), &[spring("x".into(), &nowhere)]).await;
+    produce(&f.stack.bulk_producer(), &format!("{wide_src}-dlt"), &[spring("x".into(), &nowhere)]).await;
     patch_spec(&f, "wide", json!({"redrive": {"id": "d"}})).await;
     let p = redrive_phase(&f, "wide", "d", "Failed", T).await;
     let msg = p.status.unwrap().redrive.unwrap().message.unwrap();
     assert!(msg.contains(&nowhere) && msg.contains("does not exist"), "{msg}");
-    assert!(!kafka_has(&f, &nowhere).await, "the missing original topic is not auto-created");
+    assert!(!f.kafka_has(&nowhere).await, "the missing original topic is not auto-created");
 }
 
 /// The committed offset of `group` on partition 0 of `topic`, if any.
@@ -599,7 +513,7 @@ async fn sigkill_of_the_operator_pod_mid_move_still_moves_every_record_exactly_o
             timestamp_ms: None,
         })
         .collect();
-    produce(&producer(&f.stack), &dlt, &letters).await;
+    produce(&f.stack.bulk_producer(), &dlt, &letters).await;
 
     patch_spec(&f, "orders", json!({"redrive": {"id": "big", "maxPerSecond": 5000}})).await;
     wait_status(&policies, "orders", "a quarter moved", T, |p| moved_of(p) >= 25_000).await.unwrap();

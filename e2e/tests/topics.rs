@@ -7,10 +7,9 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams};
-use rdkafka::admin::{AdminOptions, AlterConfig, ResourceSpecifier};
 use serde_json::json;
 use tributary::api::{KafkaConnection, Topic};
-use tributary_e2e::kafka::{consume_all, create_topic, describe_topic, group_members};
+use tributary_e2e::kafka::{consume_all, create_topic, describe_topic, group_members, set_topic_config};
 use tributary_e2e::manifest;
 use tributary_e2e::*;
 
@@ -28,21 +27,6 @@ async fn not_ready_topic<O>(f: &Fixture<O>, name: &str, reason: &str) -> (Topic,
 
 async fn overrides<O>(f: &Fixture<O>, topic: &str) -> HashMap<String, String> {
     describe_topic(&f.stack, &f.stack.admin(), topic).await.unwrap().expect("topic exists").overrides
-}
-
-/// Replaces all topic-level overrides of `topic` behind the operator's back (legacy full-replace AlterConfigs).
-async fn set_overrides_directly<O>(f: &Fixture<O>, topic: &str, entries: &[(&str, &str)]) {
-    let mut ac = AlterConfig::new(ResourceSpecifier::Topic(topic));
-    for (k, v) in entries {
-        ac = ac.set(k, v);
-    }
-    for r in f.stack.admin().alter_configs([&ac], &AdminOptions::new()).await.unwrap() {
-        r.unwrap();
-    }
-}
-
-async fn kafka_has<O>(f: &Fixture<O>, topic: &str) -> bool {
-    describe_topic(&f.stack, &f.stack.admin(), topic).await.unwrap().is_some()
 }
 
 /// A KafkaConnection `name` to every node's SCRAM listener, with the stack's user and `password` from the Secret
@@ -97,13 +81,13 @@ async fn connection_ready_unreachable_and_namespace_refusal() {
     let other_topics: Api<Topic> = Api::namespaced(f.client.clone(), &other.name);
     let t = wait_condition(&other_topics, &borrower, "Ready", "False", Some("ConnectionNotAllowed"), T).await.unwrap();
     assert!(t.condition("Ready").unwrap().message.contains("allowedNamespaces"));
-    assert!(!kafka_has(&f, &borrower).await, "a refused topic must not be created");
+    assert!(!f.kafka_has(&borrower).await, "a refused topic must not be created");
     conns
         .patch("main", &PatchParams::default(), &Patch::Merge(json!({"spec": {"allowedNamespaces": [other.name]}})))
         .await
         .unwrap();
     wait_condition(&other_topics, &borrower, "Ready", "True", None, T).await.unwrap();
-    assert!(kafka_has(&f, &borrower).await);
+    assert!(f.kafka_has(&borrower).await);
 }
 
 #[tokio::test]
@@ -218,7 +202,7 @@ async fn drift_is_corrected_observed_or_left_alone_per_policy() {
         ("leader.replication.throttled.replicas", "0:1"),
     ];
     for t in [&enforce, &create_only] {
-        set_overrides_directly(&f, t, &outside).await;
+        set_topic_config(&f.stack.admin(), t, &outside).await.unwrap();
     }
 
     // Enforce: spec keys set back, foreign overrides removed, ignored and throttled keys untouched.
@@ -302,7 +286,7 @@ async fn bad_input_and_policy_violations_touch_nothing() {
         assert!(msg.contains(rule), "{msg}");
     }
     for name in [&unknown, &badvalue].into_iter().chain(cases.iter().map(|(n, _, _)| n)) {
-        assert!(!kafka_has(&f, name).await, "{name} must not be created");
+        assert!(!f.kafka_has(name).await, "{name} must not be created");
     }
 
     // An existing topic with more partitions than the spec: a clear condition, nothing altered.
@@ -378,7 +362,7 @@ async fn adoption_and_pause() {
         .await
         .unwrap();
     wait_condition(&topics, &name, "Paused", "True", Some("Paused"), T).await.unwrap();
-    set_overrides_directly(&f, &name, &[("retention.ms", "999999")]).await;
+    set_topic_config(&f.stack.admin(), &name, &[("retention.ms", "999999")]).await.unwrap();
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert_eq!(overrides(&f, &name).await.get("retention.ms").map(String::as_str), Some("999999"), "paused: no writes");
 
@@ -453,17 +437,15 @@ async fn deletion_retains_deletes_refuses_in_use_and_never_traps_a_namespace() {
     }
     let resources = || async { Ok((topics.get_opt(&kept).await?.is_some(), topics.get_opt(&gone).await?.is_some())) };
     wait_for("kept and gone resources removed", T, resources, |left| *left == (false, false)).await.unwrap();
-    assert!(kafka_has(&f, &kept).await, "Retain keeps the Kafka topic");
-    wait_for("Delete removes the Kafka topic", T, || async { Ok(kafka_has(&f, &gone).await) }, |has| !has)
-        .await
-        .unwrap();
+    assert!(f.kafka_has(&kept).await, "Retain keeps the Kafka topic");
+    wait_for("Delete removes the Kafka topic", T, || async { Ok(f.kafka_has(&gone).await) }, |has| !has).await.unwrap();
 
     let (_, msg) = not_ready_topic(&f, &used, "InUse").await;
     assert!(msg.contains(&format!("{used}-readers")), "{msg}");
-    assert!(kafka_has(&f, &used).await, "a topic in use is not deleted");
+    assert!(f.kafka_has(&used).await, "a topic in use is not deleted");
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     consumer_thread.join().unwrap();
-    let left = || async { Ok((topics.get_opt(&used).await?.is_some(), kafka_has(&f, &used).await)) };
+    let left = || async { Ok((topics.get_opt(&used).await?.is_some(), f.kafka_has(&used).await)) };
     let what = "in-use topic deleted once the group is empty";
     wait_for(what, Duration::from_secs(90), left, |left| *left == (false, false)).await.unwrap();
 
@@ -482,7 +464,7 @@ async fn deletion_retains_deletes_refuses_in_use_and_never_traps_a_namespace() {
     Api::<Namespace>::all(f.client.clone()).delete(&doomed.name, &DeleteParams::default()).await.unwrap();
     let namespace = || async { Ok(Api::<Namespace>::all(f.client.clone()).get_opt(&doomed.name).await?.is_some()) };
     wait_for("namespace terminated", Duration::from_secs(120), namespace, |there| !there).await.unwrap();
-    assert!(kafka_has(&f, &orphan).await, "Retain keeps the topic when its namespace goes");
+    assert!(f.kafka_has(&orphan).await, "Retain keeps the topic when its namespace goes");
 }
 
 /// Replicas and in-sync replicas of each partition, as an independent client (rdkafka metadata) sees them.

@@ -35,14 +35,12 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
-use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::FutureRecord;
-use rdkafka::{Offset, TopicPartitionList};
 use serde_json::json;
 use tributary::api::{ConsumerGroup, KafkaConnection};
 use tributary_e2e::emulator::ReplicaEmulator;
-use tributary_e2e::kafka::{Admin, produce};
+use tributary_e2e::kafka::{Acks, commit_offsets, create_topics, delete_groups, produce};
 use tributary_e2e::manifest::{self, emulated_deployment};
 use tributary_e2e::scale::*;
 use tributary_e2e::*;
@@ -163,21 +161,6 @@ where
     retry(&format!("applying {name}"), || api.patch(&name, &pp, &patch)).await
 }
 
-/// Creates topics directly in Kafka, 50 per request.
-async fn create_topics(admin: &Admin, names: &[String], partitions: i32) -> anyhow::Result<()> {
-    let opts = AdminOptions::new()
-        .operation_timeout(Some(Duration::from_secs(60)))
-        .request_timeout(Some(Duration::from_secs(60)));
-    for chunk in names.chunks(50) {
-        let topics: Vec<NewTopic<'_>> =
-            chunk.iter().map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(1))).collect();
-        for r in admin.create_topics(topics.iter(), &opts).await? {
-            r.map_err(|(n, e)| anyhow::anyhow!("creating {n}: {e}"))?;
-        }
-    }
-    Ok(())
-}
-
 /// Produces `per_partition` records to every partition of every topic; waits for every acknowledgement.
 async fn produce_each_partition(
     stack: &Stack,
@@ -186,31 +169,22 @@ async fn produce_each_partition(
     per_partition: i64,
 ) -> anyhow::Result<()> {
     let producer = stack.producer();
-    let mut acks = Vec::new();
+    let mut acks = Acks::default();
     for t in topics {
         for p in 0..partitions {
             for i in 0..per_partition {
                 let v = format!("v{i}");
-                let record = FutureRecord::<(), str>::to(t).partition(p).payload(&v);
-                acks.push(producer.send_result(record).map_err(|(e, _)| e)?);
+                acks.send(&producer, FutureRecord::<(), str>::to(t).partition(p).payload(&v)).await?;
             }
         }
     }
-    for a in acks {
-        a.await.context("delivery future dropped")?.map_err(|(e, _)| e)?;
-    }
-    Ok(())
+    acks.wait().await
 }
 
 /// Commits `offset` on every partition of `topic` for `group` (a consumer that commits and leaves, no member).
 fn commit_all(stack: &Stack, group: &str, topic: &str, partitions: i32, offset: i64) -> anyhow::Result<()> {
-    let c: BaseConsumer = stack.kafka_config().set("group.id", group).create()?;
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Offset(offset))?;
-    }
-    c.commit(&tpl, CommitMode::Sync)?;
-    Ok(())
+    let offsets: Vec<(&str, i32, i64)> = (0..partitions).map(|p| (topic, p, offset)).collect();
+    commit_offsets(stack, group, &offsets)
 }
 
 /// Distinct leader brokers of the partitions of the topics starting with `prefix`, and the brokers in the cluster.
@@ -224,23 +198,6 @@ fn leaders(stack: &Stack, prefix: &str) -> anyhow::Result<(BTreeSet<i32>, usize)
         .flat_map(|t| t.partitions().iter().map(|p| p.leader()))
         .collect();
     Ok((leaders, md.brokers().len()))
-}
-
-/// Deletes Kafka consumer groups (they must be empty); groups already gone are fine.
-async fn delete_kafka_groups(admin: &Admin, groups: &[String]) -> anyhow::Result<usize> {
-    let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(30)));
-    let mut deleted = 0;
-    for chunk in groups.chunks(100) {
-        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-        for r in admin.delete_groups(&refs, &opts).await? {
-            match r {
-                Ok(_) => deleted += 1,
-                Err((_, rdkafka::types::RDKafkaErrorCode::GroupIdNotFound)) => {}
-                Err((g, code)) => eprintln!("  could not delete group {g}: {code}"),
-            }
-        }
-    }
-    Ok(deleted)
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -305,7 +262,7 @@ async fn reaction_run(
     made.topics.lock().unwrap().push(topic.clone());
     made.groups.lock().unwrap().push(group.clone());
     let admin = stack.admin();
-    create_topics(&admin, std::slice::from_ref(&topic), 4).await?;
+    create_topics(&admin, std::slice::from_ref(&topic), 4, 1, 50).await?;
     apply::<Deployment>(client, ns, emulated_deployment(&deployment, 1)).await?;
     let emulator = ReplicaEmulator::start(stack, client.clone(), ns, &deployment, &group, &topic, rate);
     apply::<ConsumerGroup>(
@@ -549,7 +506,7 @@ async fn cost_phase(
     made.groups.lock().unwrap().extend(group_ids.iter().cloned());
 
     let setup = Instant::now();
-    create_topics(&stack.admin(), &topics, partitions).await?;
+    create_topics(&stack.admin(), &topics, partitions, 1, 50).await?;
     produce_each_partition(stack, &topics, partitions, PRELOAD).await?;
     let committed = PRELOAD - COMMIT_BEHIND;
     futures::stream::iter(topics.iter().zip(&group_ids))
@@ -671,7 +628,7 @@ async fn cost_phase(
         .filter(|s| s.labels.get("namespace").map(String::as_str) == Some(ns))
         .filter(|s| s.labels.get("name").is_some_and(|l| names.contains(l)))
         .count();
-    delete_kafka_groups(&stack.admin(), &group_ids).await?;
+    delete_groups(&stack.admin(), &group_ids).await?;
     delete_kafka_topics(stack, &topics).await?;
 
     Ok(Cost {
@@ -867,7 +824,7 @@ async fn main() -> anyhow::Result<()> {
     drop(operator);
     let admin = stack.admin();
     let groups = made.groups.lock().unwrap().clone();
-    let deleted_groups = delete_kafka_groups(&admin, &groups).await.unwrap_or(0);
+    let deleted_groups = delete_groups(&admin, &groups).await.unwrap_or(0);
     let mut topics = made.topics.lock().unwrap().clone();
     topics.extend(kafka_topic_names(&stack, &run).unwrap_or_default());
     topics.sort();

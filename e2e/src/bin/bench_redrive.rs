@@ -30,10 +30,10 @@ use rdkafka::Message;
 use rdkafka::admin::AdminOptions;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureRecord;
 use serde_json::json;
 use tributary::api::DlqPolicy;
-use tributary_e2e::kafka::create_topic;
+use tributary_e2e::kafka::{Acks, create_topic, delete_groups, read_to_end};
 use tributary_e2e::manifest;
 use tributary_e2e::*;
 
@@ -69,41 +69,14 @@ fn end_offsets(stack: &Stack, topic: &str) -> anyhow::Result<i64> {
 
 /// Reads a topic to its end with `read_committed`: (records, distinct values, first and last timestamp in ms).
 fn read_back(stack: &Stack, topic: &str) -> anyhow::Result<(usize, usize, i64, i64)> {
-    let consumer: BaseConsumer = stack
-        .kafka_config()
-        .set("group.id", unique("bench-check"))
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .set("enable.partition.eof", "true")
-        .create()?;
-    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-    let mut tpl = rdkafka::TopicPartitionList::new();
-    for p in md.topics()[0].partitions() {
-        tpl.add_partition_offset(topic, p.id(), rdkafka::Offset::Beginning)?;
-    }
-    let partitions = tpl.count();
-    consumer.assign(&tpl)?;
     let (mut n, mut distinct, mut first, mut last) = (0usize, HashSet::new(), i64::MAX, i64::MIN);
-    let mut done = HashSet::new();
-    let deadline = Instant::now() + Duration::from_secs(600);
-    while done.len() < partitions {
-        if Instant::now() > deadline {
-            bail!("reading {topic} back timed out");
-        }
-        match consumer.poll(Duration::from_millis(500)) {
-            Some(Ok(m)) => {
-                n += 1;
-                distinct.insert(m.payload().unwrap_or_default().to_vec());
-                let ts = m.timestamp().to_millis().unwrap_or(0);
-                first = first.min(ts);
-                last = last.max(ts);
-            }
-            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
-                done.insert(p);
-            }
-            _ => {}
-        }
-    }
+    read_to_end(stack, topic, Duration::from_secs(600), |m| {
+        n += 1;
+        distinct.insert(m.payload().unwrap_or_default().to_vec());
+        let ts = m.timestamp().to_millis().unwrap_or(0);
+        first = first.min(ts);
+        last = last.max(ts);
+    })?;
     Ok((n, distinct.len(), first, last))
 }
 
@@ -169,42 +142,16 @@ async fn main() -> anyhow::Result<()> {
     wait_condition(&policies, "bench", "Ready", "True", None, Duration::from_secs(60)).await?;
 
     // 1. Fill the dead-letter topic.
-    let producer: FutureProducer = stack
-        .kafka_config()
-        .set("linger.ms", "20")
-        .set("batch.num.messages", "10000")
-        .set("queue.buffering.max.messages", "1000000")
-        .create()?;
+    let producer = stack.bulk_producer();
     let started = Instant::now();
-    let mut pending = Vec::with_capacity(10_000);
+    let mut acks = Acks::new(10_000);
     for i in 0..a.records {
         let (key, value) = (format!("k{:09}", i % 1_000_000_000), format!("r{i:09}"));
         let headers =
             OwnedHeaders::new().insert(Header { key: "kafka_dlt-original-topic", value: Some(src.as_bytes()) });
-        let mut rec = FutureRecord::to(&dlt).key(&key).payload(&value).headers(headers);
-        loop {
-            match producer.send_result(rec) {
-                Ok(f) => {
-                    pending.push(f);
-                    break;
-                }
-                Err((_, back)) => {
-                    rec = back;
-                    for f in pending.drain(..) {
-                        f.await?.map_err(|(e, _)| e)?;
-                    }
-                }
-            }
-        }
-        if pending.len() >= 10_000 {
-            for f in pending.drain(..) {
-                f.await?.map_err(|(e, _)| e)?;
-            }
-        }
+        acks.send(&producer, FutureRecord::to(&dlt).key(&key).payload(&value).headers(headers)).await?;
     }
-    for f in pending.drain(..) {
-        f.await?.map_err(|(e, _)| e)?;
-    }
+    acks.wait().await?;
     let fill = started.elapsed().as_secs_f64();
     eprintln!("filled {dlt} with {} records in {fill:.1}s", a.records);
 
@@ -283,7 +230,7 @@ async fn main() -> anyhow::Result<()> {
     Api::<DlqPolicy>::namespaced(client.clone(), &ns.name).delete("bench", &DeleteParams::default()).await?;
     let _ = admin.delete_topics(&[&src, &out], &AdminOptions::new()).await;
     let group = format!("tributary-redrive-{}-bench", ns.name);
-    let _ = admin.delete_groups(&[&group], &AdminOptions::new()).await;
+    let _ = delete_groups(&admin, &[group]).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     drop(operator);
     drop(ns);

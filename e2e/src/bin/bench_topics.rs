@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use kube::Api;
 use kube::api::ListParams;
-use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
 use serde_json::json;
 use tributary::api::{KafkaConnection, Topic};
+use tributary_e2e::kafka::create_topics;
 use tributary_e2e::manifest;
 use tributary_e2e::scale::*;
 use tributary_e2e::*;
@@ -70,19 +70,8 @@ fn secs(d: Duration) -> String {
 /// Creates `names` with one admin client, 100 topics per request, one request after the other.
 async fn kafka_floor(stack: &Stack, names: &[String], partitions: i32) -> anyhow::Result<(Duration, usize)> {
     let admin = stack.admin();
-    let opts = AdminOptions::new()
-        .operation_timeout(Some(Duration::from_secs(60)))
-        .request_timeout(Some(Duration::from_secs(60)));
     let started = Instant::now();
-    let mut requests = 0;
-    for chunk in names.chunks(100) {
-        let topics: Vec<NewTopic<'_>> =
-            chunk.iter().map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(-1))).collect();
-        requests += 1;
-        for r in admin.create_topics(topics.iter(), &opts).await? {
-            r.map_err(|(n, e)| anyhow::anyhow!("creating {n}: {e}"))?;
-        }
-    }
+    let requests = create_topics(&admin, names, partitions, -1, 100).await?;
     Ok((started.elapsed(), requests))
 }
 
