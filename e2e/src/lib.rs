@@ -122,6 +122,15 @@ pub async fn install_crds(client: &Client) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The stack from the environment, a Kubernetes client, every CRD installed, and a namespace of one's own.
+pub async fn prepare(prefix: &str) -> (Stack, Client, TestNamespace) {
+    let stack = Stack::from_env();
+    let client = stack.kube().await;
+    install_crds(&client).await.expect("installing CRDs");
+    let ns = TestNamespace::create(&client, prefix).await;
+    (stack, client, ns)
+}
+
 /// A namespace made for one test, deleted when dropped (without waiting).
 pub struct TestNamespace {
     pub name: String,
@@ -352,10 +361,7 @@ impl Fixture<node::ChartOperator> {
     /// Installs the CRDs, makes a namespace and installs the chart there (the operator pods watch only that
     /// namespace and keep their Lease in it); waits until `opts.replicas` pods are Ready.
     pub async fn start_chart(prefix: &str, opts: node::ChartOptions) -> Self {
-        let stack = Stack::from_env();
-        let client = stack.kube().await;
-        install_crds(&client).await.expect("installing CRDs");
-        let ns = TestNamespace::create(&client, prefix).await;
+        let (stack, client, ns) = prepare(prefix).await;
         let operator = node::ChartOperator::install(&client, &ns.name, &opts).expect("helm install of the chart");
         operator.wait_ready(opts.replicas as usize, Duration::from_secs(120)).await;
         Fixture { stack, client, ns, operator }
@@ -393,10 +399,7 @@ impl Fixture {
     /// see `rbac`) with `args`, watching only that namespace: for what a process shows and a pod does not (two
     /// replicas killed and restarted at will, exit codes).
     pub async fn start_process(prefix: &str, args: &[&str]) -> Fixture {
-        let stack = Stack::from_env();
-        let client = stack.kube().await;
-        install_crds(&client).await.expect("installing CRDs");
-        let ns = TestNamespace::create(&client, prefix).await;
+        let (stack, client, ns) = prepare(prefix).await;
         let mut args: Vec<&str> = args.to_vec();
         args.extend(["--namespace", ns.name.as_str()]);
         let operator = Operator::start(&stack, prefix, &args);
@@ -406,22 +409,12 @@ impl Fixture {
 }
 
 impl<O> Fixture<O> {
-    pub fn api<K>(&self) -> Api<K>
-    where
-        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
-    {
+    pub fn api<K: Namespaced>(&self) -> Api<K> {
         Api::namespaced(self.client.clone(), &self.ns.name)
     }
 
     /// Server-side applies a manifest (JSON) in the test namespace and returns the stored object.
-    pub async fn apply<K>(&self, manifest: serde_json::Value) -> K
-    where
-        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-            + Clone
-            + serde::de::DeserializeOwned
-            + serde::Serialize
-            + std::fmt::Debug,
-    {
+    pub async fn apply<K: Namespaced>(&self, manifest: serde_json::Value) -> K {
         apply_in(&self.client, &self.ns.name, manifest).await
     }
 
@@ -436,20 +429,39 @@ impl<O> Fixture<O> {
     }
 }
 
-/// Server-side applies a manifest in `namespace`.
-pub async fn apply_in<K>(client: &Client, namespace: &str, manifest: serde_json::Value) -> K
-where
+/// A namespaced kind the harness creates, applies and reads.
+pub trait Namespaced:
+    kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+    + Clone
+    + serde::de::DeserializeOwned
+    + serde::Serialize
+    + std::fmt::Debug
+{
+}
+
+impl<K> Namespaced for K where
     K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
         + Clone
         + serde::de::DeserializeOwned
         + serde::Serialize
-        + std::fmt::Debug,
+        + std::fmt::Debug
 {
+}
+
+/// The `metadata.name` of a manifest.
+pub fn manifest_name(manifest: &serde_json::Value) -> &str {
+    manifest["metadata"]["name"].as_str().expect("manifest has a name")
+}
+
+/// Server-side applies `manifest` through `api` as the e2e's field manager, forcing conflicts.
+pub async fn server_side_apply<K: Namespaced>(api: &Api<K>, manifest: &serde_json::Value) -> kube::Result<K> {
+    api.patch(manifest_name(manifest), &PatchParams::apply("tributary-e2e").force(), &Patch::Apply(manifest)).await
+}
+
+/// Server-side applies a manifest in `namespace`.
+pub async fn apply_in<K: Namespaced>(client: &Client, namespace: &str, manifest: serde_json::Value) -> K {
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    let name = manifest["metadata"]["name"].as_str().expect("manifest has a name").to_string();
-    api.patch(&name, &PatchParams::apply("tributary-e2e").force(), &Patch::Apply(&manifest))
-        .await
-        .unwrap_or_else(|e| panic!("applying {name}: {e}"))
+    server_side_apply(&api, &manifest).await.unwrap_or_else(|e| panic!("applying {}: {e}", manifest_name(&manifest)))
 }
 
 /// Events about objects in `namespace`, as `(reason, note)`.

@@ -17,26 +17,26 @@ use rdkafka::admin::AdminOptions;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use tributary::api::Topic;
 
-use crate::{Conditions, Patience, Stack, wait_for};
+use crate::{Conditions, Namespaced, Patience, Stack, wait_for};
 
-/// Creates every manifest in `namespace` (plain POSTs), at most `concurrency` at a time; retries transient
+/// Creates every manifest (of kind `K`) in `namespace` (plain POSTs), at most `concurrency` at a time; retries transient
 /// failures (throttling, time-outs) and accepts objects that already exist. Returns how long it took.
-pub async fn create_all(
+pub async fn create_all<K: Namespaced>(
     client: &Client,
     namespace: &str,
     manifests: Vec<serde_json::Value>,
     concurrency: usize,
 ) -> anyhow::Result<Duration> {
     let started = Instant::now();
-    let api: Api<Topic> = Api::namespaced(client.clone(), namespace);
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
     futures::stream::iter(manifests)
         .map(|m| {
             let api = api.clone();
             async move {
-                let topic: Topic = serde_json::from_value(m).context("a Topic manifest")?;
+                let object: K = serde_json::from_value(m).with_context(|| format!("a {} manifest", K::kind(&())))?;
                 let mut attempt = 0;
                 loop {
-                    match api.create(&PostParams::default(), &topic).await {
+                    match api.create(&PostParams::default(), &object).await {
                         Ok(_) => return Ok(()),
                         Err(kube::Error::Api(s)) if s.code == 409 => return Ok(()),
                         Err(e) if attempt < 8 => {
@@ -44,7 +44,7 @@ pub async fn create_all(
                             tracing::debug!(error = %e, "retrying a create");
                             tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
                         }
-                        Err(e) => return Err(anyhow::Error::from(e).context(format!("creating {}", topic.name_any()))),
+                        Err(e) => return Err(anyhow::Error::from(e).context(format!("creating {}", object.name_any()))),
                     }
                 }
             }

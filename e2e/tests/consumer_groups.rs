@@ -21,6 +21,12 @@ use tributary_e2e::*;
 
 const T: Duration = Duration::from_secs(90);
 
+/// A ConsumerGroup `name` that watches `group` on `topic`, without autoscaling.
+async fn watch_group<O>(f: &Fixture<O>, name: &str, group: &str, topic: &str) {
+    let spec = json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic]});
+    f.apply::<ConsumerGroup>(manifest::consumer_group(name, spec)).await;
+}
+
 /// Per-partition (end, committed) as Kafka's own ConsumerGroupCommand describes them.
 fn describe_with_kafka_cli(stack: &Stack, group: &str) -> GroupOffsets {
     group_offsets_cli(stack, group).unwrap()
@@ -44,11 +50,7 @@ async fn lag_matches_kafka_counts_from_log_start_and_ignores_transaction_markers
     tpl.add_partition_offset(&topic, 2, Offset::Offset(5)).unwrap();
     admin.delete_records(&tpl, &rdkafka::admin::AdminOptions::new()).await.unwrap();
 
-    f.apply::<ConsumerGroup>(manifest::consumer_group(
-        "billing",
-        json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic]}),
-    ))
-    .await;
+    watch_group(&f, "billing", &group, &topic).await;
     let groups = f.api::<ConsumerGroup>();
     let g =
         wait_status(&groups, "billing", "lag observed", T, |g| g.status.as_ref().and_then(|s| s.total_lag).is_some())
@@ -113,11 +115,7 @@ async fn lag_matches_kafka_counts_from_log_start_and_ignores_transaction_markers
     let (_, high) = consumer.fetch_watermarks(&tx_topic, 0, Duration::from_secs(5)).unwrap();
     assert_eq!(high, 101, "100 records plus one commit marker");
     drop(reader);
-    f.apply::<ConsumerGroup>(manifest::consumer_group(
-        "tx",
-        json!({"connectionRef": {"name": "main"}, "groupId": tx_group, "topics": [tx_topic]}),
-    ))
-    .await;
+    watch_group(&f, "tx", &tx_group, &tx_topic).await;
     let g = wait_status(&groups, "tx", "tx lag observed", T, |g| g.status.as_ref().and_then(|s| s.total_lag).is_some())
         .await
         .unwrap();
@@ -200,11 +198,7 @@ async fn partition_health_stalled_stopped_and_rewound() {
     let group = unique("stuck");
     commit_offsets(&f.stack, &group, &[(&topic, 0, 10)]).unwrap();
     let member = StuckMember::join(&f.stack, &group, &topic).unwrap();
-    f.apply::<ConsumerGroup>(manifest::consumer_group(
-        "stuck",
-        json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic]}),
-    ))
-    .await;
+    watch_group(&f, "stuck", &group, &topic).await;
     let groups = f.api::<ConsumerGroup>();
     let g = wait_condition(&groups, "stuck", "Stalled", "True", Some("Stalled"), T).await.unwrap();
     let msg = g.condition("Stalled").unwrap().message;
@@ -215,11 +209,7 @@ async fn partition_health_stalled_stopped_and_rewound() {
     // Stopped: commits that moved, then silence (no member) while lag remains.
     let quiet = unique("quiet");
     commit_offsets(&f.stack, &quiet, &[(&topic, 0, 5)]).unwrap();
-    f.apply::<ConsumerGroup>(manifest::consumer_group(
-        "quiet",
-        json!({"connectionRef": {"name": "main"}, "groupId": quiet, "topics": [topic]}),
-    ))
-    .await;
+    watch_group(&f, "quiet", &quiet, &topic).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     commit_offsets(&f.stack, &quiet, &[(&topic, 0, 8)]).unwrap();
     wait_condition(&groups, "quiet", "Stalled", "True", Some("Stopped"), T).await.unwrap();
@@ -227,11 +217,7 @@ async fn partition_health_stalled_stopped_and_rewound() {
     // Rewound: the committed offset goes backwards.
     let rewind = unique("rewind");
     commit_offsets(&f.stack, &rewind, &[(&topic, 0, 40)]).unwrap();
-    f.apply::<ConsumerGroup>(manifest::consumer_group(
-        "rewind",
-        json!({"connectionRef": {"name": "main"}, "groupId": rewind, "topics": [topic]}),
-    ))
-    .await;
+    watch_group(&f, "rewind", &rewind, &topic).await;
     wait_status(&groups, "rewind", "first observation", T, |g| g.status.as_ref().and_then(|s| s.total_lag).is_some())
         .await
         .unwrap();

@@ -48,10 +48,7 @@ async fn the_node_has_only_the_loopback_address() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_chart_runs_the_operator_pod_from_the_local_image_with_the_restricted_settings() {
-    let stack = Stack::from_env();
-    let client = stack.kube().await;
-    install_crds(&client).await.unwrap();
-    let ns = TestNamespace::create(&client, "node-op").await;
+    let (stack, client, ns) = prepare("node-op").await;
     let port = free_port();
     let started = Instant::now();
     let opts = ChartOptions { fixed_port: Some(port), ..Default::default() };

@@ -256,22 +256,14 @@ async fn bad_input_and_policy_violations_touch_nothing() {
                    "protectedConfig": [{"key": "retention.ms", "min": 3600000}]}});
     f.apply::<KafkaConnection>(manifest::tributary("KafkaConnection", "guarded", spec)).await;
 
-    let unknown = unique("unknown-key");
-    f.apply::<Topic>(manifest::topic(
-        &unknown,
-        json!({"connectionRef": {"name": "main"}, "config": {"retention.hours": "1"}}),
-    ))
-    .await;
-    let (_, msg) = not_ready_topic(&f, &unknown, "InvalidConfig").await;
-    assert!(msg.contains("retention.hours"), "{msg}");
-    let badvalue = unique("bad-value");
-    f.apply::<Topic>(manifest::topic(
-        &badvalue,
-        json!({"connectionRef": {"name": "main"}, "config": {"retention.ms": "a week"}}),
-    ))
-    .await;
-    let (_, msg) = not_ready_topic(&f, &badvalue, "InvalidConfig").await;
-    assert!(msg.contains("retention.ms"), "{msg}");
+    // Config the operator refuses itself: an unknown key, a bad value.
+    let (unknown, badvalue) = (unique("unknown-key"), unique("bad-value"));
+    for (name, key, value) in [(&unknown, "retention.hours", "1"), (&badvalue, "retention.ms", "a week")] {
+        let spec = json!({"connectionRef": {"name": "main"}, "config": {key: value}});
+        f.apply::<Topic>(manifest::topic(name, spec)).await;
+        let (_, msg) = not_ready_topic(&f, name, "InvalidConfig").await;
+        assert!(msg.contains(key), "{msg}");
+    }
 
     let cases = [
         (format!("team-a.{}", unique("wide")), json!({"partitions": 8}), "maxPartitions"),

@@ -106,7 +106,7 @@ async fn idle_operator_with_1000_ready_topics_writes_nothing_and_reconciles_at_r
     let names = names(&prefix, N);
     let tracker = ReadyTracker::start(f.api());
     let spec = json!({"connectionRef": {"name": "main"}, "partitions": 1, "config": {"retention.ms": "3600000"}});
-    let created = create_all(&f.client, &f.ns.name, manifests(&names, spec), CONCURRENCY).await.unwrap();
+    let created = create_all::<Topic>(&f.client, &f.ns.name, manifests(&names, spec), CONCURRENCY).await.unwrap();
     let ready = tracker.wait_ready(N, Duration::from_secs(240)).await.unwrap();
     eprintln!(
         "{N} Topic resources created in {:.1}s; all Ready {:.1}s later",
@@ -185,7 +185,7 @@ async fn kafka_controller_outage_during_a_500_topic_reconcile_is_reported_and_re
         "config": {"retention.ms": "3600000", "cleanup.policy": "compact"}});
     let creating = tokio::spawn({
         let (client, ns, m) = (f.client.clone(), f.ns.name.clone(), manifests(&names, spec));
-        async move { create_all(&client, &ns, m, CONCURRENCY).await }
+        async move { create_all::<Topic>(&client, &ns, m, CONCURRENCY).await }
     });
     // A fifth of the topics are done: the rest of the batch is on its way when the controller goes.
     tracker.wait_ready(N / 5, T).await.unwrap();
@@ -252,7 +252,7 @@ async fn leader_pod_lost_mid_batch_converges_with_nothing_lost_or_duplicated() {
     let spec = json!({"connectionRef": {"name": "main"}, "partitions": 2, "config": {"retention.ms": "7200000"}});
     let creating = tokio::spawn({
         let (client, ns, m) = (f.client.clone(), f.ns.name.clone(), manifests(&names, spec));
-        async move { create_all(&client, &ns, m, CONCURRENCY).await }
+        async move { create_all::<Topic>(&client, &ns, m, CONCURRENCY).await }
     });
     // SIGKILL once Kafka has a tenth of the topics: the rest of the batch is in flight.
     let in_kafka = || async { Ok(kafka_topic_names(&f.stack, &prefix)?.len()) };

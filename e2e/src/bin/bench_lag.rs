@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::api::{DeleteParams, ListParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -146,19 +146,9 @@ where
 }
 
 /// Server-side applies a manifest in `namespace`, retrying like [`retry`].
-async fn apply<K>(client: &Client, namespace: &str, manifest: serde_json::Value) -> anyhow::Result<K>
-where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + serde::Serialize
-        + std::fmt::Debug,
-{
+async fn apply<K: Namespaced>(client: &Client, namespace: &str, manifest: serde_json::Value) -> anyhow::Result<K> {
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    let name = manifest["metadata"]["name"].as_str().context("manifest has a name")?.to_string();
-    let pp = kube::api::PatchParams::apply("tributary-bench").force();
-    let patch = kube::api::Patch::Apply(&manifest);
-    retry(&format!("applying {name}"), || api.patch(&name, &pp, &patch)).await
+    retry(&format!("applying {}", manifest_name(&manifest)), || server_side_apply(&api, &manifest)).await
 }
 
 /// Produces `per_partition` records to every partition of every topic; waits for every acknowledgement.
@@ -527,33 +517,16 @@ async fn cost_phase(
     let api: Api<ConsumerGroup> = Api::namespaced(client.clone(), ns);
     let tracker = LagTracker::start(api.clone());
     let lag = COMMIT_BEHIND * i64::from(partitions);
-    let started = Instant::now();
-    futures::stream::iter(names.iter().zip(topics.iter().zip(&group_ids)))
+    let manifests = names
+        .iter()
+        .zip(topics.iter().zip(&group_ids))
         .map(|(name, (topic, group))| {
-            let api = api.clone();
-            let manifest = manifest::consumer_group(
-                name,
-                json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic]}),
-            );
-            async move {
-                let g: ConsumerGroup = serde_json::from_value(manifest)?;
-                let pp = PostParams::default();
-                match retry("creating a ConsumerGroup", || api.create(&pp, &g)).await {
-                    Ok(_) => Ok(()),
-                    // A create that went through before its answer was lost.
-                    Err(e)
-                        if e.downcast_ref::<kube::Error>()
-                            .is_some_and(|k| matches!(k, kube::Error::Api(s) if s.code == 409)) =>
-                    {
-                        Ok(())
-                    }
-                    Err(e) => Err(e),
-                }
-            }
+            let spec = json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic]});
+            manifest::consumer_group(name, spec)
         })
-        .buffer_unordered(32)
-        .try_collect::<Vec<()>>()
-        .await?;
+        .collect();
+    let started = Instant::now();
+    create_all::<ConsumerGroup>(client, ns, manifests, 32).await?;
     let (_, last) = tracker.wait_showing(n, lag, Duration::from_secs(300)).await?;
     let first_pass = last - started;
     eprintln!("  first pass: {n} groups created and showing lag {lag} in {}", secs(first_pass));
@@ -804,11 +777,8 @@ fn print_cost(costs: &[Cost], window: Duration) {
 async fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
     anyhow::ensure!(args.bin.exists(), "{} missing: cargo build --release -p tributary", args.bin.display());
-    let stack = Stack::from_env();
-    let client = stack.kube().await;
-    install_crds(&client).await?;
+    let (stack, client, ns) = prepare("bench-lag").await;
     let run = unique("benchlag");
-    let ns = TestNamespace::create(&client, "bench-lag").await;
     eprintln!("bench_lag: namespace {}, operator {}, Kafka names {run}-*", ns.name, args.bin.display());
     let operator = Operator::start_with(&stack, "bench-lag", &args.bin, &["--namespace", &ns.name], "info");
     operator.wait_ready().await;

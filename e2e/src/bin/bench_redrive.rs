@@ -111,10 +111,7 @@ async fn main() -> anyhow::Result<()> {
     if !bin.to_string_lossy().contains("release") {
         eprintln!("warning: benchmarking {} (set TRIBUTARY_BIN=target/release/tributary)", bin.display());
     }
-    let stack = Stack::from_env();
-    let client = stack.kube().await;
-    install_crds(&client).await?;
-    let ns = TestNamespace::create(&client, "bench-redrive").await;
+    let (stack, client, ns) = prepare("bench-redrive").await;
     let operator = Operator::start(&stack, "bench-redrive", &["--namespace", &ns.name]);
     operator.wait_ready().await;
     apply_in::<tributary::api::KafkaConnection>(

@@ -87,7 +87,7 @@ async fn apiserver_floor(client: &kube::Client, n: usize, concurrency: usize) ->
     let manifests =
         names.iter().map(|n| manifest::topic(n, json!({"connectionRef": {"name": "none"}, "partitions": 1}))).collect();
     let started = Instant::now();
-    create_all(client, &ns.name, manifests, concurrency).await?;
+    create_all::<Topic>(client, &ns.name, manifests, concurrency).await?;
     let create_only = started.elapsed();
     let topics: Api<Topic> = Api::namespaced(client.clone(), &ns.name);
     let events: Api<Event> = Api::namespaced(client.clone(), &ns.name);
@@ -191,7 +191,7 @@ async fn main() -> anyhow::Result<()> {
     let creating = tokio::spawn({
         let (client, ns_name) = (client.clone(), ns.name.clone());
         let concurrency = args.concurrency;
-        async move { create_all(&client, &ns_name, manifests, concurrency).await }
+        async move { create_all::<Topic>(&client, &ns_name, manifests, concurrency).await }
     });
     let mut last_print = Instant::now();
     let mut created_in = None;
