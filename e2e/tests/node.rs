@@ -23,7 +23,10 @@ fn chart_dir() -> String {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("charts/tributary").display().to_string()
 }
 
-async fn topic_ready<O>(f: &Fixture<O>, name: &str) -> Topic {
+/// Applies a Topic `name` for the Kafka topic `kafka_name` and waits until it is Ready.
+async fn ready_topic<O>(f: &Fixture<O>, name: &str, kafka_name: &str, partitions: i32) -> Topic {
+    let spec = json!({"connectionRef": {"name": "main"}, "topicName": kafka_name, "partitions": partitions});
+    f.apply::<Topic>(manifest::topic(name, spec)).await;
     wait_condition(&f.api::<Topic>(), name, "Ready", "True", None, T).await.unwrap()
 }
 
@@ -93,12 +96,7 @@ async fn the_chart_runs_the_operator_pod_from_the_local_image_with_the_restricte
     f.connection("main").await;
     wait_condition(&f.api::<KafkaConnection>(), "main", "Ready", "True", None, T).await.unwrap();
     let kafka_name = unique("pod-made");
-    f.apply::<Topic>(manifest::topic(
-        "made",
-        json!({"connectionRef": {"name": "main"}, "topicName": kafka_name, "partitions": 3}),
-    ))
-    .await;
-    let t = topic_ready(&f, "made").await;
+    let t = ready_topic(&f, "made", &kafka_name, 3).await;
     assert_eq!(t.status.unwrap().partitions, Some(3));
     let facts = tributary_e2e::kafka::describe_topic(&f.stack, &f.stack.admin(), &kafka_name).await.unwrap();
     assert_eq!(facts.map(|t| t.partitions), Some(3), "the topic exists in Kafka with 3 partitions");
@@ -174,12 +172,7 @@ async fn two_operator_pods_elect_a_leader_and_the_standby_writes_when_the_leader
     let names: Vec<String> = pods.iter().map(|p| p.metadata.name.clone().unwrap()).collect();
     assert!(names.contains(&leader), "holder {leader} is one of {names:?}");
     let kafka_before = unique("ha-before");
-    f.apply::<Topic>(manifest::topic(
-        "before",
-        json!({"connectionRef": {"name": "main"}, "topicName": kafka_before, "partitions": 2}),
-    ))
-    .await;
-    topic_ready(&f, "before").await;
+    ready_topic(&f, "before", &kafka_before, 2).await;
     let leader_pod = pods.iter().find(|p| p.metadata.name.as_deref() == Some(leader.as_str())).unwrap();
     let standby_pod = pods.iter().find(|p| p.metadata.name.as_deref() != Some(leader.as_str())).unwrap();
     let standby = standby_pod.metadata.name.clone().unwrap_or_default();
@@ -199,12 +192,7 @@ async fn two_operator_pods_elect_a_leader_and_the_standby_writes_when_the_leader
         .expect("a holder");
     let lease_taken = since(deleted);
     let kafka_after = unique("ha-after");
-    f.apply::<Topic>(manifest::topic(
-        "after",
-        json!({"connectionRef": {"name": "main"}, "topicName": kafka_after, "partitions": 2}),
-    ))
-    .await;
-    topic_ready(&f, "after").await;
+    ready_topic(&f, "after", &kafka_after, 2).await;
     let first_write = since(deleted);
     // The standby, or the pod the Deployment started in the deleted one's place: whichever asked first.
     let role = if new_holder == standby { "the standby" } else { "the replacement pod" };
