@@ -173,6 +173,12 @@ pub fn operator_binary() -> PathBuf {
     target.join("debug").join("tributary")
 }
 
+/// The release build of the operator the benchmarks run by default: `target/release/tributary` of the workspace.
+pub fn release_operator_binary() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root").to_path_buf();
+    root.join("target").join("release").join("tributary")
+}
+
 /// A running operator process. Stopped with SIGTERM when dropped; its log tail is printed if the test panicked.
 pub struct Operator {
     child: Option<Child>,

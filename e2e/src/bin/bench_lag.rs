@@ -30,6 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use clap::Parser;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{DeleteParams, ListParams};
@@ -52,61 +53,47 @@ const COMMIT_BEHIND: i64 = 5;
 /// Records produced per partition before the commits in the cost phase.
 const PRELOAD: i64 = 10;
 
+#[derive(Parser, Debug)]
+#[command(about = "ConsumerGroup burst → /scale reaction time, and what collecting lag for many groups costs")]
 struct Args {
+    /// Reaction runs, each with a new topic, ConsumerGroup and Deployment.
+    #[arg(long, value_name = "N", default_value_t = 10)]
     runs: usize,
+    /// Records in each burst.
+    #[arg(long, value_name = "RECORDS", default_value_t = 2000)]
     burst: usize,
+    /// Records each emulated replica processes per second.
+    #[arg(long, value_name = "PER_REPLICA_PER_S", default_value_t = 100)]
     rate: u64,
+    /// ConsumerGroups in the cost phase.
+    #[arg(long, value_name = "G", default_value_t = 200)]
     groups: usize,
+    /// Partitions of each cost-phase topic: one phase per count, in this order.
+    #[arg(long, value_delimiter = ',', default_value = "16,4", value_parser = partition_count)]
     partitions: Vec<i32>,
-    window: Duration,
+    /// Seconds of the cost phase's measured window.
+    #[arg(long = "window", value_name = "SECONDS", default_value_t = 60)]
+    window_seconds: u64,
+    /// The operator binary.
+    #[arg(long, value_name = "PATH", env = "TRIBUTARY_BIN", default_value_os_t = release_operator_binary())]
     bin: PathBuf,
-    reaction: bool,
-    cost: bool,
+    /// Skip the reaction runs.
+    #[arg(long)]
+    skip_reaction: bool,
+    /// Skip the lag collection cost.
+    #[arg(long)]
+    skip_cost: bool,
 }
 
-fn parse_args() -> anyhow::Result<Args> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let default_bin = std::env::var("TRIBUTARY_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| root.join("target").join("release").join("tributary"));
-    let mut args = Args {
-        runs: 10,
-        burst: 2000,
-        rate: 100,
-        groups: 200,
-        partitions: vec![16, 4],
-        window: Duration::from_secs(60),
-        bin: default_bin,
-        reaction: true,
-        cost: true,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        let mut value = || it.next().with_context(|| format!("{a} needs a value"));
-        match a.as_str() {
-            "--runs" => args.runs = value()?.parse()?,
-            "--burst" => args.burst = value()?.parse()?,
-            "--rate" => args.rate = value()?.parse()?,
-            "--groups" => args.groups = value()?.parse()?,
-            "--partitions" => {
-                args.partitions = value()?.split(',').map(|p| p.trim().parse()).collect::<Result<_, _>>()?
-            }
-            "--window" => args.window = Duration::from_secs(value()?.parse()?),
-            "--bin" => args.bin = value()?.into(),
-            "--skip-reaction" => args.reaction = false,
-            "--skip-cost" => args.cost = false,
-            "-h" | "--help" => {
-                println!(
-                    "bench_lag [--runs N] [--burst RECORDS] [--rate PER_REPLICA_PER_S] [--groups G] [--partitions 16,4] \
-                     [--window SECONDS] [--bin PATH] [--skip-reaction] [--skip-cost]"
-                );
-                std::process::exit(0);
-            }
-            other => bail!("unknown argument {other}"),
-        }
+/// A partition count in `--partitions 16, 4`.
+fn partition_count(s: &str) -> Result<i32, String> {
+    s.trim().parse().map_err(|e| format!("{s:?} is not a partition count: {e}"))
+}
+
+impl Args {
+    fn window(&self) -> Duration {
+        Duration::from_secs(self.window_seconds)
     }
-    anyhow::ensure!(args.runs > 0 && args.groups > 0 && !args.partitions.is_empty(), "nothing to measure");
-    Ok(args)
 }
 
 fn secs(d: Duration) -> String {
@@ -537,7 +524,7 @@ async fn cost_phase(
     let before = metrics_of(operator).await?;
     let api_before = apiserver_metrics();
     let cpu_before = proc_sample(pid).map(|s| s.cpu_seconds).unwrap_or(0.0);
-    tokio::time::sleep(args.window).await;
+    tokio::time::sleep(args.window()).await;
     let after = metrics_of(operator).await?;
     let api_after = apiserver_metrics();
     let load = load_average();
@@ -775,7 +762,8 @@ fn print_cost(costs: &[Cost], window: Duration) {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = parse_args()?;
+    let args = Args::parse();
+    anyhow::ensure!(args.runs > 0 && args.groups > 0 && !args.partitions.is_empty(), "nothing to measure");
     anyhow::ensure!(args.bin.exists(), "{} missing: cargo build --release -p tributary", args.bin.display());
     let (stack, client, ns) = prepare("bench-lag").await;
     let run = unique("benchlag");
@@ -813,7 +801,7 @@ async fn main() -> anyhow::Result<()> {
         print_reaction(&reactions, &args);
     }
     if !costs.is_empty() {
-        print_cost(&costs, args.window);
+        print_cost(&costs, args.window());
     }
     Ok(())
 }
@@ -828,7 +816,7 @@ async fn measure(
     made: &Made,
 ) -> anyhow::Result<(Vec<Reaction>, Vec<Cost>)> {
     let mut reactions = vec![];
-    if args.reaction {
+    if !args.skip_reaction {
         for i in 0..args.runs {
             let r = reaction_run(stack, client, ns, run, i, args.runs, args.burst, args.rate, made).await?;
             eprintln!(
@@ -842,7 +830,7 @@ async fn measure(
         }
     }
     let mut costs = vec![];
-    if args.cost {
+    if !args.skip_cost {
         for &p in &args.partitions {
             eprintln!("cost: {} groups x {p} partitions", args.groups);
             let c = cost_phase(stack, client, ns, run, operator, args, p, made).await?;
@@ -857,4 +845,29 @@ async fn measure(
         }
     }
     Ok((reactions, costs))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::Args;
+
+    #[test]
+    fn the_flags_of_the_readme_and_their_defaults() {
+        Args::command().debug_assert();
+        let a = Args::try_parse_from(["bench_lag"]).unwrap();
+        assert_eq!((a.runs, a.burst, a.rate, a.groups, a.window_seconds), (10, 2000, 100, 200, 60));
+        assert_eq!(a.partitions, vec![16, 4]);
+        assert!(!a.skip_reaction && !a.skip_cost);
+        let readme = "bench_lag --runs 10 --burst 2000 --groups 200 --partitions 16,4 --window 60";
+        let a = Args::try_parse_from(readme.split(' ')).unwrap();
+        assert_eq!(
+            (a.runs, a.burst, a.groups, a.partitions.clone(), a.window_seconds),
+            (10, 2000, 200, vec![16, 4], 60)
+        );
+        let a = Args::try_parse_from(["bench_lag", "--partitions", "8, 2", "--skip-reaction", "--bin", "/x"]).unwrap();
+        assert_eq!((a.partitions, a.skip_reaction, a.skip_cost, a.bin), (vec![8, 2], true, false, "/x".into()));
+        assert!(Args::try_parse_from(["bench_lag", "--unknown"]).is_err());
+    }
 }

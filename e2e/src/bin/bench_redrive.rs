@@ -24,6 +24,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use clap::Parser;
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use rdkafka::Message;
@@ -37,23 +38,15 @@ use tributary_e2e::kafka::{Acks, create_topic, delete_groups, read_to_end};
 use tributary_e2e::manifest;
 use tributary_e2e::*;
 
+#[derive(Parser, Debug)]
+#[command(about = "Unthrottled redrive throughput beside a kcat pipe, in the same run")]
 struct Args {
+    /// Dead letters to move.
+    #[arg(long, default_value_t = 1_000_000)]
     records: usize,
+    /// Partitions of the dead-letter, source and pipe topics.
+    #[arg(long, default_value_t = 3)]
     partitions: i32,
-}
-
-fn args() -> anyhow::Result<Args> {
-    let mut a = Args { records: 1_000_000, partitions: 3 };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--records" => a.records = value.parse()?,
-            "--partitions" => a.partitions = value.parse()?,
-            other => bail!("unknown flag {other}"),
-        }
-    }
-    Ok(a)
 }
 
 /// Sum of the high watermarks of a topic (records, for a topic written without transactions).
@@ -106,7 +99,7 @@ fn now_ms() -> i64 {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let a = args()?;
+    let a = Args::parse();
     let bin = operator_binary();
     if !bin.to_string_lossy().contains("release") {
         eprintln!("warning: benchmarking {} (set TRIBUTARY_BIN=target/release/tributary)", bin.display());
@@ -236,4 +229,21 @@ async fn main() -> anyhow::Result<()> {
         bail!("the redrive was not exactly once: {n} records read, {distinct} distinct, {moved} moved");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::Args;
+
+    #[test]
+    fn the_flags_of_the_readme_and_their_defaults() {
+        Args::command().debug_assert();
+        let a = Args::try_parse_from(["bench_redrive"]).unwrap();
+        assert_eq!((a.records, a.partitions), (1_000_000, 3));
+        let a = Args::try_parse_from("bench_redrive --records 1000 --partitions 1".split(' ')).unwrap();
+        assert_eq!((a.records, a.partitions), (1000, 1));
+        assert!(Args::try_parse_from(["bench_redrive", "--records", "many"]).is_err());
+    }
 }

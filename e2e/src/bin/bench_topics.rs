@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use clap::Parser;
 use kube::Api;
 use kube::api::ListParams;
 use serde_json::json;
@@ -27,40 +27,24 @@ use tributary_e2e::manifest;
 use tributary_e2e::scale::*;
 use tributary_e2e::*;
 
+#[derive(Parser, Debug)]
+#[command(about = "N new Topic resources → Ready, against the Kafka and apiserver floors")]
 struct Args {
+    /// New Topic resources (and topics of each floor).
+    #[arg(long, value_name = "N", default_value_t = 1000)]
     topics: usize,
+    /// The operator binary.
+    #[arg(long, value_name = "PATH", env = "TRIBUTARY_BIN", default_value_os_t = release_operator_binary())]
     bin: PathBuf,
+    /// Topic resources created at once against the apiserver.
+    #[arg(long, value_name = "C", default_value_t = 64)]
     concurrency: usize,
+    /// Partitions of each topic.
+    #[arg(long, value_name = "P", default_value_t = 1)]
     partitions: i32,
     /// Skip the two floors (to compare operator builds quickly).
+    #[arg(long)]
     no_floors: bool,
-}
-
-fn parse_args() -> anyhow::Result<Args> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let default_bin = std::env::var("TRIBUTARY_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| root.join("target").join("release").join("tributary"));
-    let mut args = Args { topics: 1000, bin: default_bin, concurrency: 64, partitions: 1, no_floors: false };
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        let mut value = || it.next().with_context(|| format!("{a} needs a value"));
-        match a.as_str() {
-            "--topics" => args.topics = value()?.parse()?,
-            "--bin" => args.bin = value()?.into(),
-            "--concurrency" => args.concurrency = value()?.parse()?,
-            "--partitions" => args.partitions = value()?.parse()?,
-            "--no-floors" => args.no_floors = true,
-            "-h" | "--help" => {
-                println!(
-                    "bench_topics --topics N [--bin PATH (default $TRIBUTARY_BIN or target/release/tributary)] [--concurrency C] [--partitions P] [--no-floors]"
-                );
-                std::process::exit(0);
-            }
-            other => bail!("unknown argument {other}"),
-        }
-    }
-    Ok(args)
 }
 
 fn secs(d: Duration) -> String {
@@ -140,7 +124,7 @@ fn mean_latency(m: &MetricsSnapshot, before: &MetricsSnapshot, op: &str) -> Opti
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = parse_args()?;
+    let args = Args::parse();
     let n = args.topics;
     anyhow::ensure!(args.bin.exists(), "{} missing: cargo build --release -p tributary", args.bin.display());
     let stack = Stack::from_env();
@@ -269,4 +253,24 @@ async fn main() -> anyhow::Result<()> {
     anyhow::ensure!(leftover.items.is_empty(), "Topic resources left behind");
     eprintln!("cleanup took {}", secs(cleanup.elapsed()));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::Args;
+
+    #[test]
+    fn the_flags_of_the_makefile_and_readme_and_their_defaults() {
+        Args::command().debug_assert();
+        let a = Args::try_parse_from(["bench_topics"]).unwrap();
+        assert_eq!((a.topics, a.concurrency, a.partitions, a.no_floors), (1000, 64, 1, false));
+        let a = Args::try_parse_from(["bench_topics", "--topics", "10000"]).unwrap();
+        assert_eq!(a.topics, 10000);
+        let readme = "bench_topics --topics 1000 --concurrency 32 --no-floors --partitions 2 --bin /x";
+        let a = Args::try_parse_from(readme.split(' ')).unwrap();
+        assert_eq!((a.topics, a.concurrency, a.no_floors, a.partitions, a.bin), (1000, 32, true, 2, "/x".into()));
+        assert!(Args::try_parse_from(["bench_topics", "--topics"]).is_err());
+    }
 }
