@@ -124,15 +124,11 @@ async fn idle_operator_with_1000_ready_topics_writes_nothing_and_reconciles_at_r
     let versions_after = resource_versions(&f.api()).await;
     let connection_after = conns.get("main").await.unwrap();
 
-    let delta = |name: &str, with: &[(&str, &str)]| after.sum(name, with) - before.sum(name, with);
-    let by_kind = |name: &str| {
-        let b = before.by_label(name, "kind");
-        let a = after.by_label(name, "kind");
-        a.into_iter().map(|(k, v)| (k.clone(), v - b.get(&k).copied().unwrap_or(0.0))).collect::<BTreeMap<_, _>>()
-    };
-    let requests = kafka_requests_delta(&before, &after);
-    let reconciles = delta("tributary_reconciles_total", &[("kind", "Topic")]);
-    let status_writes = delta("tributary_status_writes_total", &[]);
+    let delta = Delta::new(&before, &after);
+    let by_kind = |name: &str| delta.by_label(name, "kind");
+    let requests = delta.kafka_requests();
+    let reconciles = delta.sum("tributary_reconciles_total", &[("kind", "Topic")]);
+    let status_writes = delta.sum("tributary_status_writes_total", &[]);
     eprintln!(
         "idle {WINDOW}s: reconciles {:?}, status writes {:?}, Kafka requests {requests:?}",
         by_kind("tributary_reconciles_total"),

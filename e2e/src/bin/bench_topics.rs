@@ -113,15 +113,6 @@ async fn apiserver_floor(client: &kube::Client, n: usize, concurrency: usize) ->
     Ok((create_only, all_writes))
 }
 
-fn mean_latency(m: &MetricsSnapshot, before: &MetricsSnapshot, op: &str) -> Option<f64> {
-    let with = [("operation", op)];
-    let sum = m.sum("tributary_kafka_request_duration_seconds_sum", &with)
-        - before.sum("tributary_kafka_request_duration_seconds_sum", &with);
-    let count = m.sum("tributary_kafka_request_duration_seconds_count", &with)
-        - before.sum("tributary_kafka_request_duration_seconds_count", &with);
-    (count > 0.0).then(|| sum / count)
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -207,14 +198,16 @@ async fn main() -> anyhow::Result<()> {
     let cpu = proc_sample(operator.pid()).map(|s| s.cpu_seconds).unwrap_or(0.0) - cpu_before;
     drop(sampler);
 
-    let requests = kafka_requests_delta(&before, &after);
-    let status_writes = after.sum("tributary_status_writes_total", &[("kind", "Topic")])
-        - before.sum("tributary_status_writes_total", &[("kind", "Topic")]);
-    let reconciles = after.sum("tributary_reconciles_total", &[("kind", "Topic")])
-        - before.sum("tributary_reconciles_total", &[("kind", "Topic")]);
+    let delta = Delta::new(&before, &after);
+    let requests = delta.kafka_requests();
+    let status_writes = delta.sum("tributary_status_writes_total", &[("kind", "Topic")]);
+    let reconciles = delta.sum("tributary_reconciles_total", &[("kind", "Topic")]);
     let latencies: BTreeMap<String, String> = requests
         .keys()
-        .filter_map(|op| mean_latency(&after, &before, op).map(|l| (op.clone(), format!("{:.0} ms", l * 1000.0))))
+        .filter_map(|op| {
+            let mean = delta.mean("tributary_kafka_request_duration_seconds", &[("operation", op)])?;
+            Some((op.clone(), format!("{:.0} ms", mean * 1000.0)))
+        })
         .collect();
     // Every topic is in Kafka (metadata may trail the last creations by a moment).
     let in_kafka = || async { Ok(kafka_topic_names(&stack, &prefix)?.len()) };

@@ -26,19 +26,43 @@ pub fn proc_sample(pid: u32) -> Option<ProcSample> {
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0)
     };
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may hold spaces) start at field 3; utime and stime are 14 and 15.
-    let rest = stat.rsplit_once(')')?.1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    let cpu_seconds = cpu_seconds(&pid.to_string(), Cpu::Own)?;
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count() as u64).unwrap_or(0);
-    Some(ProcSample {
-        rss_kb: kb("VmRSS:"),
-        hwm_kb: kb("VmHWM:"),
-        cpu_seconds: ticks as f64 / clock_ticks() as f64,
-        threads: kb("Threads:"),
-        fds,
-    })
+    Some(ProcSample { rss_kb: kb("VmRSS:"), hwm_kb: kb("VmHWM:"), cpu_seconds, threads: kb("Threads:"), fds })
+}
+
+/// Whose CPU time: the process's own, or that of its children it waited for.
+#[derive(Clone, Copy)]
+enum Cpu {
+    Own,
+    Children,
+}
+
+/// User + system CPU seconds from `/proc/<pid>/stat` (`pid` may be `self`).
+fn cpu_seconds(pid: &str, whose: Cpu) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3; utime and stime are 14 and 15,
+    // cutime and cstime 16 and 17.
+    let f: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let at = match whose {
+        Cpu::Own => 11,
+        Cpu::Children => 13,
+    };
+    let ticks = f.get(at)?.parse::<u64>().ok()? + f.get(at + 1)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / clock_ticks() as f64)
+}
+
+/// CPU seconds of the children this process waited for (e.g. a pipeline it ran).
+pub fn children_cpu_seconds() -> Option<f64> {
+    cpu_seconds("self", Cpu::Children)
+}
+
+/// The machine's 1-minute load average (0 when it cannot be read).
+pub fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(0.0)
 }
 
 fn clock_ticks() -> u64 {
