@@ -105,6 +105,11 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{:x}{:x}", nanos % 0xfffff, N.fetch_add(1, Ordering::SeqCst))
 }
 
+/// Milliseconds since the Unix epoch, as Kafka timestamps count.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_millis() as i64
+}
+
 /// Installs (server-side apply) every CRD the operator generates and waits until they are Established.
 pub async fn install_crds(client: &Client) -> anyhow::Result<()> {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());

@@ -199,7 +199,7 @@ async fn monitoring_depth_age_rate_alerts_and_metrics() {
     );
 
     // Three dead letters, the first one two minutes old.
-    let old = chrono_now_ms() - 120_000;
+    let old = now_ms() - 120_000;
     let mut letters: Vec<Letter> = (0..3).map(|i| spring(format!("m-{i}"), &src)).collect();
     letters[0].timestamp_ms = Some(old);
     produce(&f.stack.bulk_producer(), &dlt, &letters).await;
@@ -243,10 +243,6 @@ async fn monitoring_depth_age_rate_alerts_and_metrics() {
     assert!(st.oldest_age_seconds.unwrap() < 60, "{:?}", st.oldest_age_seconds);
     let events = events_in(&f.client, &f.ns.name).await;
     assert!(events.iter().any(|(o, r, _)| o == "orders" && r == "DeadLettersWithinLimit"), "{events:?}");
-}
-
-fn chrono_now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
 /// A topic made directly in Kafka, as the application team's own topic would be.

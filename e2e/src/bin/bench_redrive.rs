@@ -36,6 +36,7 @@ use serde_json::json;
 use tributary::api::DlqPolicy;
 use tributary_e2e::kafka::{Acks, create_topic, delete_groups, read_to_end};
 use tributary_e2e::manifest;
+use tributary_e2e::scale::{children_cpu_seconds, proc_sample};
 use tributary_e2e::*;
 
 #[derive(Parser, Debug)]
@@ -71,30 +72,6 @@ fn read_back(stack: &Stack, topic: &str) -> anyhow::Result<(usize, usize, i64, i
         last = last.max(ts);
     })?;
     Ok((n, distinct.len(), first, last))
-}
-
-fn peak_rss_mb(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
-/// User + system CPU seconds of a process (`children`: of its waited-for children instead).
-fn cpu_of(pid: &str, children: bool) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let at = if children { 13 } else { 11 };
-    let ticks: f64 = fields.get(at)?.parse::<f64>().ok()? + fields.get(at + 1)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
-}
-
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    cpu_of(&pid.to_string(), false)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 #[tokio::main]
@@ -150,11 +127,11 @@ async fn main() -> anyhow::Result<()> {
     let pipe = format!(
         "kcat -C -b {b} -t {dlt} -o beginning -e -q -X isolation.level=read_committed | kcat -P -b {b} -t {out} -X queue.buffering.max.messages=1000000"
     );
-    let pipe_cpu_before = cpu_of("self", true).unwrap_or(0.0);
+    let pipe_cpu_before = children_cpu_seconds().unwrap_or(0.0);
     let started = Instant::now();
     let status = Command::new("sh").arg("-c").arg(&pipe).status().context("running kcat")?;
     let pipe_secs = started.elapsed().as_secs_f64();
-    let pipe_cpu = cpu_of("self", true).unwrap_or(0.0) - pipe_cpu_before;
+    let pipe_cpu = children_cpu_seconds().unwrap_or(0.0) - pipe_cpu_before;
     if !status.success() {
         bail!("the kcat pipe failed: {status}");
     }
@@ -162,7 +139,7 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("kcat pipe: {piped} records in {pipe_secs:.2}s");
 
     // 3. The redrive.
-    let cpu_before = cpu_seconds(operator.pid()).unwrap_or(0.0);
+    let cpu_before = proc_sample(operator.pid()).map_or(0.0, |s| s.cpu_seconds);
     let started = Instant::now();
     let patched_ms = now_ms();
     policies
@@ -184,8 +161,9 @@ async fn main() -> anyhow::Result<()> {
         bail!("redrive ended {}: {:?}", r.phase, r.message);
     }
     let moved = r.moved;
-    let cpu = cpu_seconds(operator.pid()).unwrap_or(0.0) - cpu_before;
-    let rss = peak_rss_mb(operator.pid());
+    let sample = proc_sample(operator.pid());
+    let cpu = sample.map_or(0.0, |s| s.cpu_seconds) - cpu_before;
+    let rss = sample.map(|s| s.hwm_kb as f64 / 1024.0);
     let (n, distinct, first, last) = read_back(&stack, &src)?;
     let span = (last - first) as f64 / 1000.0;
     // Around the move: spec change → first record produced, last record produced → `Completed` seen.
