@@ -364,12 +364,7 @@ impl ChartOperator {
 impl Drop for ChartOperator {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            let logs = self.logs();
-            let tail: Vec<&str> = logs.lines().rev().take(80).collect();
-            eprintln!("---- last lines of the operator pods of {} ----", self.release);
-            for line in tail.into_iter().rev() {
-                eprintln!("{line}");
-            }
+            crate::operator::eprint_tail(&format!("the operator pods of {}", self.release), &self.logs(), 80);
         }
         if let Err(e) = self.uninstall() {
             eprintln!("helm uninstall of {}: {e:#}", self.release);
