@@ -61,6 +61,13 @@ pub struct Cost {
     pub stale_series: usize,
 }
 
+impl Cost {
+    /// Kafka admin calls of `operation` per poll cycle.
+    pub fn calls(&self, operation: &str) -> f64 {
+        self.calls_per_cycle.get(operation).copied().unwrap_or(0.0)
+    }
+}
+
 /// The cost of collecting lag for `--groups` groups of `partitions` partitions each, over `--window`.
 pub async fn cost_phase(b: &Bench<'_>, partitions: i32) -> anyhow::Result<Cost> {
     let (stack, run, made, operator) = (b.stack, b.run, b.made, b.operator);

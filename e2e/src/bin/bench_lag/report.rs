@@ -107,42 +107,28 @@ pub fn print_cost(costs: &[Cost], window: Duration) {
     }
     let ops: BTreeSet<&String> = costs.iter().flat_map(|c| c.calls_per_cycle.keys()).collect();
     println!();
-    let header: Vec<String> = costs.iter().map(|c| format!("{} × {}", c.groups, c.partitions)).collect();
-    println!("| Kafka admin calls per cycle (mean latency) | {} |", header.join(" | "));
+    row("Kafka admin calls per cycle (mean latency)", costs, |c| format!("{} × {}", c.groups, c.partitions));
     println!("|---|{}", "---|".repeat(costs.len()));
     for op in ops {
-        let cells: Vec<String> = costs
-            .iter()
-            .map(|c| {
-                let calls = c.calls_per_cycle.get(op).copied().unwrap_or(0.0);
-                let lat = c.latency_ms.get(op).map_or(String::new(), |l| format!(" ({l:.0} ms)"));
-                format!("{calls:.1}{lat}")
-            })
-            .collect();
-        println!("| {op} | {} |", cells.join(" | "));
+        row(op, costs, |c| {
+            let lat = c.latency_ms.get(op).map_or(String::new(), |l| format!(" ({l:.0} ms)"));
+            format!("{:.1}{lat}", c.calls(op))
+        });
     }
-    let wire: Vec<String> = costs
-        .iter()
-        .map(|c| {
-            let calls = c.calls_per_cycle.get("list_offsets").copied().unwrap_or(0.0);
-            format!("{:.1} ({} leader brokers)", calls * c.leaders as f64, c.leaders)
-        })
-        .collect();
-    println!("| ListOffsets wire requests (one per leader broker per call) | {} |", wire.join(" | "));
-    let describe: Vec<String> = costs
-        .iter()
-        .map(|c| {
-            let calls = c.calls_per_cycle.get("describe_consumer_groups").copied().unwrap_or(0.0);
-            format!(
-                "{calls:.1} calls for {} groups ({} brokers, {} groups in the cluster)",
-                c.groups, c.brokers, c.cluster_groups
-            )
-        })
-        .collect();
-    println!(
-        "| DescribeConsumerGroups calls per cycle (batched across groups; librdkafka then asks each group's coordinator) | {} |",
-        describe.join(" | ")
-    );
+    row("ListOffsets wire requests (one per leader broker per call)", costs, |c| {
+        format!("{:.1} ({} leader brokers)", c.calls("list_offsets") * c.leaders as f64, c.leaders)
+    });
+    let describe = "DescribeConsumerGroups calls per cycle (batched across groups; librdkafka then asks each group's \
+                    coordinator)";
+    row(describe, costs, |c| {
+        format!(
+            "{:.1} calls for {} groups ({} brokers, {} groups in the cluster)",
+            c.calls("describe_consumer_groups"),
+            c.groups,
+            c.brokers,
+            c.cluster_groups
+        )
+    });
     println!();
     for c in costs {
         if c.stale_series > 0 {
@@ -152,4 +138,10 @@ pub fn print_cost(costs: &[Cost], window: Duration) {
             );
         }
     }
+}
+
+/// A table row: `title`, then one cell per cost phase.
+fn row(title: &str, costs: &[Cost], cell: impl Fn(&Cost) -> String) {
+    let cells: Vec<String> = costs.iter().map(cell).collect();
+    println!("| {title} | {} |", cells.join(" | "));
 }
