@@ -4,11 +4,11 @@
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 
-use crate::{Stack, node, rbac, unique, wait_for};
+use crate::{Patience, Stack, node, rbac, unique, wait_for, wait_for_blocking};
 
 /// The operator binary, built by `cargo build` before the tests (the Makefile does it).
 pub fn operator_binary() -> PathBuf {
@@ -161,16 +161,9 @@ fn unsafe_free_kill(pid: u32, signal: i32) -> anyhow::Result<()> {
 /// Sends `signal` to a child and waits up to `timeout` for it to exit: its exit status, or none when it did not.
 fn signal_and_wait(child: &mut Child, signal: i32, timeout: Duration) -> anyhow::Result<Option<ExitStatus>> {
     unsafe_free_kill(child.id(), signal)?;
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait()? {
-            return Ok(Some(status));
-        }
-        if Instant::now() >= deadline {
-            return Ok(None);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let patience = Patience::new(timeout, Duration::from_millis(50));
+    let exited = wait_for_blocking("the operator to exit", patience, || Ok(child.try_wait()?), Option::is_some);
+    Ok(exited.ok().flatten())
 }
 
 /// Prints the last `lines` lines of `text` (a log) to standard error, under a title.

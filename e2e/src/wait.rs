@@ -98,6 +98,33 @@ where
     }
 }
 
+/// [`wait_for`] for a caller that cannot await (a `Drop`, a blocking test step): the same loop, blocking the thread
+/// between looks.
+pub fn wait_for_blocking<T, G, D>(
+    what: &str,
+    patience: impl Into<Patience>,
+    mut get: G,
+    mut done: D,
+) -> Result<T, TimedOut>
+where
+    T: fmt::Debug,
+    G: FnMut() -> anyhow::Result<T>,
+    D: FnMut(&T) -> bool,
+{
+    let Patience { timeout, every } = patience.into();
+    let deadline = Instant::now() + timeout;
+    loop {
+        let seen = match get() {
+            Ok(v) if done(&v) => return Ok(v),
+            seen => seen,
+        };
+        if Instant::now() >= deadline {
+            return Err(TimedOut { what: what.to_string(), timeout, last: describe(seen) });
+        }
+        std::thread::sleep(every);
+    }
+}
+
 /// [`wait_for`] a getter that answers `Some` once it has what the wait is for.
 pub async fn wait_for_some<T, G, Fut>(what: &str, patience: impl Into<Patience>, get: G) -> Result<T, TimedOut>
 where
@@ -209,6 +236,20 @@ mod tests {
     async fn looks_at_least_once_even_without_time() {
         let got = wait_for("now", Duration::ZERO, || async { Ok("ready") }, |v| *v == "ready").await;
         assert_eq!(got, Ok("ready"));
+    }
+
+    #[test]
+    fn blocking_waits_the_same_way() {
+        let mut n = 0;
+        let every = Patience::new(Duration::from_secs(5), Duration::from_millis(1));
+        let get = || {
+            n += 1;
+            Ok(n)
+        };
+        assert_eq!(wait_for_blocking("a third look", every, get, |v| *v == 3), Ok(3));
+        let every = Patience::new(Duration::from_millis(20), Duration::from_millis(5));
+        let err = wait_for_blocking("true", every, || Ok(false), |v| *v).unwrap_err();
+        assert_eq!(err.to_string(), "timed out after 20ms waiting for true; last saw false");
     }
 
     #[test]

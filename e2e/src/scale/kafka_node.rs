@@ -1,11 +1,11 @@
 //! Stopping and restarting a Kafka node of the stack.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 
-use crate::Stack;
+use crate::{Patience, Stack, wait_for_blocking};
 
 /// One Kafka node of the stack, as `e2e/stack/up` started it: its PID file, command line, working folder and log.
 #[derive(Clone, Debug)]
@@ -71,14 +71,11 @@ impl KafkaNode {
         if !status.success() {
             bail!("kill -TERM {pid} failed");
         }
-        let deadline = Instant::now() + timeout;
-        while alive(pid) {
-            if Instant::now() >= deadline {
-                let _ = std::process::Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
-                std::thread::sleep(Duration::from_secs(1));
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        let what = format!("kafka-{} ({pid}) to exit", self.node);
+        let patience = Patience::new(timeout, Duration::from_millis(100));
+        if wait_for_blocking(&what, patience, || Ok(alive(pid)), |alive| !alive).is_err() {
+            let _ = std::process::Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+            std::thread::sleep(Duration::from_secs(1));
         }
         Ok(())
     }
@@ -108,14 +105,10 @@ impl KafkaNode {
 
     /// Waits until the node's PLAINTEXT listener accepts connections.
     pub fn wait_listening(&self, timeout: Duration) -> anyhow::Result<()> {
-        let deadline = Instant::now() + timeout;
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
-        while std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err() {
-            if Instant::now() >= deadline {
-                bail!("kafka-{} not listening on {} after {timeout:?}", self.node, self.port);
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        let connect = || Ok(std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1))?);
+        let what = format!("kafka-{} listening on {}", self.node, self.port);
+        wait_for_blocking(&what, Patience::new(timeout, Duration::from_millis(200)), connect, |_| true)?;
         Ok(())
     }
 }
