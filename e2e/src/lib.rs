@@ -100,6 +100,16 @@ impl Stack {
     }
 }
 
+/// The workspace root: the repository this crate is built from.
+pub fn repo_root() -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root").to_path_buf()
+}
+
+/// The operator's Helm chart in the repository.
+pub fn chart_dir() -> PathBuf {
+    repo_root().join("charts/tributary")
+}
+
 /// A unique, DNS-safe suffix for names made by one test.
 pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};

@@ -5,7 +5,7 @@
 //! Pods use the host network (the node has no pod network and there is no kube-proxy): the chart's `hostNetwork`,
 //! `http.*` and `apiServer.*` values keep every connection on 127.0.0.1.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, ListParams};
 use kube::{Api, Client};
 
-use crate::{Conditions, unique, wait_for};
+use crate::{Conditions, chart_dir, unique, wait_for};
 
 /// The images `make image` builds and loads into the node.
 pub const OPERATOR_IMAGE_REPOSITORY: &str = "tributary.local/tributary";
@@ -23,10 +23,6 @@ pub const IMAGE_TAG: &str = "dev";
 pub const CONSUMER_IMAGE: &str = "tributary.local/replica-consumer:dev";
 /// Where the chart's port-0 mode writes the bound HTTP address inside the container.
 const HTTP_ADDR_FILE: &str = "tmp/tributary-http.addr";
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root").to_path_buf()
-}
 
 fn env_var(name: &str) -> anyhow::Result<String> {
     std::env::var(name).with_context(|| format!("{name} is not set: the stack has no node (run e2e/stack/up)"))
@@ -186,7 +182,7 @@ impl ChartOperator {
     pub fn install(client: &Client, namespace: &str, opts: &ChartOptions) -> anyhow::Result<ChartOperator> {
         require_image(&format!("{OPERATOR_IMAGE_REPOSITORY}:{IMAGE_TAG}"))?;
         let release = unique("tributary");
-        let chart = repo_root().join("charts/tributary");
+        let chart = chart_dir();
         let port = opts.fixed_port.unwrap_or(0);
         let mut sets = vec![
             format!("replicaCount={}", opts.replicas),

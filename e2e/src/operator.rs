@@ -8,22 +8,20 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 
-use crate::{Patience, Stack, node, rbac, unique, wait_for, wait_for_blocking};
+use crate::{Patience, Stack, node, rbac, repo_root, unique, wait_for, wait_for_blocking};
 
 /// The operator binary, built by `cargo build` before the tests (the Makefile does it).
 pub fn operator_binary() -> PathBuf {
     if let Ok(p) = std::env::var("TRIBUTARY_BIN") {
         return p.into();
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root").to_path_buf();
-    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root.join("target"));
+    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| repo_root().join("target"));
     target.join("debug").join("tributary")
 }
 
 /// The release build of the operator the benchmarks run by default: `target/release/tributary` of the workspace.
 pub fn release_operator_binary() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root").to_path_buf();
-    root.join("target").join("release").join("tributary")
+    repo_root().join("target").join("release").join("tributary")
 }
 
 /// A running operator process. Stopped with SIGTERM when dropped; its log tail is printed if the test panicked.

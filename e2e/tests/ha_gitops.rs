@@ -101,7 +101,7 @@ async fn only_the_lease_holder_writes_and_a_standby_takes_over() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn samples_reach_ready_and_reapplying_them_writes_nothing() {
     let f = Fixture::start("gitops", &[]).await;
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let repo = repo_root();
     let bootstrap = f.stack.bootstrap.replace(',', "\", \"");
     let apply_samples = || {
         for entry in std::fs::read_dir(repo.join("config/samples")).unwrap() {
@@ -178,7 +178,7 @@ async fn the_chart_lints_renders_and_installs_into_the_real_apiserver() {
     let stack = Stack::from_env();
     let client = stack.kube().await;
     install_crds(&client).await.unwrap();
-    let chart = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("charts/tributary");
+    let chart = chart_dir();
     let chart = chart.to_str().unwrap();
     let all_options = format!("{chart}/ci/all-options-values.yaml");
     for args in [vec!["lint", "--strict", chart], vec!["lint", "--strict", chart, "-f", &all_options]] {

@@ -19,10 +19,6 @@ use tributary_e2e::*;
 
 const T: Duration = Duration::from_secs(120);
 
-fn chart_dir() -> String {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("charts/tributary").display().to_string()
-}
-
 /// Applies a Topic `name` for the Kafka topic `kafka_name` and waits until it is Ready.
 async fn ready_topic<O>(f: &Fixture<O>, name: &str, kafka_name: &str, partitions: i32) -> Topic {
     let spec = json!({"connectionRef": {"name": "main"}, "topicName": kafka_name, "partitions": partitions});
@@ -113,7 +109,7 @@ async fn the_chart_runs_the_operator_pod_from_the_local_image_with_the_restricte
 /// The chart's pod template, rendered with `sets`, as a Pod.
 fn rendered_pod(sets: &[&str]) -> Pod {
     let mut args = vec!["template", "t", "--skip-crds"];
-    let chart = chart_dir();
+    let chart = chart_dir().display().to_string();
     args.insert(2, &chart);
     for s in sets {
         args.extend(["--set", s]);
