@@ -23,6 +23,8 @@
 //!    group shows a change made in Kafka.
 //!
 //! Everything made is deleted afterwards: the namespace, the Kafka topics and the Kafka consumer groups.
+//!
+//! [`ReplicaEmulator`]: tributary_e2e::emulator::ReplicaEmulator
 
 mod cost;
 mod lag_tracker;
@@ -112,7 +114,7 @@ impl Bench<'_> {
         Api::namespaced(self.client.clone(), self.ns)
     }
 
-    /// Server-side applies a manifest in the bench's namespace, retrying like [`retry`].
+    /// Server-side applies a manifest in the bench's namespace, retrying like [`retry()`].
     async fn apply<K: Namespaced>(&self, manifest: serde_json::Value) -> anyhow::Result<K> {
         let api = self.api::<K>();
         retry(&format!("applying {}", manifest_name(&manifest)), || server_side_apply(&api, &manifest)).await
