@@ -69,6 +69,37 @@ fn describe<T: fmt::Debug>(last: anyhow::Result<T>) -> String {
     }
 }
 
+/// A wait under way: what it waits for, and until when.
+struct Waiting<'a> {
+    what: &'a str,
+    timeout: Duration,
+    deadline: Instant,
+}
+
+impl Waiting<'_> {
+    /// Starts the clock; also says how often to look.
+    fn start(what: &str, patience: Patience) -> (Waiting<'_>, Duration) {
+        let deadline = Instant::now() + patience.timeout;
+        (Waiting { what, timeout: patience.timeout, deadline }, patience.every)
+    }
+
+    /// After a look: the end of the wait (what `done` accepted, or the time-out once the deadline has passed), or
+    /// none to look again.
+    fn after<T: fmt::Debug>(
+        &self,
+        seen: anyhow::Result<T>,
+        done: impl FnOnce(&T) -> bool,
+    ) -> Option<Result<T, TimedOut>> {
+        match seen {
+            Ok(v) if done(&v) => Some(Ok(v)),
+            seen if Instant::now() >= self.deadline => {
+                Some(Err(TimedOut { what: self.what.to_string(), timeout: self.timeout, last: describe(seen) }))
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Polls `get` until `done` holds for what it returned, and returns that. An error from `get` does not end the wait
 /// (the stack is allowed a hiccup): it is what was last seen. After the timeout (at least one look, and one more
 /// after the deadline's last sleep), fails with [`TimedOut`].
@@ -84,15 +115,10 @@ where
     Fut: Future<Output = anyhow::Result<T>>,
     D: FnMut(&T) -> bool,
 {
-    let Patience { timeout, every } = patience.into();
-    let deadline = Instant::now() + timeout;
+    let (waiting, every) = Waiting::start(what, patience.into());
     loop {
-        let seen = match get().await {
-            Ok(v) if done(&v) => return Ok(v),
-            seen => seen,
-        };
-        if Instant::now() >= deadline {
-            return Err(TimedOut { what: what.to_string(), timeout, last: describe(seen) });
+        if let Some(end) = waiting.after(get().await, &mut done) {
+            return end;
         }
         tokio::time::sleep(every).await;
     }
@@ -111,15 +137,10 @@ where
     G: FnMut() -> anyhow::Result<T>,
     D: FnMut(&T) -> bool,
 {
-    let Patience { timeout, every } = patience.into();
-    let deadline = Instant::now() + timeout;
+    let (waiting, every) = Waiting::start(what, patience.into());
     loop {
-        let seen = match get() {
-            Ok(v) if done(&v) => return Ok(v),
-            seen => seen,
-        };
-        if Instant::now() >= deadline {
-            return Err(TimedOut { what: what.to_string(), timeout, last: describe(seen) });
+        if let Some(end) = waiting.after(get(), &mut done) {
+            return end;
         }
         std::thread::sleep(every);
     }
