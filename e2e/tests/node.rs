@@ -39,7 +39,7 @@ async fn the_node_has_only_the_loopback_address() {
     let addresses: Vec<(String, String)> =
         status.addresses.clone().unwrap_or_default().into_iter().map(|a| (a.type_, a.address)).collect();
     assert!(!addresses.is_empty() && addresses.iter().all(|(_, a)| a == "127.0.0.1"), "{addresses:?}");
-    let ready = status.conditions.clone().unwrap_or_default().into_iter().find(|c| c.type_ == "Ready").unwrap();
+    let ready = n.condition("Ready").unwrap();
     assert_eq!(ready.status, "True", "{ready:?}");
     let port = status.daemon_endpoints.as_ref().and_then(|d| d.kubelet_endpoint.as_ref()).map(|e| e.port);
     assert_eq!(port.map(|p| p.to_string()), std::env::var("KUBELET_PORT").ok(), "the kubelet API port");
