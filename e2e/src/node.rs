@@ -5,7 +5,7 @@
 //! Pods use the host network (the node has no pod network and there is no kube-proxy): the chart's `hostNetwork`,
 //! `http.*` and `apiServer.*` values keep every connection on 127.0.0.1.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, ListParams};
 use kube::{Api, Client};
 
-use crate::{eventually, unique};
+use crate::{Conditions, chart_dir, unique, wait_for};
 
 /// The images `make image` builds and loads into the node.
 pub const OPERATOR_IMAGE_REPOSITORY: &str = "tributary.local/tributary";
@@ -23,10 +23,6 @@ pub const IMAGE_TAG: &str = "dev";
 pub const CONSUMER_IMAGE: &str = "tributary.local/replica-consumer:dev";
 /// Where the chart's port-0 mode writes the bound HTTP address inside the container.
 const HTTP_ADDR_FILE: &str = "tmp/tributary-http.addr";
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root").to_path_buf()
-}
 
 fn env_var(name: &str) -> anyhow::Result<String> {
     std::env::var(name).with_context(|| format!("{name} is not set: the stack has no node (run e2e/stack/up)"))
@@ -131,11 +127,16 @@ pub fn inspect_process(pid: u32) -> anyhow::Result<ProcessView> {
 }
 
 fn pod_ready(p: &Pod) -> bool {
-    p.metadata.deletion_timestamp.is_none()
-        && p.status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+    p.metadata.deletion_timestamp.is_none() && p.has_condition("Ready", "True", None)
+}
+
+/// Pods, printed by name (what a wait last saw).
+struct PodNames(Vec<Pod>);
+
+impl std::fmt::Debug for PodNames {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.iter().map(|p| p.metadata.name.as_deref().unwrap_or_default())).finish()
+    }
 }
 
 fn restart_count(p: &Pod) -> i32 {
@@ -181,7 +182,7 @@ impl ChartOperator {
     pub fn install(client: &Client, namespace: &str, opts: &ChartOptions) -> anyhow::Result<ChartOperator> {
         require_image(&format!("{OPERATOR_IMAGE_REPOSITORY}:{IMAGE_TAG}"))?;
         let release = unique("tributary");
-        let chart = repo_root().join("charts/tributary");
+        let chart = chart_dir();
         let port = opts.fixed_port.unwrap_or(0);
         let mut sets = vec![
             format!("replicaCount={}", opts.replicas),
@@ -235,11 +236,9 @@ impl ChartOperator {
 
     /// Waits until `n` pods are Ready and not terminating; returns them.
     pub async fn wait_ready(&self, n: usize, timeout: Duration) -> Vec<Pod> {
-        eventually(&format!("{n} Ready operator pod(s) of {}", self.release), timeout, || async {
-            let ready: Vec<Pod> = self.pods().await?.into_iter().filter(pod_ready).collect();
-            Ok((ready.len() == n).then_some(ready))
-        })
-        .await
+        let ready = || async { Ok(PodNames(self.pods().await?.into_iter().filter(pod_ready).collect())) };
+        let what = format!("{n} Ready operator pod(s) of {}", self.release);
+        wait_for(&what, timeout, ready, |p| p.0.len() == n).await.unwrap_or_else(|e| panic!("{e}")).0
     }
 
     /// The holder of the leader Lease (a pod name).
@@ -299,12 +298,15 @@ impl ChartOperator {
     pub async fn wait_restarted(&self, pod: &Pod, timeout: Duration) -> i32 {
         let name = pod.metadata.name.clone().unwrap_or_default();
         let before = restart_count(pod);
-        eventually(&format!("{name} restarted and Ready"), timeout, || async {
+        let seen = || async {
             let p = self.pod(&name).await?;
-            let n = restart_count(&p);
-            Ok((n > before && pod_ready(&p)).then_some(n))
-        })
-        .await
+            Ok((restart_count(&p), pod_ready(&p)))
+        };
+        let restarted = |(n, ready): &(i32, bool)| *n > before && *ready;
+        wait_for(&format!("{name} restarted and Ready"), timeout, seen, restarted)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .0
     }
 
     /// SIGKILL of a pod's container process (kubelet restarts the container).
@@ -358,12 +360,7 @@ impl ChartOperator {
 impl Drop for ChartOperator {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            let logs = self.logs();
-            let tail: Vec<&str> = logs.lines().rev().take(80).collect();
-            eprintln!("---- last lines of the operator pods of {} ----", self.release);
-            for line in tail.into_iter().rev() {
-                eprintln!("{line}");
-            }
+            crate::operator::eprint_tail(&format!("the operator pods of {}", self.release), &self.logs(), 80);
         }
         if let Err(e) = self.uninstall() {
             eprintln!("helm uninstall of {}: {e:#}", self.release);

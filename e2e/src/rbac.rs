@@ -42,8 +42,7 @@ pub fn operator_kubeconfig(admin_kubeconfig: &Path, stack_dir: &Path) -> anyhow:
     if path.exists() {
         return Ok(path);
     }
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("workspace root")?;
-    let manifests = chart_rbac_manifests(repo)?;
+    let manifests = chart_rbac_manifests(&crate::repo_root())?;
     let kubectl = |args: &[&str]| {
         let mut c = Command::new("kubectl");
         c.env("KUBECONFIG", admin_kubeconfig).args(args);

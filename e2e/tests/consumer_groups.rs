@@ -13,55 +13,23 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde_json::json;
 use tributary::api::ConsumerGroup;
 use tributary_e2e::emulator::ReplicaEmulator;
-use tributary_e2e::kafka::{GroupOffsets, create_topic, group_offsets_cli, produce};
+use tributary_e2e::kafka::{
+    GroupOffsets, StuckMember, commit_offsets, create_topic, group_members, group_offsets_cli, produce,
+};
+use tributary_e2e::manifest::{self, emulated_deployment};
 use tributary_e2e::*;
 
 const T: Duration = Duration::from_secs(90);
 
-fn group_conditions(g: &ConsumerGroup) -> Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
-    g.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default()
-}
-
-fn group_manifest(name: &str, spec: serde_json::Value) -> serde_json::Value {
-    json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "ConsumerGroup", "metadata": {"name": name}, "spec": spec})
-}
-
-/// A Deployment whose replicas the in-process emulator plays: its pods never schedule (no node has the label),
-/// so the node pulls and runs nothing for it.
-fn deployment_manifest(name: &str, replicas: i32) -> serde_json::Value {
-    json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                 "template": {"metadata": {"labels": {"app": name}},
-                              "spec": {"nodeSelector": {"tributary.dev/emulated-replicas": "true"},
-                                       "containers": [{"name": "consumer", "image": "registry.invalid/consumer:1",
-                                                       "imagePullPolicy": "Never"}]}}}})
-}
-
-/// Commits `offsets` for `group` as a consumer that then leaves.
-fn commit(stack: &Stack, group: &str, offsets: &[(&str, i32, i64)]) {
-    let c: BaseConsumer = stack.kafka_config().set("group.id", group).create().unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for (t, p, o) in offsets {
-        tpl.add_partition_offset(t, *p, Offset::Offset(*o)).unwrap();
-    }
-    c.commit(&tpl, CommitMode::Sync).unwrap();
+/// A ConsumerGroup `name` that watches `group` on `topic`, without autoscaling.
+async fn watch_group<O>(f: &Fixture<O>, name: &str, group: &str, topic: &str) {
+    let spec = json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic]});
+    f.apply::<ConsumerGroup>(manifest::consumer_group(name, spec)).await;
 }
 
 /// Per-partition (end, committed) as Kafka's own ConsumerGroupCommand describes them.
 fn describe_with_kafka_cli(stack: &Stack, group: &str) -> GroupOffsets {
     group_offsets_cli(stack, group).unwrap()
-}
-
-async fn wait_group<O, F>(f: &Fixture<O>, name: &str, what: &str, check: F) -> ConsumerGroup
-where
-    F: Fn(&ConsumerGroup) -> bool,
-{
-    let api = f.api::<ConsumerGroup>();
-    eventually(what, T, || async {
-        let g = api.get(name).await?;
-        Ok(check(&g).then_some(g))
-    })
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,17 +45,17 @@ async fn lag_matches_kafka_counts_from_log_start_and_ignores_transaction_markers
     // Partition 2 loses its first records to retention (DeleteRecords): the group never committed there, so its lag
     // counts from the log start, not from zero.
     let group = unique("lag-group");
-    commit(&f.stack, &group, &[(&topic, 0, 10), (&topic, 1, 0)]);
+    commit_offsets(&f.stack, &group, &[(&topic, 0, 10), (&topic, 1, 0)]).unwrap();
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(&topic, 2, Offset::Offset(5)).unwrap();
     admin.delete_records(&tpl, &rdkafka::admin::AdminOptions::new()).await.unwrap();
 
-    f.apply::<ConsumerGroup>(group_manifest(
-        "billing",
-        json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic]}),
-    ))
-    .await;
-    let g = wait_group(&f, "billing", "lag observed", |g| g.status.as_ref().and_then(|s| s.total_lag).is_some()).await;
+    watch_group(&f, "billing", &group, &topic).await;
+    let groups = f.api::<ConsumerGroup>();
+    let g =
+        wait_status(&groups, "billing", "lag observed", T, |g| g.status.as_ref().and_then(|s| s.total_lag).is_some())
+            .await
+            .unwrap();
     let st = g.status.clone().unwrap();
 
     // What Kafka's own tool says, computed the same way (partitions with no commit count from the log start).
@@ -106,7 +74,7 @@ async fn lag_matches_kafka_counts_from_log_start_and_ignores_transaction_markers
     assert_eq!(st.topics.len(), 1);
     assert_eq!((st.topics[0].lag, st.topics[0].partitions), (expected, 3));
     assert!(expected < 300 - 10, "the deleted records of partition 2 are not lag");
-    assert_eq!(condition_of(&group_conditions(&g), "Ready").unwrap().0, "True");
+    assert_eq!(g.condition("Ready").unwrap().status, "True");
 
     // A transactional producer writes 100 records; a read_committed reader consumes and commits all of them:
     // the commit marker must not show as lag.
@@ -147,12 +115,10 @@ async fn lag_matches_kafka_counts_from_log_start_and_ignores_transaction_markers
     let (_, high) = consumer.fetch_watermarks(&tx_topic, 0, Duration::from_secs(5)).unwrap();
     assert_eq!(high, 101, "100 records plus one commit marker");
     drop(reader);
-    f.apply::<ConsumerGroup>(group_manifest(
-        "tx",
-        json!({"connectionRef": {"name": "main"}, "groupId": tx_group, "topics": [tx_topic]}),
-    ))
-    .await;
-    let g = wait_group(&f, "tx", "tx lag observed", |g| g.status.as_ref().and_then(|s| s.total_lag).is_some()).await;
+    watch_group(&f, "tx", &tx_group, &tx_topic).await;
+    let g = wait_status(&groups, "tx", "tx lag observed", T, |g| g.status.as_ref().and_then(|s| s.total_lag).is_some())
+        .await
+        .unwrap();
     assert_eq!(g.status.unwrap().total_lag, Some(0), "no phantom lag from the transaction marker");
 
     // Group states come from the batched DescribeConsumerGroups call.
@@ -170,12 +136,12 @@ async fn lag_matches_kafka_counts_from_log_start_and_ignores_transaction_markers
     };
     let (_, body) = f.operator.http_get("/metrics").await.unwrap();
     assert!(series(&body, "billing") > 0, "billing has lag series before its deletion:\n{body}");
-    f.api::<ConsumerGroup>().delete("billing", &Default::default()).await.unwrap();
-    eventually("billing's series gone from /metrics", T, || async {
+    groups.delete("billing", &Default::default()).await.unwrap();
+    let billing_series = || async {
         let (_, body) = f.operator.http_get("/metrics").await?;
-        Ok((series(&body, "billing") == 0).then_some(()))
-    })
-    .await;
+        Ok(series(&body, "billing"))
+    };
+    wait_for("billing's series gone from /metrics", T, billing_series, |n| *n == 0).await.unwrap();
     let (_, body) = f.operator.http_get("/metrics").await.unwrap();
     assert!(series(&body, "tx") > 0, "the other group keeps its series:\n{body}");
 }
@@ -187,8 +153,8 @@ async fn lag_in_seconds_follows_a_known_produce_schedule() {
     let topic = unique("sched");
     create_topic(&f.stack.admin(), &topic, 1, 1, &[]).await.unwrap();
     let group = unique("sched-group");
-    commit(&f.stack, &group, &[(&topic, 0, 0)]);
-    f.apply::<ConsumerGroup>(group_manifest(
+    commit_offsets(&f.stack, &group, &[(&topic, 0, 0)]).unwrap();
+    f.apply::<ConsumerGroup>(manifest::consumer_group(
         "sched",
         json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic],
         "lag": {"maxSeconds": 8}}),
@@ -201,30 +167,22 @@ async fn lag_in_seconds_follows_a_known_produce_schedule() {
         produce(&producer, &topic, &format!("s{i}"), 1).await.unwrap();
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    let g = wait_group(&f, "sched", "lag seconds reported", |g| {
+    let groups = f.api::<ConsumerGroup>();
+    let g = wait_status(&groups, "sched", "lag seconds reported", T, |g| {
         g.status.as_ref().and_then(|s| s.max_lag_seconds).is_some()
     })
-    .await;
+    .await
+    .unwrap();
     let reported = g.status.as_ref().unwrap().max_lag_seconds.unwrap();
     let truth = first.elapsed().as_secs_f64();
     // Tolerance: one poll interval, the interpolation step (1 s between samples) and rounding to whole seconds.
     assert!((reported - truth).abs() <= 4.0, "reported {reported} s, true lag {truth:.1} s");
     // The SLO of 8 s is breached.
-    let g = wait_condition(
-        &f.api::<ConsumerGroup>(),
-        "sched",
-        "LagWithinSLO",
-        "False",
-        Some("LagAboveSLO"),
-        group_conditions,
-        T,
-    )
-    .await;
+    let g = wait_condition(&groups, "sched", "LagWithinSLO", "False", Some("LagAboveSLO"), T).await.unwrap();
     assert!(g.status.unwrap().total_lag.unwrap() >= 20);
     // Catch up: lag 0, the SLO is met again.
-    commit(&f.stack, &group, &[(&topic, 0, 20)]);
-    wait_condition(&f.api::<ConsumerGroup>(), "sched", "LagWithinSLO", "True", Some("WithinSLO"), group_conditions, T)
-        .await;
+    commit_offsets(&f.stack, &group, &[(&topic, 0, 20)]).unwrap();
+    wait_condition(&groups, "sched", "LagWithinSLO", "True", Some("WithinSLO"), T).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -238,55 +196,34 @@ async fn partition_health_stalled_stopped_and_rewound() {
 
     // Stalled: a member that stays in the group, committed once, and never moves while records arrive.
     let group = unique("stuck");
-    commit(&f.stack, &group, &[(&topic, 0, 10)]);
-    let member: BaseConsumer =
-        f.stack.kafka_config().set("group.id", &group).set("enable.auto.commit", "false").create().unwrap();
-    member.subscribe(&[&topic]).unwrap();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let stop2 = stop.clone();
-    let member_thread = std::thread::spawn(move || {
-        // Polls (so it stays in the group) but never commits: a poison record retried forever.
-        while !stop2.load(std::sync::atomic::Ordering::SeqCst) {
-            let _ = member.poll(Duration::from_millis(100));
-        }
-    });
-    f.apply::<ConsumerGroup>(group_manifest(
-        "stuck",
-        json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic]}),
-    ))
-    .await;
-    let g = wait_condition(&f.api::<ConsumerGroup>(), "stuck", "Stalled", "True", Some("Stalled"), group_conditions, T)
-        .await;
-    let msg = condition_of(&group_conditions(&g), "Stalled").unwrap().2;
+    commit_offsets(&f.stack, &group, &[(&topic, 0, 10)]).unwrap();
+    let member = StuckMember::join(&f.stack, &group, &topic).unwrap();
+    watch_group(&f, "stuck", &group, &topic).await;
+    let groups = f.api::<ConsumerGroup>();
+    let g = wait_condition(&groups, "stuck", "Stalled", "True", Some("Stalled"), T).await.unwrap();
+    let msg = g.condition("Stalled").unwrap().message;
     assert!(msg.contains(&format!("{topic}[0]")), "{msg}");
     assert_eq!(g.status.unwrap().partitions[0].status, "Stalled");
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    member_thread.join().unwrap();
+    drop(member);
 
     // Stopped: commits that moved, then silence (no member) while lag remains.
     let quiet = unique("quiet");
-    commit(&f.stack, &quiet, &[(&topic, 0, 5)]);
-    f.apply::<ConsumerGroup>(group_manifest(
-        "quiet",
-        json!({"connectionRef": {"name": "main"}, "groupId": quiet, "topics": [topic]}),
-    ))
-    .await;
+    commit_offsets(&f.stack, &quiet, &[(&topic, 0, 5)]).unwrap();
+    watch_group(&f, "quiet", &quiet, &topic).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    commit(&f.stack, &quiet, &[(&topic, 0, 8)]);
-    wait_condition(&f.api::<ConsumerGroup>(), "quiet", "Stalled", "True", Some("Stopped"), group_conditions, T).await;
+    commit_offsets(&f.stack, &quiet, &[(&topic, 0, 8)]).unwrap();
+    wait_condition(&groups, "quiet", "Stalled", "True", Some("Stopped"), T).await.unwrap();
 
     // Rewound: the committed offset goes backwards.
     let rewind = unique("rewind");
-    commit(&f.stack, &rewind, &[(&topic, 0, 40)]);
-    f.apply::<ConsumerGroup>(group_manifest(
-        "rewind",
-        json!({"connectionRef": {"name": "main"}, "groupId": rewind, "topics": [topic]}),
-    ))
-    .await;
-    wait_group(&f, "rewind", "first observation", |g| g.status.as_ref().and_then(|s| s.total_lag).is_some()).await;
+    commit_offsets(&f.stack, &rewind, &[(&topic, 0, 40)]).unwrap();
+    watch_group(&f, "rewind", &rewind, &topic).await;
+    wait_status(&groups, "rewind", "first observation", T, |g| g.status.as_ref().and_then(|s| s.total_lag).is_some())
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    commit(&f.stack, &rewind, &[(&topic, 0, 3)]);
-    wait_condition(&f.api::<ConsumerGroup>(), "rewind", "Stalled", "True", Some("Rewound"), group_conditions, T).await;
+    commit_offsets(&f.stack, &rewind, &[(&topic, 0, 3)]).unwrap();
+    wait_condition(&groups, "rewind", "Stalled", "True", Some("Rewound"), T).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -295,28 +232,20 @@ async fn an_hpa_on_the_same_target_stops_scaling() {
     f.connection("main").await;
     let topic = unique("hpa");
     create_topic(&f.stack.admin(), &topic, 4, 1, &[]).await.unwrap();
-    f.apply::<Deployment>(deployment_manifest("consumer", 1)).await;
+    f.apply::<Deployment>(emulated_deployment("consumer", 1)).await;
     f.apply::<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler>(json!({"apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler", "metadata": {"name": "cpu"},
         "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "consumer"}, "minReplicas": 1, "maxReplicas": 3}})).await;
     produce(&f.stack.producer(), &topic, "x", 2000).await.unwrap();
-    f.apply::<ConsumerGroup>(group_manifest(
+    f.apply::<ConsumerGroup>(manifest::consumer_group(
         "hpa",
         json!({"connectionRef": {"name": "main"}, "groupId": unique("hpa-group"), "topics": [topic],
         "autoscaling": {"targetRef": {"name": "consumer"}, "maxReplicas": 4, "lagPerReplica": 10, "pollSeconds": 1}}),
     ))
     .await;
-    let g = wait_condition(
-        &f.api::<ConsumerGroup>(),
-        "hpa",
-        "ScalingActive",
-        "False",
-        Some("ConflictingAutoscaler"),
-        group_conditions,
-        T,
-    )
-    .await;
-    assert!(condition_of(&group_conditions(&g), "ScalingActive").unwrap().2.contains("HorizontalPodAutoscaler cpu"));
+    let groups = f.api::<ConsumerGroup>();
+    let g = wait_condition(&groups, "hpa", "ScalingActive", "False", Some("ConflictingAutoscaler"), T).await.unwrap();
+    assert!(g.condition("ScalingActive").unwrap().message.contains("HorizontalPodAutoscaler cpu"));
     tokio::time::sleep(Duration::from_secs(3)).await;
     let d = f.api::<Deployment>().get("consumer").await.unwrap();
     assert_eq!(d.spec.unwrap().replicas, Some(1), "no scaling while another autoscaler owns the target");
@@ -336,7 +265,7 @@ async fn offset_reset_to_a_timestamp_replays_exactly_the_records_since_then() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     produce(&producer, &topic, "after", 50).await.unwrap();
 
-    f.apply::<Deployment>(deployment_manifest("consumer", 1)).await;
+    f.apply::<Deployment>(emulated_deployment("consumer", 1)).await;
     let emulator = ReplicaEmulator::start(&f.stack, f.client.clone(), &f.ns.name, "consumer", &group, &topic, 1000);
     let spec = |reset: Option<serde_json::Value>| {
         let mut s = json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic],
@@ -346,31 +275,30 @@ async fn offset_reset_to_a_timestamp_replays_exactly_the_records_since_then() {
         }
         s
     };
-    f.apply::<ConsumerGroup>(group_manifest("replay", spec(None))).await;
-    eventually("everything consumed once", T, || async {
-        Ok((emulator.processed_values().len() >= 100).then_some(()))
-    })
-    .await;
-    wait_group(&f, "replay", "lag 0", |g| g.status.as_ref().and_then(|s| s.total_lag) == Some(0)).await;
+    f.apply::<ConsumerGroup>(manifest::consumer_group("replay", spec(None))).await;
+    let consumed = || async { Ok(emulator.processed_values().len()) };
+    wait_for("everything consumed once", T, consumed, |n| *n >= 100).await.unwrap();
+    let groups = f.api::<ConsumerGroup>();
+    wait_status(&groups, "replay", "lag 0", T, |g| g.status.as_ref().and_then(|s| s.total_lag) == Some(0))
+        .await
+        .unwrap();
     let consumed_before_reset = emulator.processed_values().len();
 
-    f.apply::<ConsumerGroup>(group_manifest(
+    f.apply::<ConsumerGroup>(manifest::consumer_group(
         "replay",
         spec(Some(json!({"id": "replay-1", "to": "Timestamp", "value": cut.to_string()}))),
     ))
     .await;
-    let g = wait_group(&f, "replay", "reset done", |g| {
+    let g = wait_status(&groups, "replay", "reset done", T, |g| {
         g.status.as_ref().and_then(|s| s.offset_reset.as_ref()).is_some_and(|r| r.id == "replay-1" && r.phase == "Done")
     })
-    .await;
+    .await
+    .unwrap();
     let r = g.status.unwrap().offset_reset.unwrap();
     assert_eq!(r.saved_replicas, Some(1));
     let seen = emulator.replicas_seen.lock().unwrap().clone();
     assert!(seen.iter().any(|(_, n)| *n == 0), "the target was scaled to zero during the reset: {seen:?}");
-    eventually("replayed", T, || async {
-        Ok((emulator.processed_values().len() >= consumed_before_reset + 50).then_some(()))
-    })
-    .await;
+    wait_for("replayed", T, consumed, |n| *n >= consumed_before_reset + 50).await.unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let mut replayed: Vec<String> = emulator.processed_values()[consumed_before_reset..].to_vec();
     replayed.sort();
@@ -392,35 +320,22 @@ async fn offset_reset_with_members_the_operator_does_not_control_is_refused() {
     create_topic(&f.stack.admin(), &topic, 1, 1, &[]).await.unwrap();
     produce(&f.stack.producer(), &topic, "r", 10).await.unwrap();
     let group = unique("refuse-group");
-    commit(&f.stack, &group, &[(&topic, 0, 7)]);
-    let member: BaseConsumer =
-        f.stack.kafka_config().set("group.id", &group).set("enable.auto.commit", "false").create().unwrap();
-    member.subscribe(&[&topic]).unwrap();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let stop2 = stop.clone();
-    let t = std::thread::spawn(move || {
-        while !stop2.load(std::sync::atomic::Ordering::SeqCst) {
-            let _ = member.poll(Duration::from_millis(100));
-        }
-    });
-    eventually("member joined", T, || async {
-        let g = f.stack.admin().inner().fetch_group_list(Some(&group), Duration::from_secs(5))?;
-        Ok(g.groups().iter().any(|g| !g.members().is_empty()).then_some(()))
-    })
-    .await;
-    f.apply::<ConsumerGroup>(group_manifest(
+    commit_offsets(&f.stack, &group, &[(&topic, 0, 7)]).unwrap();
+    let member = StuckMember::join(&f.stack, &group, &topic).unwrap();
+    wait_for("member joined", T, || async { group_members(&f.stack, &group) }, |n| *n > 0).await.unwrap();
+    f.apply::<ConsumerGroup>(manifest::consumer_group(
         "refuse",
         json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic],
         "offsetReset": {"id": "r1", "to": "Earliest"}}),
     ))
     .await;
-    let g = wait_group(&f, "refuse", "refused", |g| {
+    let g = wait_status(&f.api::<ConsumerGroup>(), "refuse", "refused", T, |g| {
         g.status.as_ref().and_then(|s| s.offset_reset.as_ref()).is_some_and(|r| r.phase == "Refused")
     })
-    .await;
+    .await
+    .unwrap();
     assert!(g.status.unwrap().offset_reset.unwrap().message.unwrap().contains("member"));
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    t.join().unwrap();
+    drop(member);
     let rows = describe_with_kafka_cli(&f.stack, &group);
     assert_eq!(rows.get(&(topic.clone(), 0)).and_then(|(_, c)| *c), Some(7), "offsets unchanged");
 }
@@ -432,7 +347,7 @@ async fn max_drain_seconds_uses_measured_rates_and_holds_when_throughput_saturat
     let topic = unique("drain");
     create_topic(&f.stack.admin(), &topic, 6, 1, &[]).await.unwrap();
     let group = unique("drain-group");
-    f.apply::<Deployment>(deployment_manifest("consumer", 1)).await;
+    f.apply::<Deployment>(emulated_deployment("consumer", 1)).await;
     let emulator = ReplicaEmulator::start(&f.stack, f.client.clone(), &f.ns.name, "consumer", &group, &topic, 100);
     // The consumers share a downstream that manages 150 records/s in all: one replica does 100/s, but with n
     // replicas each gets 150/n, so adding consumers lowers each one's throughput.
@@ -458,26 +373,18 @@ async fn max_drain_seconds_uses_measured_rates_and_holds_when_throughput_saturat
             let _ = p.flush(Duration::from_secs(5));
         })
     };
-    f.apply::<ConsumerGroup>(group_manifest("drain", json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic],
+    f.apply::<ConsumerGroup>(manifest::consumer_group("drain", json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic],
         "autoscaling": {"targetRef": {"name": "consumer"}, "minReplicas": 1, "maxReplicas": 6, "maxDrainSeconds": 20, "pollSeconds": 2}}))).await;
     let deployments: Api<Deployment> = f.api();
     let replicas = |d: Deployment| d.spec.and_then(|s| s.replicas).unwrap_or(0);
     // 250/s arriving at 100/s per replica asks for more replicas.
-    let scaled = eventually("scaled up on the measured rates", Duration::from_secs(150), || async {
-        let n = replicas(deployments.get("consumer").await?);
-        Ok((n >= 2).then_some(n))
-    })
-    .await;
-    let g = wait_condition(
-        &f.api::<ConsumerGroup>(),
-        "drain",
-        "ScalingLimited",
-        "True",
-        Some("ThroughputSaturated"),
-        group_conditions,
-        Duration::from_secs(180),
-    )
-    .await;
+    let current = || async { Ok(replicas(deployments.get("consumer").await?)) };
+    let scaled =
+        wait_for("scaled up on the measured rates", Duration::from_secs(150), current, |n| *n >= 2).await.unwrap();
+    let groups = f.api::<ConsumerGroup>();
+    let saturated = Some("ThroughputSaturated");
+    let g =
+        wait_condition(&groups, "drain", "ScalingLimited", "True", saturated, Duration::from_secs(180)).await.unwrap();
     let held_at = g.status.as_ref().and_then(|s| s.current_replicas).unwrap();
     tokio::time::sleep(Duration::from_secs(10)).await;
     let now = replicas(deployments.get("consumer").await.unwrap());
@@ -487,6 +394,6 @@ async fn max_drain_seconds_uses_measured_rates_and_holds_when_throughput_saturat
         held_at >= scaled && held_at < 6 && now == held_at,
         "held at {held_at} (scaled to {scaled}), now {now}: adding consumers cannot help"
     );
-    let msg = condition_of(&group_conditions(&g), "ScalingLimited").unwrap().2;
+    let msg = g.condition("ScalingLimited").unwrap().message;
     assert!(msg.contains("throughput"), "{msg}");
 }

@@ -4,53 +4,32 @@
 //! with independent read_committed consumers.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kube::ResourceExt;
 use kube::api::{DeleteParams, Patch, PatchParams};
-use rdkafka::Message;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::message::{Header, Headers, OwnedHeaders};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::json;
 use tributary::api::{DlqPolicy, Topic};
-use tributary_e2e::kafka::{create_topic, describe_topic};
+use tributary_e2e::kafka::{Acks, Record, commit_offsets, create_topic, describe_topic, read_to_end, set_topic_config};
+use tributary_e2e::manifest;
 use tributary_e2e::node;
 use tributary_e2e::*;
 
 const T: Duration = Duration::from_secs(60);
 
-fn conds(p: &DlqPolicy) -> Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
-    p.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default()
-}
-
-fn policy(name: &str, spec: serde_json::Value) -> serde_json::Value {
-    json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "DlqPolicy", "metadata": {"name": name}, "spec": spec})
-}
-
 async fn ready<O>(f: &Fixture<O>, name: &str) -> DlqPolicy {
-    wait_condition(&f.api::<DlqPolicy>(), name, "Ready", "True", None, conds, T).await
+    wait_condition(&f.api::<DlqPolicy>(), name, "Ready", "True", None, T).await.unwrap()
 }
 
-/// Waits until the policy's status satisfies `check`.
-async fn status_until<O>(f: &Fixture<O>, name: &str, what: &str, check: impl Fn(&DlqPolicy) -> bool) -> DlqPolicy {
-    eventually(what, T, || async {
-        let p = f.api::<DlqPolicy>().get(name).await?;
-        if check(&p) { Ok(Some(p)) } else { Err(anyhow::anyhow!("status now {:?}", p.status)) }
-    })
-    .await
-}
-
+/// Waits until the policy's redrive `id` is in `phase`.
 async fn redrive_phase<O>(f: &Fixture<O>, name: &str, id: &str, phase: &str, timeout: Duration) -> DlqPolicy {
-    eventually(&format!("redrive {id} {phase}"), timeout, || async {
-        let p = f.api::<DlqPolicy>().get(name).await?;
-        let r = p.status.as_ref().and_then(|s| s.redrive.clone());
-        match &r {
-            Some(r) if r.id == id && r.phase == phase => Ok(Some(p)),
-            other => Err(anyhow::anyhow!("redrive now {other:?}")),
-        }
-    })
-    .await
+    let at = |p: &DlqPolicy| {
+        p.status.as_ref().and_then(|s| s.redrive.as_ref()).is_some_and(|r| r.id == id && r.phase == phase)
+    };
+    wait_status(&f.api(), name, &format!("redrive {id} {phase}"), timeout, at).await.unwrap()
 }
 
 async fn patch_spec<O>(f: &Fixture<O>, name: &str, spec: serde_json::Value) {
@@ -82,12 +61,8 @@ fn spring(value: String, original: &str) -> Letter {
     }
 }
 
-fn producer(stack: &Stack) -> FutureProducer {
-    stack.kafka_config().set("linger.ms", "20").set("batch.num.messages", "10000").create().expect("a producer")
-}
-
 async fn produce(p: &FutureProducer, topic: &str, letters: &[Letter]) {
-    let mut pending = Vec::with_capacity(letters.len());
+    let mut acks = Acks::default();
     for l in letters {
         let mut h = OwnedHeaders::new();
         for (k, v) in &l.headers {
@@ -100,116 +75,41 @@ async fn produce(p: &FutureProducer, topic: &str, letters: &[Letter]) {
         if let Some(ts) = l.timestamp_ms {
             r = r.timestamp(ts);
         }
-        loop {
-            match p.send_result(r) {
-                Ok(f) => {
-                    pending.push(f);
-                    break;
-                }
-                Err((_, back)) => {
-                    r = back;
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-            }
-        }
+        acks.send(p, r).await.expect("a dead letter sent");
     }
-    for f in pending {
-        f.await.expect("delivery").expect("delivered");
-    }
-}
-
-/// A record as read back.
-#[derive(Clone, Debug)]
-struct Read {
-    topic: String,
-    key: Option<String>,
-    value: String,
-    headers: Vec<(String, String)>,
-    timestamp_ms: i64,
+    acks.wait().await.expect("every dead letter delivered");
 }
 
 /// Reads every committed record of `topics` up to their current end (read_committed, an independent client).
-fn read_all(stack: &Stack, topics: &[&str]) -> Vec<Read> {
-    topics.iter().flat_map(|t| read_topic(stack, t)).collect()
-}
-
-fn read_topic(stack: &Stack, topic: &str) -> Vec<Read> {
-    let consumer: BaseConsumer = stack
-        .kafka_config()
-        .set("group.id", unique("e2e-check"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .set("enable.partition.eof", "true")
-        .create()
-        .unwrap();
-    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
-    let mut tpl = rdkafka::TopicPartitionList::new();
-    for p in md.topics()[0].partitions() {
-        tpl.add_partition_offset(topic, p.id(), rdkafka::Offset::Beginning).unwrap();
-    }
-    let partitions = tpl.count();
-    consumer.assign(&tpl).unwrap();
-    let mut at_end = std::collections::HashSet::new();
+fn read_all(stack: &Stack, topics: &[&str]) -> Vec<Record> {
     let mut out = vec![];
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while at_end.len() < partitions {
-        assert!(Instant::now() < deadline, "reading {topic} timed out");
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => out.push(Read {
-                topic: m.topic().to_string(),
-                key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
-                value: String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
-                headers: m
-                    .headers()
-                    .map(|h| {
-                        h.iter()
-                            .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into()))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                timestamp_ms: m.timestamp().to_millis().unwrap_or(0),
-            }),
-            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
-                at_end.insert(p);
-            }
-            _ => {}
-        }
+    for t in topics {
+        read_to_end(stack, t, Duration::from_secs(90), |m| out.push(Record::of(m))).unwrap();
     }
     out
 }
 
 /// Counts of each value.
-fn counts(records: &[Read]) -> HashMap<String, usize> {
+fn counts(records: &[Record]) -> HashMap<String, usize> {
     let mut m = HashMap::new();
     for r in records {
-        *m.entry(r.value.clone()).or_default() += 1;
+        *m.entry(value(r).to_string()).or_default() += 1;
     }
     m
 }
 
-fn header<'a>(r: &'a Read, key: &str) -> Option<&'a str> {
-    r.headers.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
-}
-
-async fn kafka_has<O>(f: &Fixture<O>, topic: &str) -> bool {
-    describe_topic(&f.stack, &f.stack.admin(), topic).await.unwrap().is_some()
-}
-
-/// Commits `offset` on partition 0 of `topic` for `group`, as a consumer that read that far would.
-fn commit_offset(stack: &Stack, group: &str, topic: &str, offset: i64) {
-    let c: BaseConsumer = stack.kafka_config().set("group.id", group).create().unwrap();
-    let mut tpl = rdkafka::TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, rdkafka::Offset::Offset(offset)).unwrap();
-    c.commit(&tpl, CommitMode::Sync).unwrap();
+/// A record's value ("" without one).
+fn value(r: &Record) -> &str {
+    r.value.as_deref().unwrap_or_default()
 }
 
 #[tokio::test]
 async fn generated_topics_follow_spring_names_and_are_managed() {
     let f = Fixture::start("dlq-topics", &["--resync-seconds", "3"]).await;
     f.connection("main").await;
+    let policies = f.api::<DlqPolicy>();
     let src = unique("orders");
-    f.apply::<DlqPolicy>(policy(
+    f.apply::<DlqPolicy>(manifest::dlq_policy(
         "orders",
         json!({"connectionRef": {"name": "main"}, "sourceTopic": src, "deletionPolicy": "Delete",
                "retry": {"attempts": 5, "backoff": {"initialSeconds": 1, "multiplier": 2, "maxSeconds": 2},
@@ -239,48 +139,40 @@ async fn generated_topics_follow_spring_names_and_are_managed() {
 
     // Spring's default: attempts 3, fixed 1000 ms → one shared `-retry` topic.
     let src2 = unique("payments");
-    f.apply::<DlqPolicy>(policy(
+    f.apply::<DlqPolicy>(manifest::dlq_policy(
         "payments",
         json!({"connectionRef": {"name": "main"}, "sourceTopic": src2, "retry": {}}),
     ))
     .await;
     let p2 = ready(&f, "payments").await;
     assert_eq!(p2.status.unwrap().retry_topics, vec![format!("{src2}-retry")]);
-    assert!(kafka_has(&f, &format!("{src2}-dlt")).await);
+    assert!(f.kafka_has(&format!("{src2}-dlt")).await);
 
     // Drift on a generated topic is corrected like on any Topic.
-    let mut ac = rdkafka::admin::AlterConfig::new(rdkafka::admin::ResourceSpecifier::Topic(&dlt));
-    ac = ac.set("retention.ms", "999999");
-    for r in admin.alter_configs([&ac], &rdkafka::admin::AdminOptions::new()).await.unwrap() {
-        r.unwrap();
-    }
-    eventually("DLT drift corrected", T, || async {
+    set_topic_config(&admin, &dlt, &[("retention.ms", "999999")]).await.unwrap();
+    let retention = || async {
         let o = describe_topic(&f.stack, &f.stack.admin(), &dlt).await?.unwrap().overrides;
-        Ok((o.get("retention.ms").map(String::as_str) == Some("7200000")).then_some(()))
-    })
-    .await;
+        Ok(o.get("retention.ms").cloned())
+    };
+    wait_for("DLT drift corrected", T, retention, |r| r.as_deref() == Some("7200000")).await.unwrap();
 
     // Fewer attempts: the topic no longer generated goes (deletionPolicy Delete: also from Kafka).
     patch_spec(&f, "orders", json!({"retry": {"attempts": 2}})).await;
-    status_until(&f, "orders", "one retry topic", |p| {
+    wait_status(&policies, "orders", "one retry topic", T, |p| {
         p.status.as_ref().is_some_and(|s| s.retry_topics == vec![format!("{src}-retry")])
     })
-    .await;
-    eventually("old retry topics deleted", T, || async {
-        let gone = !kafka_has(&f, &r1).await && !kafka_has(&f, &r2).await;
-        Ok((gone && kafka_has(&f, &format!("{src}-retry")).await).then_some(()))
-    })
-    .await;
+    .await
+    .unwrap();
+    let in_kafka =
+        || async { Ok((f.kafka_has(&r1).await, f.kafka_has(&r2).await, f.kafka_has(&format!("{src}-retry")).await)) };
+    wait_for("old retry topics deleted", T, in_kafka, |had| *had == (false, false, true)).await.unwrap();
 
     // Deleting the policy deletes its children, and (Delete) their Kafka topics; `payments` (Retain) keeps them.
-    f.api::<DlqPolicy>().delete("orders", &DeleteParams::default()).await.unwrap();
-    f.api::<DlqPolicy>().delete("payments", &DeleteParams::default()).await.unwrap();
-    eventually("children gone", Duration::from_secs(90), || async {
-        let left = topics.list(&Default::default()).await?.items.len();
-        Ok((left == 0 && !kafka_has(&f, &dlt).await).then_some(()))
-    })
-    .await;
-    assert!(kafka_has(&f, &format!("{src2}-dlt")).await, "Retain keeps the Kafka topic");
+    policies.delete("orders", &DeleteParams::default()).await.unwrap();
+    policies.delete("payments", &DeleteParams::default()).await.unwrap();
+    let left = || async { Ok((topics.list(&Default::default()).await?.items.len(), f.kafka_has(&dlt).await)) };
+    wait_for("children gone", Duration::from_secs(90), left, |left| *left == (0, false)).await.unwrap();
+    assert!(f.kafka_has(&format!("{src2}-dlt")).await, "Retain keeps the Kafka topic");
 }
 
 #[tokio::test]
@@ -289,55 +181,51 @@ async fn monitoring_depth_age_rate_alerts_and_metrics() {
     f.connection("main").await;
     let src = unique("orders");
     let dlt = format!("{src}-dlt");
-    f.apply::<DlqPolicy>(policy(
+    f.apply::<DlqPolicy>(manifest::dlq_policy(
         "orders",
         json!({"connectionRef": {"name": "main"}, "sourceTopic": src, "alerting": {"maxDepth": 5}}),
     ))
     .await;
-    let p = status_until(&f, "orders", "depth 0 observed", |p| {
+    let policies = f.api::<DlqPolicy>();
+    let p = wait_status(&policies, "orders", "depth 0 observed", T, |p| {
         p.status.as_ref().is_some_and(|s| s.depth == Some(0) && s.per_minute.is_some())
     })
-    .await;
-    assert_eq!(condition_of(&conds(&p), "DeadLettersWithinLimit").unwrap().0, "True");
+    .await
+    .unwrap();
+    assert_eq!(p.condition("DeadLettersWithinLimit").unwrap().status, "True");
     assert_eq!(
         p.status.as_ref().unwrap().redrive_group.as_deref(),
         Some(&*format!("tributary-redrive-{}-orders", f.ns.name))
     );
 
     // Three dead letters, the first one two minutes old.
-    let old = chrono_now_ms() - 120_000;
+    let old = now_ms() - 120_000;
     let mut letters: Vec<Letter> = (0..3).map(|i| spring(format!("m-{i}"), &src)).collect();
     letters[0].timestamp_ms = Some(old);
-    produce(&producer(&f.stack), &dlt, &letters).await;
-    let p = status_until(&f, "orders", "depth 3", |p| p.status.as_ref().is_some_and(|s| s.depth == Some(3))).await;
+    produce(&f.stack.bulk_producer(), &dlt, &letters).await;
+    let p = wait_status(&policies, "orders", "depth 3", T, |p| p.status.as_ref().is_some_and(|s| s.depth == Some(3)))
+        .await
+        .unwrap();
     let st = p.status.clone().unwrap();
     assert_eq!(st.oldest_record_time.as_ref().map(|t| t.0.as_second()), Some(old / 1000));
     let age = st.oldest_age_seconds.unwrap();
     assert!((119..=200).contains(&age), "oldestAgeSeconds {age}");
     assert!(st.per_minute.unwrap() > 0.0, "perMinute {:?}", st.per_minute);
-    assert_eq!(condition_of(&conds(&p), "DeadLettersWithinLimit").unwrap().0, "True");
+    assert_eq!(p.condition("DeadLettersWithinLimit").unwrap().status, "True");
 
     // Nothing changes in Kafka: no status write across several polls (10 s apart).
     let rv = p.metadata.resource_version.clone();
     tokio::time::sleep(Duration::from_secs(22)).await;
-    let still = f.api::<DlqPolicy>().get("orders").await.unwrap();
+    let still = policies.get("orders").await.unwrap();
     assert_eq!(still.metadata.resource_version, rv, "status written although Kafka did not change: {:?}", still.status);
 
     // Over the limit: condition, Event, metrics.
     let more: Vec<Letter> = (3..8).map(|i| spring(format!("m-{i}"), &src)).collect();
-    produce(&producer(&f.stack), &dlt, &more).await;
-    let p = wait_condition(
-        &f.api::<DlqPolicy>(),
-        "orders",
-        "DeadLettersWithinLimit",
-        "False",
-        Some("DepthExceeded"),
-        conds,
-        T,
-    )
-    .await;
+    produce(&f.stack.bulk_producer(), &dlt, &more).await;
+    let p =
+        wait_condition(&policies, "orders", "DeadLettersWithinLimit", "False", Some("DepthExceeded"), T).await.unwrap();
     assert_eq!(p.status.as_ref().unwrap().depth, Some(8));
-    assert!(condition_of(&conds(&p), "DeadLettersWithinLimit").unwrap().2.contains("depth 8 > maxDepth 5"));
+    assert!(p.condition("DeadLettersWithinLimit").unwrap().message.contains("depth 8 > maxDepth 5"));
     let labels = format!("{{namespace=\"{}\",name=\"orders\"}}", f.ns.name);
     assert_eq!(f.operator.metric_sum(&format!("tributary_dlq_depth{labels}")).await.unwrap(), 8.0);
     assert_eq!(f.operator.metric_sum(&format!("tributary_dlq_within_limit{labels}")).await.unwrap(), 0.0);
@@ -347,26 +235,14 @@ async fn monitoring_depth_age_rate_alerts_and_metrics() {
 
     // The redrive group "redrove" six of them (committed offsets): depth 2, back within the limit; the oldest
     // not-yet-redriven record is now m-6.
-    commit_offset(&f.stack, &format!("tributary-redrive-{}-orders", f.ns.name), &dlt, 6);
-    let p = wait_condition(
-        &f.api::<DlqPolicy>(),
-        "orders",
-        "DeadLettersWithinLimit",
-        "True",
-        Some("WithinLimits"),
-        conds,
-        T,
-    )
-    .await;
+    commit_offsets(&f.stack, &format!("tributary-redrive-{}-orders", f.ns.name), &[(&dlt, 0, 6)]).unwrap();
+    let p =
+        wait_condition(&policies, "orders", "DeadLettersWithinLimit", "True", Some("WithinLimits"), T).await.unwrap();
     let st = p.status.unwrap();
     assert_eq!(st.depth, Some(2));
     assert!(st.oldest_age_seconds.unwrap() < 60, "{:?}", st.oldest_age_seconds);
     let events = events_in(&f.client, &f.ns.name).await;
     assert!(events.iter().any(|(o, r, _)| o == "orders" && r == "DeadLettersWithinLimit"), "{events:?}");
-}
-
-fn chrono_now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
 /// A topic made directly in Kafka, as the application team's own topic would be.
@@ -382,11 +258,12 @@ fn moved_of(p: &DlqPolicy) -> i64 {
 async fn redrive_moves_exactly_once_keeps_records_and_holds_the_rate() {
     let f = Fixture::start("dlq-redrive", &[]).await;
     f.connection("main").await;
+    let policies = f.api::<DlqPolicy>();
     let (src, audit) = (unique("orders"), unique("audit"));
     kafka_topic(&f, &src, 3).await;
     kafka_topic(&f, &audit, 1).await;
     let dlt = format!("{src}-dlt");
-    f.apply::<DlqPolicy>(policy(
+    f.apply::<DlqPolicy>(manifest::dlq_policy(
         "orders",
         json!({"connectionRef": {"name": "main"}, "sourceTopic": src, "allowedRedriveTopics": [audit],
                "deadLetter": {"partitions": 2}}),
@@ -416,11 +293,11 @@ async fn redrive_moves_exactly_once_keeps_records_and_holds_the_rate() {
             }
         })
         .collect();
-    let p = producer(&f.stack);
+    let p = f.stack.bulk_producer();
     produce(&p, &dlt, &letters).await;
 
     patch_spec(&f, "orders", json!({"redrive": {"id": "r1", "maxPerSecond": 200}})).await;
-    status_until(&f, "orders", "redrive r1 running", |p| moved_of(p) > 0).await;
+    wait_status(&policies, "orders", "redrive r1 running", T, |p| moved_of(p) > 0).await.unwrap();
     // Arrivals after the start are not part of the move.
     let late: Vec<Letter> = (0..100).map(|i| spring(format!("late-{i}"), &src)).collect();
     produce(&p, &dlt, &late).await;
@@ -434,8 +311,8 @@ async fn redrive_moves_exactly_once_keeps_records_and_holds_the_rate() {
     assert_eq!(read.len(), 4000, "every record once, nothing else");
     assert!((0..4000).all(|i| c.get(&format!("v-{i}")) == Some(&1)), "a record is missing or duplicated");
     for r in &read {
-        let i: usize = r.value[2..].parse().unwrap();
-        assert_eq!(header(r, "tributary-redrive-id"), Some("r1"));
+        let i: usize = value(r)[2..].parse().unwrap();
+        assert_eq!(r.header("tributary-redrive-id"), Some("r1"));
         let (want_topic, want_key) = match i % 4 {
             0 => (&src, Some(format!("key-v-{i}"))),
             1 => (&audit, Some(format!("c{i}"))),
@@ -444,8 +321,8 @@ async fn redrive_moves_exactly_once_keeps_records_and_holds_the_rate() {
         };
         assert_eq!((&r.topic, &r.key), (want_topic, &want_key), "{r:?}");
         if i.is_multiple_of(4) {
-            assert_eq!(header(r, "kafka_dlt-original-topic"), Some(src.as_str()));
-            assert_eq!(header(r, "kafka_dlt-exception-fqcn"), Some("java.lang.IllegalStateException"));
+            assert_eq!(r.header("kafka_dlt-original-topic"), Some(src.as_str()));
+            assert_eq!(r.header("kafka_dlt-exception-fqcn"), Some("java.lang.IllegalStateException"));
         }
     }
     // The rate, measured from the records' produce times: 4000 records at 200/s ≈ 20 s.
@@ -457,7 +334,9 @@ async fn redrive_moves_exactly_once_keeps_records_and_holds_the_rate() {
     eprintln!("redrive rate: {rate:.1}/s over {secs:.1}s (limit 200/s)");
 
     // The late arrivals are what is left.
-    status_until(&f, "orders", "depth 100", |p| p.status.as_ref().is_some_and(|s| s.depth == Some(100))).await;
+    wait_status(&policies, "orders", "depth 100", T, |p| p.status.as_ref().is_some_and(|s| s.depth == Some(100)))
+        .await
+        .unwrap();
     let reasons: Vec<String> = events_in(&f.client, &f.ns.name).await.into_iter().map(|(_, r, _)| r).collect();
     for want in ["RedriveStarted", "RedriveCompleted"] {
         assert!(reasons.iter().any(|r| r == want), "no {want} Event in {reasons:?}");
@@ -467,8 +346,10 @@ async fn redrive_moves_exactly_once_keeps_records_and_holds_the_rate() {
     patch_spec(&f, "orders", json!({"redrive": {"id": "r2", "maxPerSecond": 0, "maxMessages": 30}})).await;
     let done = redrive_phase(&f, "orders", "r2", "Completed", T).await;
     assert_eq!(moved_of(&done), 30);
-    status_until(&f, "orders", "depth 70", |p| p.status.as_ref().is_some_and(|s| s.depth == Some(70))).await;
-    let late_moved = read_all(&f.stack, &[&src]).iter().filter(|r| r.value.starts_with("late-")).count();
+    wait_status(&policies, "orders", "depth 70", T, |p| p.status.as_ref().is_some_and(|s| s.depth == Some(70)))
+        .await
+        .unwrap();
+    let late_moved = read_all(&f.stack, &[&src]).iter().filter(|r| value(r).starts_with("late-")).count();
     assert_eq!(late_moved, 30);
 }
 
@@ -476,24 +357,30 @@ async fn redrive_moves_exactly_once_keeps_records_and_holds_the_rate() {
 async fn second_id_waits_and_cancel_stops_cleanly() {
     let f = Fixture::start("dlq-cancel", &[]).await;
     f.connection("main").await;
+    let policies = f.api::<DlqPolicy>();
     let src = unique("orders");
     kafka_topic(&f, &src, 1).await;
     let dlt = format!("{src}-dlt");
-    f.apply::<DlqPolicy>(policy("orders", json!({"connectionRef": {"name": "main"}, "sourceTopic": src}))).await;
+    f.apply::<DlqPolicy>(manifest::dlq_policy(
+        "orders",
+        json!({"connectionRef": {"name": "main"}, "sourceTopic": src}),
+    ))
+    .await;
     ready(&f, "orders").await;
     let letters: Vec<Letter> = (0..1500).map(|i| spring(format!("v-{i}"), &src)).collect();
-    produce(&producer(&f.stack), &dlt, &letters).await;
+    produce(&f.stack.bulk_producer(), &dlt, &letters).await;
 
     patch_spec(&f, "orders", json!({"redrive": {"id": "r1", "maxPerSecond": 100}})).await;
-    status_until(&f, "orders", "r1 moving", |p| moved_of(p) > 0).await;
+    wait_status(&policies, "orders", "r1 moving", T, |p| moved_of(p) > 0).await.unwrap();
     // A second id while r1 runs waits for it.
     patch_spec(&f, "orders", json!({"redrive": {"id": "r2"}})).await;
-    let p = status_until(&f, "orders", "r2 queued", |p| {
+    let p = wait_status(&policies, "orders", "r2 queued", T, |p| {
         p.status.as_ref().and_then(|s| s.redrive.as_ref()).is_some_and(|r| {
             r.id == "r1" && r.phase == "Running" && r.message.as_deref().is_some_and(|m| m.contains("\"r2\" waits"))
         })
     })
-    .await;
+    .await
+    .unwrap();
     assert!(moved_of(&p) < 1500);
     // Clearing spec.redrive cancels r1.
     patch_spec(&f, "orders", json!({"redrive": null})).await;
@@ -503,10 +390,11 @@ async fn second_id_waits_and_cancel_stops_cleanly() {
     let read = read_all(&f.stack, &[&src]);
     assert_eq!(read.len() as i64, moved, "exactly the committed records, no partial transaction");
     assert!(counts(&read).values().all(|n| *n == 1));
-    status_until(&f, "orders", "depth after cancel", |p| {
+    wait_status(&policies, "orders", "depth after cancel", T, |p| {
         p.status.as_ref().is_some_and(|s| s.depth == Some(1500 - moved))
     })
-    .await;
+    .await
+    .unwrap();
 
     // A new id moves the rest, each record once overall.
     patch_spec(&f, "orders", json!({"redrive": {"id": "r3", "maxPerSecond": 0}})).await;
@@ -526,7 +414,7 @@ async fn bad_input_is_refused_or_stops_before_the_bad_record() {
     kafka_topic(&f, &src, 1).await;
     kafka_topic(&f, &payments, 1).await;
     let dlt = format!("{src}-dlt");
-    f.apply::<DlqPolicy>(policy(
+    f.apply::<DlqPolicy>(manifest::dlq_policy(
         "orders",
         json!({"connectionRef": {"name": "main"}, "sourceTopic": src, "allowedRedriveTopics": [ghost]}),
     ))
@@ -535,7 +423,7 @@ async fn bad_input_is_refused_or_stops_before_the_bad_record() {
     // Five good dead letters, then one from a topic the policy does not allow, then four more.
     let mut letters: Vec<Letter> = (0..10).map(|i| spring(format!("v-{i}"), &src)).collect();
     letters[5] = spring("bad".into(), &payments);
-    produce(&producer(&f.stack), &dlt, &letters).await;
+    produce(&f.stack.bulk_producer(), &dlt, &letters).await;
     let group = format!("tributary-redrive-{}-orders", f.ns.name);
 
     // A destination that does not exist: refused, nothing consumed, and the topic is not created.
@@ -551,7 +439,7 @@ async fn bad_input_is_refused_or_stops_before_the_bad_record() {
     assert_eq!(p.metadata.name.as_deref(), Some("orders"));
     let offsets = committed(&f.stack, &group, &dlt);
     assert_eq!(offsets, None, "nothing consumed by refused redrives");
-    assert!(!kafka_has(&f, &ghost).await, "a refused destination is not created");
+    assert!(!f.kafka_has(&ghost).await, "a refused destination is not created");
 
     // A record whose original topic is not allowed: the move stops before it; what came before is moved.
     patch_spec(&f, "orders", json!({"redrive": {"id": "c", "maxPerSecond": 0, "destination": null}})).await;
@@ -569,19 +457,19 @@ async fn bad_input_is_refused_or_stops_before_the_bad_record() {
     // With every topic allowed, an original topic that does not exist fails the same way, and is not created.
     let wide_src = unique("wide");
     kafka_topic(&f, &wide_src, 1).await;
-    f.apply::<DlqPolicy>(policy(
+    f.apply::<DlqPolicy>(manifest::dlq_policy(
         "wide",
         json!({"connectionRef": {"name": "main"}, "sourceTopic": wide_src, "allowedRedriveTopics": ["*"]}),
     ))
     .await;
     ready(&f, "wide").await;
     let nowhere = unique("nowhere");
-    produce(&producer(&f.stack), &format!("{wide_src}-dlt"), &[spring("x".into(), &nowhere)]).await;
+    produce(&f.stack.bulk_producer(), &format!("{wide_src}-dlt"), &[spring("x".into(), &nowhere)]).await;
     patch_spec(&f, "wide", json!({"redrive": {"id": "d"}})).await;
     let p = redrive_phase(&f, "wide", "d", "Failed", T).await;
     let msg = p.status.unwrap().redrive.unwrap().message.unwrap();
     assert!(msg.contains(&nowhere) && msg.contains("does not exist"), "{msg}");
-    assert!(!kafka_has(&f, &nowhere).await, "the missing original topic is not auto-created");
+    assert!(!f.kafka_has(&nowhere).await, "the missing original topic is not auto-created");
 }
 
 /// The committed offset of `group` on partition 0 of `topic`, if any.
@@ -602,10 +490,11 @@ async fn sigkill_of_the_operator_pod_mid_move_still_moves_every_record_exactly_o
     // restarts it in the same pod.
     let f = Fixture::start_chart("dlq-kill", node::ChartOptions::default()).await;
     f.connection("main").await;
+    let policies = f.api::<DlqPolicy>();
     let src = unique("orders");
     kafka_topic(&f, &src, 3).await;
     let dlt = format!("{src}-dlt");
-    f.apply::<DlqPolicy>(policy(
+    f.apply::<DlqPolicy>(manifest::dlq_policy(
         "orders",
         json!({"connectionRef": {"name": "main"}, "sourceTopic": src, "deadLetter": {"partitions": 3}}),
     ))
@@ -620,13 +509,13 @@ async fn sigkill_of_the_operator_pod_mid_move_still_moves_every_record_exactly_o
             timestamp_ms: None,
         })
         .collect();
-    produce(&producer(&f.stack), &dlt, &letters).await;
+    produce(&f.stack.bulk_producer(), &dlt, &letters).await;
 
     patch_spec(&f, "orders", json!({"redrive": {"id": "big", "maxPerSecond": 5000}})).await;
-    status_until(&f, "orders", "a quarter moved", |p| moved_of(p) >= 25_000).await;
+    wait_status(&policies, "orders", "a quarter moved", T, |p| moved_of(p) >= 25_000).await.unwrap();
     let pod = f.operator.wait_ready(1, T).await.remove(0);
     let pid = f.operator.kill_container(&pod).unwrap();
-    let before = f.api::<DlqPolicy>().get("orders").await.unwrap();
+    let before = policies.get("orders").await.unwrap();
     eprintln!("SIGKILL of the operator container (host pid {pid}) at {} moved", moved_of(&before));
     let restarted = f.operator.wait_restarted(&pod, T).await;
     eprintln!("kubelet restarted the container (restartCount {restarted})");

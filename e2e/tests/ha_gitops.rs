@@ -7,6 +7,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use serde_json::json;
 use tributary::api::{ConsumerGroup, DlqPolicy, KafkaConnection, Topic};
+use tributary_e2e::manifest;
 use tributary_e2e::rbac::OPERATOR_NAMESPACE;
 use tributary_e2e::*;
 
@@ -44,8 +45,7 @@ fn identity_of(op: &Operator) -> String {
 }
 
 fn topic(name: &str) -> serde_json::Value {
-    json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "Topic", "metadata": {"name": name},
-           "spec": {"connectionRef": {"name": "main"}, "partitions": 2}})
+    manifest::topic(name, json!({"connectionRef": {"name": "main"}, "partitions": 2}))
 }
 
 async fn created_events<O>(f: &Fixture<O>, name: &str) -> usize {
@@ -61,14 +61,14 @@ async fn only_the_lease_holder_writes_and_a_standby_takes_over() {
     second.wait_ready().await;
     let first_id = identity_of(&f.operator);
     let second_id = identity_of(&second);
-    let leader = eventually("a leader", T, || async { Ok(holder(&f.client).await) }).await;
+    let leader = wait_for_some("a leader", T, || async { Ok(holder(&f.client).await) }).await.unwrap();
     assert!(leader == first_id || leader == second_id, "holder {leader:?} is neither replica");
     let leader_is_first = leader == first_id;
 
     f.connection("main").await;
     let a = unique("ha-a");
     f.apply::<Topic>(topic(&a)).await;
-    wait_condition(&f.api::<Topic>(), &a, "Ready", "True", None, topic_conditions, T).await;
+    wait_condition(&f.api::<Topic>(), &a, "Ready", "True", None, T).await.unwrap();
     {
         let (leader_op, standby) = if leader_is_first { (&f.operator, &second) } else { (&second, &f.operator) };
         assert!(writes(leader_op).await.unwrap() > 0.0, "the leader wrote");
@@ -84,16 +84,14 @@ async fn only_the_lease_holder_writes_and_a_standby_takes_over() {
         second.stop_with(9, Duration::from_secs(10)).unwrap();
         first_id
     };
-    eventually("takeover", T, || async {
-        Ok((holder(&f.client).await.as_deref() == Some(standby_id.as_str())).then_some(()))
-    })
-    .await;
+    let holder_now = || async { Ok(holder(&f.client).await) };
+    wait_for("takeover", T, holder_now, |h| h.as_deref() == Some(standby_id.as_str())).await.unwrap();
     let takeover = killed_at.elapsed();
     // Lease duration 15 s, plus one renewal period of the standby.
     assert!(takeover <= Duration::from_secs(25), "takeover took {takeover:?}");
     let b = unique("ha-b");
     f.apply::<Topic>(topic(&b)).await;
-    wait_condition(&f.api::<Topic>(), &b, "Ready", "True", None, topic_conditions, T).await;
+    wait_condition(&f.api::<Topic>(), &b, "Ready", "True", None, T).await.unwrap();
     // No double writes: each topic was created exactly once.
     assert_eq!(created_events(&f, &a).await, 1);
     assert_eq!(created_events(&f, &b).await, 1);
@@ -103,7 +101,7 @@ async fn only_the_lease_holder_writes_and_a_standby_takes_over() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn samples_reach_ready_and_reapplying_them_writes_nothing() {
     let f = Fixture::start("gitops", &[]).await;
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let repo = repo_root();
     let bootstrap = f.stack.bootstrap.replace(',', "\", \"");
     let apply_samples = || {
         for entry in std::fs::read_dir(repo.join("config/samples")).unwrap() {
@@ -126,14 +124,12 @@ async fn samples_reach_ready_and_reapplying_them_writes_nothing() {
         }
     };
     apply_samples();
-    wait_condition(&f.api::<KafkaConnection>(), "local", "Ready", "True", None, connection_conditions, T).await;
+    wait_condition(&f.api::<KafkaConnection>(), "local", "Ready", "True", None, T).await.unwrap();
     for t in ["orders", "payments-v1"] {
-        wait_condition(&f.api::<Topic>(), t, "Ready", "True", None, topic_conditions, T).await;
+        wait_condition(&f.api::<Topic>(), t, "Ready", "True", None, T).await.unwrap();
     }
-    let cg_conditions = |g: &ConsumerGroup| g.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
-    wait_condition(&f.api::<ConsumerGroup>(), "orders-billing", "Ready", "True", None, cg_conditions, T).await;
-    let dlq_conditions = |d: &DlqPolicy| d.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
-    wait_condition(&f.api::<DlqPolicy>(), "orders", "Ready", "True", None, dlq_conditions, T).await;
+    wait_condition(&f.api::<ConsumerGroup>(), "orders-billing", "Ready", "True", None, T).await.unwrap();
+    wait_condition(&f.api::<DlqPolicy>(), "orders", "Ready", "True", None, T).await.unwrap();
 
     // Let the first reconciles settle, then re-apply every 10 s for a minute, as a GitOps tool would.
     tokio::time::sleep(Duration::from_secs(10)).await;
@@ -182,7 +178,7 @@ async fn the_chart_lints_renders_and_installs_into_the_real_apiserver() {
     let stack = Stack::from_env();
     let client = stack.kube().await;
     install_crds(&client).await.unwrap();
-    let chart = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("charts/tributary");
+    let chart = chart_dir();
     let chart = chart.to_str().unwrap();
     let all_options = format!("{chart}/ci/all-options-values.yaml");
     for args in [vec!["lint", "--strict", chart], vec!["lint", "--strict", chart, "-f", &all_options]] {

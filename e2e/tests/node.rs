@@ -13,17 +13,17 @@ use kube::api::PostParams;
 use serde_json::json;
 use tributary::api::{ConsumerGroup, KafkaConnection, Topic};
 use tributary_e2e::kafka::{create_topic, group_offsets_cli, produce};
+use tributary_e2e::manifest;
 use tributary_e2e::node::{self, ChartOperator, ChartOptions, since};
 use tributary_e2e::*;
 
 const T: Duration = Duration::from_secs(120);
 
-fn chart_dir() -> String {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("charts/tributary").display().to_string()
-}
-
-async fn topic_ready<O>(f: &Fixture<O>, name: &str) -> Topic {
-    wait_condition(&f.api::<Topic>(), name, "Ready", "True", None, topic_conditions, T).await
+/// Applies a Topic `name` for the Kafka topic `kafka_name` and waits until it is Ready.
+async fn ready_topic<O>(f: &Fixture<O>, name: &str, kafka_name: &str, partitions: i32) -> Topic {
+    let spec = json!({"connectionRef": {"name": "main"}, "topicName": kafka_name, "partitions": partitions});
+    f.apply::<Topic>(manifest::topic(name, spec)).await;
+    wait_condition(&f.api::<Topic>(), name, "Ready", "True", None, T).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -39,7 +39,7 @@ async fn the_node_has_only_the_loopback_address() {
     let addresses: Vec<(String, String)> =
         status.addresses.clone().unwrap_or_default().into_iter().map(|a| (a.type_, a.address)).collect();
     assert!(!addresses.is_empty() && addresses.iter().all(|(_, a)| a == "127.0.0.1"), "{addresses:?}");
-    let ready = status.conditions.clone().unwrap_or_default().into_iter().find(|c| c.type_ == "Ready").unwrap();
+    let ready = n.condition("Ready").unwrap();
     assert_eq!(ready.status, "True", "{ready:?}");
     let port = status.daemon_endpoints.as_ref().and_then(|d| d.kubelet_endpoint.as_ref()).map(|e| e.port);
     assert_eq!(port.map(|p| p.to_string()), std::env::var("KUBELET_PORT").ok(), "the kubelet API port");
@@ -47,10 +47,7 @@ async fn the_node_has_only_the_loopback_address() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_chart_runs_the_operator_pod_from_the_local_image_with_the_restricted_settings() {
-    let stack = Stack::from_env();
-    let client = stack.kube().await;
-    install_crds(&client).await.unwrap();
-    let ns = TestNamespace::create(&client, "node-op").await;
+    let (stack, client, ns) = prepare("node-op").await;
     let port = free_port();
     let started = Instant::now();
     let opts = ChartOptions { fixed_port: Some(port), ..Default::default() };
@@ -83,11 +80,8 @@ async fn the_chart_runs_the_operator_pod_from_the_local_image_with_the_restricte
     assert!(v.root_read_only, "read-only root filesystem");
 
     // In-cluster configuration with the ServiceAccount token: it reached the apiserver and works.
-    let logs = eventually("the operator's log", T, || async {
-        let l = op.logs();
-        Ok(l.contains("connected to the Kubernetes API server").then_some(l))
-    })
-    .await;
+    let connected = |l: &String| l.contains("connected to the Kubernetes API server");
+    let logs = wait_for("the operator's log", T, || async { Ok(op.logs()) }, connected).await.unwrap();
     assert!(!logs.contains("KUBECONFIG"), "no kubeconfig in the pod");
     // `kubectl logs` goes through the kubelet API on 127.0.0.1.
     let name = pod.metadata.name.clone().unwrap();
@@ -96,12 +90,9 @@ async fn the_chart_runs_the_operator_pod_from_the_local_image_with_the_restricte
 
     let f = Fixture { stack, client: client.clone(), ns, operator: op };
     f.connection("main").await;
-    wait_condition(&f.api::<KafkaConnection>(), "main", "Ready", "True", None, connection_conditions, T).await;
+    wait_condition(&f.api::<KafkaConnection>(), "main", "Ready", "True", None, T).await.unwrap();
     let kafka_name = unique("pod-made");
-    f.apply::<Topic>(json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "Topic", "metadata": {"name": "made"},
-        "spec": {"connectionRef": {"name": "main"}, "topicName": kafka_name, "partitions": 3}}))
-        .await;
-    let t = topic_ready(&f, "made").await;
+    let t = ready_topic(&f, "made", &kafka_name, 3).await;
     assert_eq!(t.status.unwrap().partitions, Some(3));
     let facts = tributary_e2e::kafka::describe_topic(&f.stack, &f.stack.admin(), &kafka_name).await.unwrap();
     assert_eq!(facts.map(|t| t.partitions), Some(3), "the topic exists in Kafka with 3 partitions");
@@ -118,7 +109,7 @@ async fn the_chart_runs_the_operator_pod_from_the_local_image_with_the_restricte
 /// The chart's pod template, rendered with `sets`, as a Pod.
 fn rendered_pod(sets: &[&str]) -> Pod {
     let mut args = vec!["template", "t", "--skip-crds"];
-    let chart = chart_dir();
+    let chart = chart_dir().display().to_string();
     args.insert(2, &chart);
     for s in sets {
         args.extend(["--set", s]);
@@ -156,7 +147,7 @@ async fn the_default_chart_pod_passes_the_restricted_level_and_host_network_does
     namespaces.create(&PostParams::default(), &ns).await.unwrap();
     let _cleanup = TestNamespace { name: name.clone() };
     let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> = Api::namespaced(client.clone(), &name);
-    eventually("the default ServiceAccount", T, || async { Ok(accounts.get_opt("default").await?) }).await;
+    wait_for_some("the default ServiceAccount", T, || async { Ok(accounts.get_opt("default").await?) }).await.unwrap();
     let pods: Api<Pod> = Api::namespaced(client, &name);
     let dry = PostParams { dry_run: true, ..Default::default() };
     pods.create(&dry, &rendered_pod(&[])).await.expect("the default pod passes the restricted level");
@@ -172,15 +163,12 @@ async fn two_operator_pods_elect_a_leader_and_the_standby_writes_when_the_leader
     let opts = ChartOptions { replicas: 2, ..Default::default() };
     let f = Fixture::start_chart("node-ha", opts).await;
     f.connection("main").await;
-    let leader = eventually("a Lease holder", T, || async { Ok(f.operator.leader().await) }).await;
+    let leader = wait_for_some("a Lease holder", T, || async { Ok(f.operator.leader().await) }).await.unwrap();
     let pods = f.operator.wait_ready(2, T).await;
     let names: Vec<String> = pods.iter().map(|p| p.metadata.name.clone().unwrap()).collect();
     assert!(names.contains(&leader), "holder {leader} is one of {names:?}");
     let kafka_before = unique("ha-before");
-    f.apply::<Topic>(json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "Topic", "metadata": {"name": "before"},
-        "spec": {"connectionRef": {"name": "main"}, "topicName": kafka_before, "partitions": 2}}))
-        .await;
-    topic_ready(&f, "before").await;
+    ready_topic(&f, "before", &kafka_before, 2).await;
     let leader_pod = pods.iter().find(|p| p.metadata.name.as_deref() == Some(leader.as_str())).unwrap();
     let standby_pod = pods.iter().find(|p| p.metadata.name.as_deref() != Some(leader.as_str())).unwrap();
     let standby = standby_pod.metadata.name.clone().unwrap_or_default();
@@ -193,16 +181,14 @@ async fn two_operator_pods_elect_a_leader_and_the_standby_writes_when_the_leader
     // holds the Lease can only be written by that pod.
     let deleted = Instant::now();
     f.operator.delete_pod(&leader, 30).await.unwrap();
-    let new_holder = eventually("another pod holds the Lease", T, || async {
-        Ok(f.operator.leader().await.filter(|h| *h != leader))
-    })
-    .await;
+    let holder = || async { Ok(f.operator.leader().await) };
+    let new_holder = wait_for("another pod holds the Lease", T, holder, |h| h.as_ref().is_some_and(|h| *h != leader))
+        .await
+        .unwrap()
+        .expect("a holder");
     let lease_taken = since(deleted);
     let kafka_after = unique("ha-after");
-    f.apply::<Topic>(json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "Topic", "metadata": {"name": "after"},
-        "spec": {"connectionRef": {"name": "main"}, "topicName": kafka_after, "partitions": 2}}))
-        .await;
-    topic_ready(&f, "after").await;
+    ready_topic(&f, "after", &kafka_after, 2).await;
     let first_write = since(deleted);
     // The standby, or the pod the Deployment started in the deleted one's place: whichever asked first.
     let role = if new_holder == standby { "the standby" } else { "the replacement pod" };
@@ -249,15 +235,6 @@ async fn replicas_seen_for(api: &Api<Deployment>, name: &str, window: Duration) 
     seen
 }
 
-async fn wait_group_scale(groups: &Api<ConsumerGroup>, to: i32) -> ConsumerGroup {
-    eventually(&format!("status records the scale to {to}"), T, || async {
-        let g = groups.get("billing").await?;
-        let done = g.status.as_ref().and_then(|s| s.last_scale.as_ref()).is_some_and(|l| l.to == to);
-        Ok(done.then_some(g))
-    })
-    .await
-}
-
 fn replicas(d: &Deployment) -> i32 {
     d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0)
 }
@@ -272,16 +249,16 @@ async fn real_consumer_pods_scaled_by_tributary_drain_a_burst_and_sleep_at_zero(
     let group = unique("billing");
     f.apply::<Deployment>(node::consumer_deployment("billing", &group, &[&topic], &f.stack.bootstrap, 100, Some(0)))
         .await;
-    f.apply::<ConsumerGroup>(json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "ConsumerGroup",
-        "metadata": {"name": "billing"},
-        "spec": {"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic], "lag": {"maxSeconds": 30},
-                 "autoscaling": {"targetRef": {"name": "billing"}, "minReplicas": 0, "maxReplicas": 4,
-                                 "lagPerReplica": 200, "activationLag": 10,
-                                 "scaleDown": {"stabilizationSeconds": 20}}}}))
-        .await;
+    f.apply::<ConsumerGroup>(manifest::consumer_group(
+        "billing",
+        json!({"connectionRef": {"name": "main"}, "groupId": group, "topics": [topic], "lag": {"maxSeconds": 30},
+               "autoscaling": {"targetRef": {"name": "billing"}, "minReplicas": 0, "maxReplicas": 4,
+                               "lagPerReplica": 200, "activationLag": 10,
+                               "scaleDown": {"stabilizationSeconds": 20}}}),
+    ))
+    .await;
     let groups = f.api::<ConsumerGroup>();
-    let cg_conditions = |g: &ConsumerGroup| g.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
-    wait_condition(&groups, "billing", "ScalingActive", "True", None, cg_conditions, T).await;
+    wait_condition(&groups, "billing", "ScalingActive", "True", None, T).await.unwrap();
     let deployments = f.api::<Deployment>();
     assert_eq!(replicas(&deployments.get("billing").await.unwrap()), 0, "asleep before the burst");
 
@@ -290,38 +267,28 @@ async fn real_consumer_pods_scaled_by_tributary_drain_a_burst_and_sleep_at_zero(
     produce(&f.stack.producer(), &topic, "b", 4000).await.unwrap();
     let produced = since(burst);
     let mut timeline = vec![format!("burst of 4000 produced: {produced:.1}s")];
-    let up = eventually("scaled up", T, || async {
-        let d = deployments.get("billing").await?;
-        Ok((replicas(&d) > 0).then_some(replicas(&d)))
-    })
-    .await;
+    let billing_replicas = || async { Ok(replicas(&deployments.get("billing").await?)) };
+    let up = wait_for("scaled up", T, billing_replicas, |n| *n > 0).await.unwrap();
     timeline.push(format!("/scale 0 → {up}: {:.1}s", since(burst)));
-    eventually("the first consumer pod Running", T, || async {
-        Ok((!node::running_pods(&f.client, &f.ns.name, "billing").await?.is_empty()).then_some(()))
-    })
-    .await;
+    let running = || async { Ok(node::running_pods(&f.client, &f.ns.name, "billing").await?.len()) };
+    wait_for("the first consumer pod Running", T, running, |n| *n > 0).await.unwrap();
     timeline.push(format!("first consumer pod Running: {:.1}s", since(burst)));
-    let most = eventually("every scaled pod Running", T, || async {
+    let wanted_and_running = || async {
         let want = replicas(&deployments.get("billing").await?);
-        let n = node::running_pods(&f.client, &f.ns.name, "billing").await?.len() as i32;
-        Ok((n == want && n > 1).then_some(n))
-    })
-    .await;
+        Ok((want, node::running_pods(&f.client, &f.ns.name, "billing").await?.len() as i32))
+    };
+    let (_, most) =
+        wait_for("every scaled pod Running", T, wanted_and_running, |(want, n)| n == want && *n > 1).await.unwrap();
     timeline.push(format!("{most} consumer pods Running: {:.1}s", since(burst)));
-    eventually("lag drained and within the SLO", T, || async {
-        let g = groups.get("billing").await?;
-        let s = g.status.as_ref();
-        let lag = s.and_then(|s| s.total_lag);
-        let within = condition_of(&cg_conditions(&g), "LagWithinSLO").is_some_and(|(st, _, _)| st == "True");
-        Ok((lag == Some(0) && within).then_some(()))
+    wait_status(&groups, "billing", "lag drained and within the SLO", T, |g| {
+        g.status.as_ref().and_then(|s| s.total_lag) == Some(0) && g.has_condition("LagWithinSLO", "True", None)
     })
-    .await;
+    .await
+    .unwrap();
     timeline.push(format!("lag 0, LagWithinSLO=True: {:.1}s", since(burst)));
-    let peak = eventually("the scale-up recorded", T, || async {
-        let g = groups.get("billing").await?;
-        Ok(g.status.and_then(|s| s.last_scale).map(|l| l.to))
-    })
-    .await;
+    let last_scale = |g: &ConsumerGroup| g.status.as_ref().and_then(|s| s.last_scale.clone());
+    let g = wait_status(&groups, "billing", "the scale-up recorded", T, |g| last_scale(g).is_some()).await.unwrap();
+    let peak = last_scale(&g).expect("a scale").to;
     assert!((2..=4).contains(&peak.max(most)), "scaled to between 2 and 4 pods (4 partitions), got {peak}/{most}");
 
     // Every record was processed and committed by the pods (Kafka's own tool).
@@ -332,15 +299,13 @@ async fn real_consumer_pods_scaled_by_tributary_drain_a_burst_and_sleep_at_zero(
 
     // Back to zero only after the stabilization window (20 s from the scale-up, which came after the burst started:
     // measured from the burst, a slow observer can only make it longer), and no pod left.
-    eventually("scaled back to zero", T, || async {
-        Ok((replicas(&deployments.get("billing").await?) == 0).then_some(()))
-    })
-    .await;
+    wait_for("scaled back to zero", T, billing_replicas, |n| *n == 0).await.unwrap();
     let down_at = since(burst);
     timeline.push(format!("/scale → 0: {down_at:.1}s"));
     assert!(down_at >= 20.0, "scaled down {down_at:.1} s after the burst (window 20 s)");
-    let g = wait_group_scale(&groups, 0).await;
-    let last = g.status.unwrap().last_scale.unwrap();
+    let scaled_to_zero = |g: &ConsumerGroup| last_scale(g).is_some_and(|l| l.to == 0);
+    let g = wait_status(&groups, "billing", "status records the scale to 0", T, scaled_to_zero).await.unwrap();
+    let last = last_scale(&g).unwrap();
     assert_eq!(last.from, peak, "{last:?}");
     assert!(last.reason.contains("scale down"), "{}", last.reason);
     let events = events_in(&f.client, &f.ns.name).await;
@@ -348,12 +313,11 @@ async fn real_consumer_pods_scaled_by_tributary_drain_a_burst_and_sleep_at_zero(
     assert!(scaled.iter().any(|(_, r, n)| r == "ScaledUp" && n.contains(&format!("from 0 to {up}"))), "{scaled:?}");
     assert!(scaled.iter().any(|(_, r, n)| r == "ScaledDown" && n.contains(&format!("from {peak} to 0"))), "{scaled:?}");
     assert!(scaled.iter().all(|(_, _, n)| n.contains("lag")), "{scaled:?}");
-    eventually("no consumer pod left", T, || async {
+    let pods = || async {
         let pods: Api<Pod> = f.api();
-        let left = pods.list(&kube::api::ListParams::default().labels("app=billing")).await?.items.len();
-        Ok((left == 0).then_some(()))
-    })
-    .await;
+        Ok(pods.list(&kube::api::ListParams::default().labels("app=billing")).await?.items.len())
+    };
+    wait_for("no consumer pod left", T, pods, |left| *left == 0).await.unwrap();
     timeline.push(format!("every consumer pod gone: {:.1}s", since(burst)));
 
     // Asleep at zero: records up to the activation lag (10) do not wake it, watched over three polls.
@@ -363,20 +327,16 @@ async fn real_consumer_pods_scaled_by_tributary_drain_a_burst_and_sleep_at_zero(
     // A few records over it wake it.
     let wake = Instant::now();
     produce(&f.stack.producer(), &topic, "w", 60).await.unwrap();
-    eventually("woken from zero", T, || async {
-        if replicas(&deployments.get("billing").await?) > 0 {
-            return Ok(Some(()));
-        }
-        let g = groups.get("billing").await?;
-        Err(anyhow::anyhow!("still at zero; group status {:?}", g.status))
-    })
-    .await;
+    // At zero, the group's status says why.
+    let woken = || async {
+        let n = replicas(&deployments.get("billing").await?);
+        Ok((n, if n > 0 { None } else { groups.get("billing").await?.status }))
+    };
+    wait_for("woken from zero", T, woken, |(n, _)| *n > 0).await.unwrap();
     let woke = since(wake);
-    eventually("the woken pod drained the new records", T, || async {
-        let rows = committed_and_end(&f.stack, &group);
-        Ok((rows.values().map(|(c, _)| c.unwrap_or(0)).sum::<i64>() == 4068).then_some(()))
-    })
-    .await;
+    let committed =
+        || async { Ok(committed_and_end(&f.stack, &group).values().map(|(c, _)| c.unwrap_or(0)).sum::<i64>()) };
+    wait_for("the woken pod drained the new records", T, committed, |n| *n == 4068).await.unwrap();
     let woke_drained = since(wake);
     timeline.push(format!(
         "60 more records: woken (0 → ≥1) {woke:.1}s, drained {woke_drained:.1}s after they were produced"

@@ -8,15 +8,10 @@ use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
 use tributary::api::{ConsumerGroup, Topic};
 use tributary_e2e::kafka::{consume_all, create_topic, produce};
-use tributary_e2e::{Operator, Stack, TestNamespace, install_crds, unique};
+use tributary_e2e::{Operator, Stack, manifest, prepare, unique};
 
 fn topic(name: &str, partitions: i32) -> Topic {
-    serde_json::from_value(json!({
-        "apiVersion": "tributary.dev/v1alpha1", "kind": "Topic",
-        "metadata": {"name": name},
-        "spec": {"partitions": partitions}
-    }))
-    .unwrap()
+    serde_json::from_value(manifest::topic(name, json!({"partitions": partitions}))).unwrap()
 }
 
 async fn rejected<K>(api: &Api<K>, obj: &K) -> String
@@ -35,10 +30,7 @@ where
 
 #[tokio::test]
 async fn crds_install_and_cel_rules_reject_bad_input() {
-    let stack = Stack::from_env();
-    let client = stack.kube().await;
-    install_crds(&client).await.unwrap();
-    let ns = TestNamespace::create(&client, "smoke-cel").await;
+    let (_, client, ns) = prepare("smoke-cel").await;
     let topics: Api<Topic> = Api::namespaced(client.clone(), &ns.name);
 
     // 0 partitions: the OpenAPI minimum.
@@ -74,12 +66,8 @@ async fn crds_install_and_cel_rules_reject_bad_input() {
     // ConsumerGroup with minReplicas > maxReplicas, and with two autoscaling targets.
     let groups: Api<ConsumerGroup> = Api::namespaced(client.clone(), &ns.name);
     let cg = |autoscaling: serde_json::Value| -> ConsumerGroup {
-        serde_json::from_value(json!({
-            "apiVersion": "tributary.dev/v1alpha1", "kind": "ConsumerGroup",
-            "metadata": {"name": unique("cg")},
-            "spec": {"topics": ["orders"], "autoscaling": autoscaling}
-        }))
-        .unwrap()
+        let spec = json!({"topics": ["orders"], "autoscaling": autoscaling});
+        serde_json::from_value(manifest::consumer_group(&unique("cg"), spec)).unwrap()
     };
     let msg = rejected(
         &groups,
@@ -106,10 +94,7 @@ async fn crds_install_and_cel_rules_reject_bad_input() {
 
 #[tokio::test]
 async fn operator_starts_reports_ready_and_exits_cleanly_on_sigterm() {
-    let stack = Stack::from_env();
-    let client = stack.kube().await;
-    install_crds(&client).await.unwrap();
-    let ns = TestNamespace::create(&client, "smoke-op").await;
+    let (stack, _, ns) = prepare("smoke-op").await;
     let mut op = Operator::start(&stack, "smoke", &["--namespace", ns.name.as_str()]);
     op.wait_ready().await;
     let (code, body) = op.http_get("/healthz").await.unwrap();

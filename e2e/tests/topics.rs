@@ -7,46 +7,27 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams};
-use rdkafka::admin::{AdminOptions, AlterConfig, ResourceSpecifier};
 use serde_json::json;
 use tributary::api::topic::ReassignmentState;
 use tributary::api::{KafkaConnection, Topic};
-use tributary_e2e::kafka::{consume_all, create_topic, describe_topic};
+use tributary_e2e::kafka::{consume_all, create_topic, describe_topic, group_members, set_topic_config};
+use tributary_e2e::manifest;
 use tributary_e2e::*;
 
 const T: Duration = Duration::from_secs(60);
 
-fn topic_manifest(name: &str, spec: serde_json::Value) -> serde_json::Value {
-    json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "Topic", "metadata": {"name": name}, "spec": spec})
-}
-
 async fn ready_topic<O>(f: &Fixture<O>, name: &str) -> Topic {
-    wait_condition(&f.api::<Topic>(), name, "Ready", "True", None, topic_conditions, T).await
+    wait_condition(&f.api::<Topic>(), name, "Ready", "True", None, T).await.unwrap()
 }
 
 async fn not_ready_topic<O>(f: &Fixture<O>, name: &str, reason: &str) -> (Topic, String) {
-    let t = wait_condition(&f.api::<Topic>(), name, "Ready", "False", Some(reason), topic_conditions, T).await;
-    let msg = condition_of(&topic_conditions(&t), "Ready").unwrap().2;
+    let t = wait_condition(&f.api::<Topic>(), name, "Ready", "False", Some(reason), T).await.unwrap();
+    let msg = t.condition("Ready").unwrap().message;
     (t, msg)
 }
 
 async fn overrides<O>(f: &Fixture<O>, topic: &str) -> HashMap<String, String> {
     describe_topic(&f.stack, &f.stack.admin(), topic).await.unwrap().expect("topic exists").overrides
-}
-
-/// Replaces all topic-level overrides of `topic` behind the operator's back (legacy full-replace AlterConfigs).
-async fn set_overrides_directly<O>(f: &Fixture<O>, topic: &str, entries: &[(&str, &str)]) {
-    let mut ac = AlterConfig::new(ResourceSpecifier::Topic(topic));
-    for (k, v) in entries {
-        ac = ac.set(k, v);
-    }
-    for r in f.stack.admin().alter_configs([&ac], &AdminOptions::new()).await.unwrap() {
-        r.unwrap();
-    }
-}
-
-async fn kafka_has<O>(f: &Fixture<O>, topic: &str) -> bool {
-    describe_topic(&f.stack, &f.stack.admin(), topic).await.unwrap().is_some()
 }
 
 /// A KafkaConnection `name` to every node's SCRAM listener, with the stack's user and `password` from the Secret
@@ -55,13 +36,11 @@ async fn scram_connection<O>(f: &Fixture<O>, name: &str, mechanism: &str, passwo
     f.apply::<Secret>(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": format!("kafka-{name}")},
         "stringData": {"username": f.stack.scram_user, "password": password}}))
         .await;
-    f.apply::<KafkaConnection>(json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaConnection",
-        "metadata": {"name": name},
-        "spec": {"bootstrapServers": f.stack.scram_bootstrap.split(',').collect::<Vec<_>>(),
-                 "sasl": {"mechanism": mechanism,
-                          "username": {"name": format!("kafka-{name}"), "key": "username"},
-                          "password": {"name": format!("kafka-{name}"), "key": "password"}}}}))
-        .await;
+    let secret = format!("kafka-{name}");
+    let spec = json!({"bootstrapServers": f.stack.scram_bootstrap.split(',').collect::<Vec<_>>(),
+        "sasl": {"mechanism": mechanism, "username": {"name": secret, "key": "username"},
+                 "password": {"name": secret, "key": "password"}}});
+    f.apply::<KafkaConnection>(manifest::tributary("KafkaConnection", name, spec)).await;
 }
 
 async fn set_replication_factor<O>(f: &Fixture<O>, name: &str, rf: i32) {
@@ -76,20 +55,18 @@ async fn connection_ready_unreachable_and_namespace_refusal() {
     let f = Fixture::start_cluster_wide("conn", &[]).await;
     f.connection("main").await;
     let conns = f.api::<KafkaConnection>();
-    let c = wait_condition(&conns, "main", "Ready", "True", Some("Connected"), connection_conditions, T).await;
+    let c = wait_condition(&conns, "main", "Ready", "True", Some("Connected"), T).await.unwrap();
     let st = c.status.unwrap();
     assert!(!st.cluster_id.unwrap_or_default().is_empty());
     let brokers = f.stack.bootstrap.split(',').count() as i32;
     assert_eq!(st.brokers, Some(brokers));
 
     // Nothing listens on port 1 of loopback.
-    f.apply::<KafkaConnection>(json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaConnection",
-        "metadata": {"name": "dead"}, "spec": {"bootstrapServers": ["127.0.0.1:1"]}}))
-        .await;
-    let c = wait_condition(&conns, "dead", "Ready", "False", Some("KafkaUnreachable"), connection_conditions, T).await;
-    assert!(condition_of(&connection_conditions(&c), "Ready").unwrap().2.len() > 5);
+    f.apply::<KafkaConnection>(manifest::kafka_connection("dead", "127.0.0.1:1")).await;
+    let c = wait_condition(&conns, "dead", "Ready", "False", Some("KafkaUnreachable"), T).await.unwrap();
+    assert!(c.condition("Ready").unwrap().message.len() > 5);
     let dead_topic = unique("on-dead");
-    f.apply::<Topic>(topic_manifest(&dead_topic, json!({"connectionRef": {"name": "dead"}}))).await;
+    f.apply::<Topic>(manifest::topic(&dead_topic, json!({"connectionRef": {"name": "dead"}}))).await;
     let (_, msg) = not_ready_topic(&f, &dead_topic, "ConnectionNotReady").await;
     assert!(msg.contains("dead"), "{msg}");
 
@@ -99,21 +76,19 @@ async fn connection_ready_unreachable_and_namespace_refusal() {
     apply_in::<Topic>(
         &f.client,
         &other.name,
-        topic_manifest(&borrower, json!({"connectionRef": {"name": "main", "namespace": f.ns.name}})),
+        manifest::topic(&borrower, json!({"connectionRef": {"name": "main", "namespace": f.ns.name}})),
     )
     .await;
     let other_topics: Api<Topic> = Api::namespaced(f.client.clone(), &other.name);
-    let t =
-        wait_condition(&other_topics, &borrower, "Ready", "False", Some("ConnectionNotAllowed"), topic_conditions, T)
-            .await;
-    assert!(condition_of(&topic_conditions(&t), "Ready").unwrap().2.contains("allowedNamespaces"));
-    assert!(!kafka_has(&f, &borrower).await, "a refused topic must not be created");
+    let t = wait_condition(&other_topics, &borrower, "Ready", "False", Some("ConnectionNotAllowed"), T).await.unwrap();
+    assert!(t.condition("Ready").unwrap().message.contains("allowedNamespaces"));
+    assert!(!f.kafka_has(&borrower).await, "a refused topic must not be created");
     conns
         .patch("main", &PatchParams::default(), &Patch::Merge(json!({"spec": {"allowedNamespaces": [other.name]}})))
         .await
         .unwrap();
-    wait_condition(&other_topics, &borrower, "Ready", "True", None, topic_conditions, T).await;
-    assert!(kafka_has(&f, &borrower).await);
+    wait_condition(&other_topics, &borrower, "Ready", "True", None, T).await.unwrap();
+    assert!(f.kafka_has(&borrower).await);
 }
 
 #[tokio::test]
@@ -124,14 +99,13 @@ async fn scram_connection_works_and_wrong_credentials_say_so_without_leaking() {
         scram_connection(&f, name, "SCRAM-SHA-512", password).await;
     }
     let conns = f.api::<KafkaConnection>();
-    wait_condition(&conns, "good", "Ready", "True", Some("Connected"), connection_conditions, T).await;
+    wait_condition(&conns, "good", "Ready", "True", Some("Connected"), T).await.unwrap();
     let topic = unique("scram-topic");
-    f.apply::<Topic>(topic_manifest(&topic, json!({"connectionRef": {"name": "good"}, "partitions": 2}))).await;
+    f.apply::<Topic>(manifest::topic(&topic, json!({"connectionRef": {"name": "good"}, "partitions": 2}))).await;
     ready_topic(&f, &topic).await;
     assert_eq!(describe_topic(&f.stack, &f.stack.admin(), &topic).await.unwrap().unwrap().partitions, 2);
 
-    let bad =
-        wait_condition(&conns, "bad", "Ready", "False", Some("AuthenticationFailed"), connection_conditions, T).await;
+    let bad = wait_condition(&conns, "bad", "Ready", "False", Some("AuthenticationFailed"), T).await.unwrap();
     let status_text = serde_json::to_string(&bad.status).unwrap();
     let events = format!("{:?}", events_in(&f.client, &f.ns.name).await);
     let log = f.operator.log_text();
@@ -148,7 +122,7 @@ async fn create_update_and_kafka_names_with_underscore_and_dot() {
     f.connection("main").await;
     let kafka_name = format!("orders_v1.{}", unique("events"));
     let rf = f.stack.bootstrap.split(',').count().min(3) as i32;
-    f.apply::<Topic>(topic_manifest(
+    f.apply::<Topic>(manifest::topic(
         "orders",
         json!({"connectionRef": {"name": "main"}, "topicName": kafka_name,
         "partitions": 3, "replicationFactor": rf, "config": {"retention.ms": "3600000", "cleanup.policy": "compact"}}),
@@ -167,25 +141,24 @@ async fn create_update_and_kafka_names_with_underscore_and_dot() {
     assert_eq!(facts.overrides.get("cleanup.policy").map(String::as_str), Some("compact"));
 
     // A config change and a partition increase.
-    f.apply::<Topic>(topic_manifest("orders", json!({"connectionRef": {"name": "main"}, "topicName": kafka_name,
+    f.apply::<Topic>(manifest::topic("orders", json!({"connectionRef": {"name": "main"}, "topicName": kafka_name,
         "partitions": 5, "replicationFactor": rf, "config": {"retention.ms": "7200000", "cleanup.policy": "compact", "segment.ms": "600000"}})))
     .await;
-    eventually("config and partitions applied", T, || async {
-        let facts = describe_topic(&f.stack, &f.stack.admin(), &kafka_name).await?.unwrap();
-        let ok = facts.partitions == 5
+    let facts = || async { Ok(describe_topic(&f.stack, &f.stack.admin(), &kafka_name).await?.unwrap()) };
+    wait_for("config and partitions applied", T, facts, |facts| {
+        facts.partitions == 5
             && facts.overrides.get("retention.ms").map(String::as_str) == Some("7200000")
-            && facts.overrides.get("segment.ms").map(String::as_str) == Some("600000");
-        Ok(ok.then_some(()))
+            && facts.overrides.get("segment.ms").map(String::as_str) == Some("600000")
     })
-    .await;
-    let t = eventually("status shows 5 partitions", T, || async {
-        let t = f.api::<Topic>().get("orders").await?;
-        Ok((t.status.as_ref().and_then(|s| s.partitions) == Some(5)
-            && t.status.as_ref().and_then(|s| s.observed_generation) == t.metadata.generation)
-            .then_some(t))
+    .await
+    .unwrap();
+    let t = wait_status(&f.api::<Topic>(), "orders", "status shows 5 partitions", T, |t| {
+        t.status.as_ref().and_then(|s| s.partitions) == Some(5)
+            && t.status.as_ref().and_then(|s| s.observed_generation) == t.metadata.generation
     })
-    .await;
-    assert_eq!(condition_of(&topic_conditions(&t), "Ready").unwrap().0, "True");
+    .await
+    .unwrap();
+    assert_eq!(t.condition("Ready").unwrap().status, "True");
     let reasons: Vec<String> = events_in(&f.client, &f.ns.name).await.into_iter().map(|(_, r, _)| r).collect();
     for want in ["Created", "PartitionsIncreased", "DriftCorrected"] {
         assert!(reasons.iter().any(|r| r == want), "no {want} Event in {reasons:?}");
@@ -200,19 +173,19 @@ async fn drift_is_corrected_observed_or_left_alone_per_policy() {
     let observe = unique("observe");
     let create_only = unique("createonly");
     create_topic(&f.stack.admin(), &observe, 1, 1, &[("retention.ms", "5000000")]).await.unwrap();
-    f.apply::<Topic>(topic_manifest(
+    f.apply::<Topic>(manifest::topic(
         &enforce,
         json!({"connectionRef": {"name": "main"},
         "config": {"retention.ms": "3600000"}, "ignoredConfigKeys": ["segment.ms"]}),
     ))
     .await;
-    f.apply::<Topic>(topic_manifest(
+    f.apply::<Topic>(manifest::topic(
         &observe,
         json!({"connectionRef": {"name": "main"},
         "config": {"retention.ms": "3600000"}, "managementPolicy": "Observe"}),
     ))
     .await;
-    f.apply::<Topic>(topic_manifest(
+    f.apply::<Topic>(manifest::topic(
         &create_only,
         json!({"connectionRef": {"name": "main"},
         "config": {"retention.ms": "3600000"}, "managementPolicy": "CreateOnly"}),
@@ -230,16 +203,18 @@ async fn drift_is_corrected_observed_or_left_alone_per_policy() {
         ("leader.replication.throttled.replicas", "0:1"),
     ];
     for t in [&enforce, &create_only] {
-        set_overrides_directly(&f, t, &outside).await;
+        set_topic_config(&f.stack.admin(), t, &outside).await.unwrap();
     }
 
     // Enforce: spec keys set back, foreign overrides removed, ignored and throttled keys untouched.
-    eventually("drift corrected", T, || async {
-        let o = overrides(&f, &enforce).await;
-        Ok((o.get("retention.ms").map(String::as_str) == Some("3600000") && !o.contains_key("max.message.bytes"))
-            .then_some(o))
-    })
-    .await;
+    wait_for(
+        "drift corrected",
+        T,
+        || async { Ok(overrides(&f, &enforce).await) },
+        |o| o.get("retention.ms").map(String::as_str) == Some("3600000") && !o.contains_key("max.message.bytes"),
+    )
+    .await
+    .unwrap();
     let o = overrides(&f, &enforce).await;
     assert_eq!(o.get("segment.ms").map(String::as_str), Some("1234567"), "ignoredConfigKeys must not be touched");
     assert_eq!(
@@ -281,8 +256,7 @@ async fn drift_is_corrected_observed_or_left_alone_per_policy() {
     assert!(f.operator.metric_sum("tributary_drift_corrections_total").await.unwrap() >= 1.0);
 
     // Observe: drift reported in status, Kafka untouched.
-    let t = wait_condition(&f.api::<Topic>(), &observe, "Drifted", "True", Some("DriftObserved"), topic_conditions, T)
-        .await;
+    let t = wait_condition(&f.api::<Topic>(), &observe, "Drifted", "True", Some("DriftObserved"), T).await.unwrap();
     let drift = t.status.unwrap().drift;
     assert_eq!(drift.len(), 1, "{drift:?}");
     assert_eq!(
@@ -291,8 +265,7 @@ async fn drift_is_corrected_observed_or_left_alone_per_policy() {
     );
 
     // CreateOnly: drift reported, never altered, even after several resyncs.
-    wait_condition(&f.api::<Topic>(), &create_only, "Drifted", "True", Some("DriftObserved"), topic_conditions, T)
-        .await;
+    wait_condition(&f.api::<Topic>(), &create_only, "Drifted", "True", Some("DriftObserved"), T).await.unwrap();
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert_eq!(overrides(&f, &create_only).await.get("retention.ms").map(String::as_str), Some("999999"));
     assert_eq!(overrides(&f, &observe).await.get("retention.ms").map(String::as_str), Some("5000000"));
@@ -302,29 +275,19 @@ async fn drift_is_corrected_observed_or_left_alone_per_policy() {
 async fn bad_input_and_policy_violations_touch_nothing() {
     let f = Fixture::start("badinput", &[]).await;
     f.connection("main").await;
-    f.apply::<KafkaConnection>(json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaConnection",
-        "metadata": {"name": "guarded"},
-        "spec": {"bootstrapServers": f.stack.bootstrap.split(',').collect::<Vec<_>>(),
-                 "policy": {"maxPartitions": 4, "minReplicationFactor": 1, "topicNamePattern": "team-a\\..*",
-                            "protectedConfig": [{"key": "retention.ms", "min": 3600000}]}}}))
-        .await;
+    let spec = json!({"bootstrapServers": f.stack.bootstrap.split(',').collect::<Vec<_>>(),
+        "policy": {"maxPartitions": 4, "minReplicationFactor": 1, "topicNamePattern": "team-a\\..*",
+                   "protectedConfig": [{"key": "retention.ms", "min": 3600000}]}});
+    f.apply::<KafkaConnection>(manifest::tributary("KafkaConnection", "guarded", spec)).await;
 
-    let unknown = unique("unknown-key");
-    f.apply::<Topic>(topic_manifest(
-        &unknown,
-        json!({"connectionRef": {"name": "main"}, "config": {"retention.hours": "1"}}),
-    ))
-    .await;
-    let (_, msg) = not_ready_topic(&f, &unknown, "InvalidConfig").await;
-    assert!(msg.contains("retention.hours"), "{msg}");
-    let badvalue = unique("bad-value");
-    f.apply::<Topic>(topic_manifest(
-        &badvalue,
-        json!({"connectionRef": {"name": "main"}, "config": {"retention.ms": "a week"}}),
-    ))
-    .await;
-    let (_, msg) = not_ready_topic(&f, &badvalue, "InvalidConfig").await;
-    assert!(msg.contains("retention.ms"), "{msg}");
+    // Config the operator refuses itself: an unknown key, a bad value.
+    let (unknown, badvalue) = (unique("unknown-key"), unique("bad-value"));
+    for (name, key, value) in [(&unknown, "retention.hours", "1"), (&badvalue, "retention.ms", "a week")] {
+        let spec = json!({"connectionRef": {"name": "main"}, "config": {key: value}});
+        f.apply::<Topic>(manifest::topic(name, spec)).await;
+        let (_, msg) = not_ready_topic(&f, name, "InvalidConfig").await;
+        assert!(msg.contains(key), "{msg}");
+    }
 
     let cases = [
         (format!("team-a.{}", unique("wide")), json!({"partitions": 8}), "maxPartitions"),
@@ -334,18 +297,18 @@ async fn bad_input_and_policy_violations_touch_nothing() {
     for (name, extra, rule) in &cases {
         let mut spec = extra.clone();
         spec["connectionRef"] = json!({"name": "guarded"});
-        f.apply::<Topic>(topic_manifest(name, spec)).await;
+        f.apply::<Topic>(manifest::topic(name, spec)).await;
         let (_, msg) = not_ready_topic(&f, name, "PolicyViolation").await;
         assert!(msg.contains(rule), "{msg}");
     }
     for name in [&unknown, &badvalue].into_iter().chain(cases.iter().map(|(n, _, _)| n)) {
-        assert!(!kafka_has(&f, name).await, "{name} must not be created");
+        assert!(!f.kafka_has(name).await, "{name} must not be created");
     }
 
     // An existing topic with more partitions than the spec: a clear condition, nothing altered.
     let wider = unique("wider");
     create_topic(&f.stack.admin(), &wider, 4, 1, &[("retention.ms", "5000000")]).await.unwrap();
-    f.apply::<Topic>(topic_manifest(
+    f.apply::<Topic>(manifest::topic(
         &wider,
         json!({"connectionRef": {"name": "main"}, "partitions": 2, "config": {"retention.ms": "3600000"}}),
     ))
@@ -363,30 +326,28 @@ async fn conflicting_topics_never_write_and_ownership_hands_over() {
     let f = Fixture::start("conflict", &["--resync-seconds", "2"]).await;
     f.connection("main").await;
     let kafka_name = unique("shared");
-    f.apply::<Topic>(topic_manifest(
+    f.apply::<Topic>(manifest::topic(
         "first",
         json!({"connectionRef": {"name": "main"}, "topicName": kafka_name, "config": {"retention.ms": "3600000"}}),
     ))
     .await;
     ready_topic(&f, "first").await;
-    f.apply::<Topic>(topic_manifest(
+    f.apply::<Topic>(manifest::topic(
         "second",
         json!({"connectionRef": {"name": "main"}, "topicName": kafka_name, "config": {"retention.ms": "7200000"}}),
     ))
     .await;
     let (t, msg) = not_ready_topic(&f, "second", "Conflict").await;
     assert!(msg.contains(&format!("{}/first", f.ns.name)), "{msg}");
-    assert_eq!(condition_of(&topic_conditions(&t), "Conflict").unwrap().0, "True");
+    assert_eq!(t.condition("Conflict").unwrap().status, "True");
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(overrides(&f, &kafka_name).await.get("retention.ms").map(String::as_str), Some("3600000"));
 
     // The owner goes (Retain): the topic stays and the other resource takes over.
     f.api::<Topic>().delete("first", &DeleteParams::default()).await.unwrap();
     ready_topic(&f, "second").await;
-    eventually("new owner's config applied", T, || async {
-        Ok((overrides(&f, &kafka_name).await.get("retention.ms").map(String::as_str) == Some("7200000")).then_some(()))
-    })
-    .await;
+    let retention = || async { Ok(overrides(&f, &kafka_name).await.get("retention.ms").cloned()) };
+    wait_for("new owner's config applied", T, retention, |r| r.as_deref() == Some("7200000")).await.unwrap();
 }
 
 #[tokio::test]
@@ -397,7 +358,7 @@ async fn adoption_and_pause() {
     create_topic(&f.stack.admin(), &name, 2, 1, &[("retention.ms", "5000000"), ("segment.ms", "700000")])
         .await
         .unwrap();
-    f.apply::<Topic>(topic_manifest(
+    f.apply::<Topic>(manifest::topic(
         &name,
         json!({"connectionRef": {"name": "main"}, "partitions": 2, "config": {"retention.ms": "3600000"}}),
     ))
@@ -416,8 +377,8 @@ async fn adoption_and_pause() {
         )
         .await
         .unwrap();
-    wait_condition(&topics, &name, "Paused", "True", Some("Paused"), topic_conditions, T).await;
-    set_overrides_directly(&f, &name, &[("retention.ms", "999999")]).await;
+    wait_condition(&topics, &name, "Paused", "True", Some("Paused"), T).await.unwrap();
+    set_topic_config(&f.stack.admin(), &name, &[("retention.ms", "999999")]).await.unwrap();
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert_eq!(overrides(&f, &name).await.get("retention.ms").map(String::as_str), Some("999999"), "paused: no writes");
 
@@ -429,12 +390,10 @@ async fn adoption_and_pause() {
         )
         .await
         .unwrap();
-    eventually("unpaused topic corrected", T, || async {
-        Ok((overrides(&f, &name).await.get("retention.ms").map(String::as_str) == Some("3600000")).then_some(()))
-    })
-    .await;
+    let retention = || async { Ok(overrides(&f, &name).await.get("retention.ms").cloned()) };
+    wait_for("unpaused topic corrected", T, retention, |r| r.as_deref() == Some("3600000")).await.unwrap();
     let t = topics.get(&name).await.unwrap();
-    assert!(condition_of(&topic_conditions(&t), "Paused").is_none());
+    assert!(t.condition("Paused").is_none());
 }
 
 #[tokio::test]
@@ -445,10 +404,10 @@ async fn deletion_retains_deletes_refuses_in_use_and_never_traps_a_namespace() {
     let kept = unique("kept");
     let gone = unique("gone");
     let used = unique("used");
-    f.apply::<Topic>(topic_manifest(&kept, json!({"connectionRef": {"name": "main"}}))).await;
-    f.apply::<Topic>(topic_manifest(&gone, json!({"connectionRef": {"name": "main"}, "deletionPolicy": "Delete"})))
+    f.apply::<Topic>(manifest::topic(&kept, json!({"connectionRef": {"name": "main"}}))).await;
+    f.apply::<Topic>(manifest::topic(&gone, json!({"connectionRef": {"name": "main"}, "deletionPolicy": "Delete"})))
         .await;
-    f.apply::<Topic>(topic_manifest(&used, json!({"connectionRef": {"name": "main"}, "deletionPolicy": "Delete"})))
+    f.apply::<Topic>(manifest::topic(&used, json!({"connectionRef": {"name": "main"}, "deletionPolicy": "Delete"})))
         .await;
     for t in [&kept, &gone, &used] {
         ready_topic(&f, t).await;
@@ -485,57 +444,43 @@ async fn deletion_retains_deletes_refuses_in_use_and_never_traps_a_namespace() {
             consumer.unsubscribe();
         })
     };
-    eventually("group has committed", T, || async {
-        let g = f.stack.admin().inner().fetch_group_list(Some(&format!("{used}-readers")), Duration::from_secs(5))?;
-        Ok(g.groups().iter().any(|g| !g.members().is_empty()).then_some(()))
-    })
-    .await;
+    let members = || async { group_members(&f.stack, &format!("{used}-readers")) };
+    wait_for("group has committed", T, members, |n| *n > 0).await.unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     for t in [&kept, &gone, &used] {
         topics.delete(t, &DeleteParams::default()).await.unwrap();
     }
-    eventually("kept and gone resources removed", T, || async {
-        Ok((topics.get_opt(&kept).await?.is_none() && topics.get_opt(&gone).await?.is_none()).then_some(()))
-    })
-    .await;
-    assert!(kafka_has(&f, &kept).await, "Retain keeps the Kafka topic");
-    eventually("Delete removes the Kafka topic", T, || async { Ok((!kafka_has(&f, &gone).await).then_some(())) }).await;
+    let resources = || async { Ok((topics.get_opt(&kept).await?.is_some(), topics.get_opt(&gone).await?.is_some())) };
+    wait_for("kept and gone resources removed", T, resources, |left| *left == (false, false)).await.unwrap();
+    assert!(f.kafka_has(&kept).await, "Retain keeps the Kafka topic");
+    wait_for("Delete removes the Kafka topic", T, || async { Ok(f.kafka_has(&gone).await) }, |has| !has).await.unwrap();
 
     let (_, msg) = not_ready_topic(&f, &used, "InUse").await;
     assert!(msg.contains(&format!("{used}-readers")), "{msg}");
-    assert!(kafka_has(&f, &used).await, "a topic in use is not deleted");
+    assert!(f.kafka_has(&used).await, "a topic in use is not deleted");
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     consumer_thread.join().unwrap();
-    eventually("in-use topic deleted once the group is empty", Duration::from_secs(90), || async {
-        Ok((topics.get_opt(&used).await?.is_none() && !kafka_has(&f, &used).await).then_some(()))
-    })
-    .await;
+    let left = || async { Ok((topics.get_opt(&used).await?.is_some(), f.kafka_has(&used).await)) };
+    let what = "in-use topic deleted once the group is empty";
+    wait_for(what, Duration::from_secs(90), left, |left| *left == (false, false)).await.unwrap();
 
     // A namespace whose connection is gone still terminates.
     let doomed = TestNamespace::create(&f.client, "doomed").await;
     let orphan = unique("orphan");
-    apply_in::<KafkaConnection>(
-        &f.client,
-        &doomed.name,
-        json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaConnection",
-        "metadata": {"name": "main"}, "spec": {"bootstrapServers": f.stack.bootstrap.split(',').collect::<Vec<_>>()}}),
-    )
-    .await;
-    apply_in::<Topic>(&f.client, &doomed.name, topic_manifest(&orphan, json!({"connectionRef": {"name": "main"}})))
+    apply_in::<KafkaConnection>(&f.client, &doomed.name, manifest::kafka_connection("main", &f.stack.bootstrap)).await;
+    apply_in::<Topic>(&f.client, &doomed.name, manifest::topic(&orphan, json!({"connectionRef": {"name": "main"}})))
         .await;
     let doomed_topics: Api<Topic> = Api::namespaced(f.client.clone(), &doomed.name);
-    wait_condition(&doomed_topics, &orphan, "Ready", "True", None, topic_conditions, T).await;
+    wait_condition(&doomed_topics, &orphan, "Ready", "True", None, T).await.unwrap();
     Api::<KafkaConnection>::namespaced(f.client.clone(), &doomed.name)
         .delete("main", &DeleteParams::default())
         .await
         .unwrap();
     Api::<Namespace>::all(f.client.clone()).delete(&doomed.name, &DeleteParams::default()).await.unwrap();
-    eventually("namespace terminated", Duration::from_secs(120), || async {
-        Ok(Api::<Namespace>::all(f.client.clone()).get_opt(&doomed.name).await?.is_none().then_some(()))
-    })
-    .await;
-    assert!(kafka_has(&f, &orphan).await, "Retain keeps the topic when its namespace goes");
+    let namespace = || async { Ok(Api::<Namespace>::all(f.client.clone()).get_opt(&doomed.name).await?.is_some()) };
+    wait_for("namespace terminated", Duration::from_secs(120), namespace, |there| !there).await.unwrap();
+    assert!(f.kafka_has(&orphan).await, "Retain keeps the topic when its namespace goes");
 }
 
 /// Replicas and in-sync replicas of each partition, as an independent client (rdkafka metadata) sees them.
@@ -550,18 +495,17 @@ fn replica_sets<O>(f: &Fixture<O>, topic: &str) -> Vec<(Vec<i32>, Vec<i32>)> {
 }
 
 async fn reassignment_done<O>(f: &Fixture<O>, name: &str, rf: i32) -> Topic {
-    let topics = f.api::<Topic>();
-    eventually(&format!("{name} moved to replication factor {rf}"), Duration::from_secs(120), || async {
-        let t = topics.get(name).await?;
-        let ready = condition_of(&topic_conditions(&t), "Ready").is_some_and(|(s, _, _)| s == "True");
+    wait_status(&f.api(), name, &format!("moved to replication factor {rf}"), Duration::from_secs(120), |t: &Topic| {
+        let ready = t.has_condition("Ready", "True", None);
         let done = t.status.as_ref().and_then(|s| s.reassignment.as_ref()).is_some_and(|r| {
             r.state == ReassignmentState::Done
                 && r.target_replication_factor == rf
                 && r.partitions_done == r.partitions_total
         });
-        Ok((ready && done).then_some(t))
+        ready && done
     })
     .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -572,11 +516,10 @@ async fn replication_factor_change_is_carried_out_by_partition_reassignment_over
     // A SCRAM connection: the reassignment requests go over the operator's own wire client, authenticated as the
     // librdkafka client is.
     scram_connection(&f, "scram", "SCRAM-SHA-256", &f.stack.scram_password).await;
-    wait_condition(&f.api::<KafkaConnection>(), "scram", "Ready", "True", Some("Connected"), connection_conditions, T)
-        .await;
+    wait_condition(&f.api::<KafkaConnection>(), "scram", "Ready", "True", Some("Connected"), T).await.unwrap();
 
     let name = unique("rf");
-    f.apply::<Topic>(topic_manifest(
+    f.apply::<Topic>(manifest::topic(
         &name,
         json!({"connectionRef": {"name": "scram"}, "partitions": 3, "replicationFactor": 1}),
     ))
@@ -635,27 +578,26 @@ async fn tls_connection_with_a_ca_from_a_secret_creates_topics_and_reassigns_ove
         f.apply::<Secret>(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": format!("{name}-ca")},
             "stringData": {"ca.crt": pem}}))
             .await;
-        f.apply::<KafkaConnection>(json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaConnection",
-            "metadata": {"name": name},
-            "spec": {"bootstrapServers": bootstrap, "tls": {"ca": {"name": format!("{name}-ca"), "key": "ca.crt"}}}}))
-            .await;
+        let spec =
+            json!({"bootstrapServers": bootstrap, "tls": {"ca": {"name": format!("{name}-ca"), "key": "ca.crt"}}});
+        f.apply::<KafkaConnection>(manifest::tributary("KafkaConnection", name, spec)).await;
     }
     let conns = f.api::<KafkaConnection>();
-    let good = wait_condition(&conns, "tls", "Ready", "True", Some("Connected"), connection_conditions, T).await;
+    let good = wait_condition(&conns, "tls", "Ready", "True", Some("Connected"), T).await.unwrap();
     assert_eq!(good.status.unwrap().brokers, Some(bootstrap.len() as i32));
-    let bad = eventually("the wrong CA reported", T, || async {
-        let c = conns.get("wrong-ca").await?;
-        Ok(condition_of(&connection_conditions(&c), "Ready").filter(|(s, _, _)| s == "False"))
-    })
-    .await;
+    let ready = || async { Ok(conns.get("wrong-ca").await?.condition("Ready")) };
+    let bad = wait_for("the wrong CA reported", T, ready, |c| c.as_ref().is_some_and(|c| c.status == "False"))
+        .await
+        .unwrap()
+        .expect("a Ready condition");
     eprintln!("wrong CA: {bad:?}");
-    assert_eq!(bad.1, "AuthenticationFailed", "{bad:?}");
-    assert!(bad.2.contains("certificate verify failed"), "{bad:?}");
+    assert_eq!(bad.reason, "AuthenticationFailed", "{bad:?}");
+    assert!(bad.message.contains("certificate verify failed"), "{bad:?}");
 
     // A topic over TLS, then a replication-factor change, whose reassignment requests go over the operator's own
     // TLS client (rustls with the CA from the Secret).
     let name = unique("tls");
-    f.apply::<Topic>(topic_manifest(
+    f.apply::<Topic>(manifest::topic(
         &name,
         json!({"connectionRef": {"name": "tls"}, "partitions": 2, "replicationFactor": 1}),
     ))

@@ -11,9 +11,9 @@ use kube::Api;
 use kube::api::ListParams;
 use serde_json::json;
 use tributary::api::{KafkaConnection, Topic};
-use tributary_e2e::node;
 use tributary_e2e::scale::*;
 use tributary_e2e::*;
+use tributary_e2e::{manifest, node};
 
 const T: Duration = Duration::from_secs(60);
 /// Topic resources created at once against the apiserver.
@@ -24,12 +24,12 @@ fn names(prefix: &str, n: usize) -> Vec<String> {
 }
 
 fn manifests(names: &[String], spec: serde_json::Value) -> Vec<serde_json::Value> {
-    names.iter().map(|n| topic_manifest(n, spec.clone())).collect()
+    names.iter().map(|n| manifest::topic(n, spec.clone())).collect()
 }
 
 async fn connected<O>(f: &Fixture<O>) {
     f.connection("main").await;
-    wait_condition(&f.api::<KafkaConnection>(), "main", "Ready", "True", None, connection_conditions, T).await;
+    wait_condition(&f.api::<KafkaConnection>(), "main", "Ready", "True", None, T).await.unwrap();
 }
 
 /// Removes the test's Topic resources (the running operator releases the finalizers) and then its Kafka topics.
@@ -106,7 +106,7 @@ async fn idle_operator_with_1000_ready_topics_writes_nothing_and_reconciles_at_r
     let names = names(&prefix, N);
     let tracker = ReadyTracker::start(f.api());
     let spec = json!({"connectionRef": {"name": "main"}, "partitions": 1, "config": {"retention.ms": "3600000"}});
-    let created = create_all(&f.client, &f.ns.name, manifests(&names, spec), CONCURRENCY).await.unwrap();
+    let created = create_all::<Topic>(&f.client, &f.ns.name, manifests(&names, spec), CONCURRENCY).await.unwrap();
     let ready = tracker.wait_ready(N, Duration::from_secs(240)).await.unwrap();
     eprintln!(
         "{N} Topic resources created in {:.1}s; all Ready {:.1}s later",
@@ -124,15 +124,11 @@ async fn idle_operator_with_1000_ready_topics_writes_nothing_and_reconciles_at_r
     let versions_after = resource_versions(&f.api()).await;
     let connection_after = conns.get("main").await.unwrap();
 
-    let delta = |name: &str, with: &[(&str, &str)]| after.sum(name, with) - before.sum(name, with);
-    let by_kind = |name: &str| {
-        let b = before.by_label(name, "kind");
-        let a = after.by_label(name, "kind");
-        a.into_iter().map(|(k, v)| (k.clone(), v - b.get(&k).copied().unwrap_or(0.0))).collect::<BTreeMap<_, _>>()
-    };
-    let requests = kafka_requests_delta(&before, &after);
-    let reconciles = delta("tributary_reconciles_total", &[("kind", "Topic")]);
-    let status_writes = delta("tributary_status_writes_total", &[]);
+    let delta = Delta::new(&before, &after);
+    let by_kind = |name: &str| delta.by_label(name, "kind");
+    let requests = delta.kafka_requests();
+    let reconciles = delta.sum("tributary_reconciles_total", &[("kind", "Topic")]);
+    let status_writes = delta.sum("tributary_status_writes_total", &[]);
     eprintln!(
         "idle {WINDOW}s: reconciles {:?}, status writes {:?}, Kafka requests {requests:?}",
         by_kind("tributary_reconciles_total"),
@@ -185,7 +181,7 @@ async fn kafka_controller_outage_during_a_500_topic_reconcile_is_reported_and_re
         "config": {"retention.ms": "3600000", "cleanup.policy": "compact"}});
     let creating = tokio::spawn({
         let (client, ns, m) = (f.client.clone(), f.ns.name.clone(), manifests(&names, spec));
-        async move { create_all(&client, &ns, m, CONCURRENCY).await }
+        async move { create_all::<Topic>(&client, &ns, m, CONCURRENCY).await }
     });
     // A fifth of the topics are done: the rest of the batch is on its way when the controller goes.
     tracker.wait_ready(N / 5, T).await.unwrap();
@@ -199,18 +195,17 @@ async fn kafka_controller_outage_during_a_500_topic_reconcile_is_reported_and_re
     creating.await.unwrap().unwrap();
 
     let conns = f.api::<KafkaConnection>();
-    let reported = eventually("the outage in conditions", Duration::from_secs(120), || async {
+    let outage = || async {
         let reasons = tracker.not_ready_reasons();
         let topic_says = ["KafkaUnreachable", "ConnectionNotReady"].iter().find(|r| reasons.contains_key(**r));
-        let conn = conns.get("main").await?;
-        let conn_says = condition_of(&connection_conditions(&conn), "Ready").filter(|(s, _, _)| s == "False");
+        let conn_says = conns.get("main").await?.condition("Ready").filter(|c| c.status == "False");
         Ok(match (topic_says, conn_says) {
             (Some(r), _) => Some(format!("Topic Ready=False {r}")),
-            (None, Some((_, r, m))) => Some(format!("KafkaConnection Ready=False {r}: {m}")),
+            (None, Some(c)) => Some(format!("KafkaConnection Ready=False {}: {}", c.reason, c.message)),
             _ => None,
         })
-    })
-    .await;
+    };
+    let reported = wait_for_some("the outage in conditions", Duration::from_secs(120), outage).await.unwrap();
     let during = tracker.counts();
     eprintln!("reported: {reported}; topics now {during:?}; reasons seen {:?}", tracker.not_ready_reasons());
     assert!(during.ready < N, "every topic was done before the outage: the test proved nothing");
@@ -253,14 +248,11 @@ async fn leader_pod_lost_mid_batch_converges_with_nothing_lost_or_duplicated() {
     let spec = json!({"connectionRef": {"name": "main"}, "partitions": 2, "config": {"retention.ms": "7200000"}});
     let creating = tokio::spawn({
         let (client, ns, m) = (f.client.clone(), f.ns.name.clone(), manifests(&names, spec));
-        async move { create_all(&client, &ns, m, CONCURRENCY).await }
+        async move { create_all::<Topic>(&client, &ns, m, CONCURRENCY).await }
     });
     // SIGKILL once Kafka has a tenth of the topics: the rest of the batch is in flight.
-    let first = eventually("a tenth of the topics in Kafka", T, || async {
-        let n = kafka_topic_names(&f.stack, &prefix)?.len();
-        Ok((n >= N / 10).then_some(n))
-    })
-    .await;
+    let in_kafka = || async { Ok(kafka_topic_names(&f.stack, &prefix)?.len()) };
+    let first = wait_for("a tenth of the topics in Kafka", T, in_kafka, |n| *n >= N / 10).await.unwrap();
     let leader = f.operator.leader().await.expect("a leader holds the Lease");
     let pid = f.operator.kill_container(&f.operator.pod(&leader).await.unwrap()).unwrap();
     let at_kill = tracker.counts();

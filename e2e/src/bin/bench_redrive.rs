@@ -24,35 +24,30 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use clap::Parser;
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use rdkafka::Message;
 use rdkafka::admin::AdminOptions;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureRecord;
 use serde_json::json;
 use tributary::api::DlqPolicy;
-use tributary_e2e::kafka::create_topic;
+use tributary_e2e::kafka::{Acks, create_topic, delete_groups, read_to_end};
+use tributary_e2e::manifest;
+use tributary_e2e::scale::{children_cpu_seconds, proc_sample};
 use tributary_e2e::*;
 
+#[derive(Parser, Debug)]
+#[command(about = "Unthrottled redrive throughput beside a kcat pipe, in the same run")]
 struct Args {
+    /// Dead letters to move.
+    #[arg(long, default_value_t = 1_000_000)]
     records: usize,
+    /// Partitions of the dead-letter, source and pipe topics.
+    #[arg(long, default_value_t = 3)]
     partitions: i32,
-}
-
-fn args() -> anyhow::Result<Args> {
-    let mut a = Args { records: 1_000_000, partitions: 3 };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--records" => a.records = value.parse()?,
-            "--partitions" => a.partitions = value.parse()?,
-            other => bail!("unknown flag {other}"),
-        }
-    }
-    Ok(a)
 }
 
 /// Sum of the high watermarks of a topic (records, for a topic written without transactions).
@@ -68,86 +63,31 @@ fn end_offsets(stack: &Stack, topic: &str) -> anyhow::Result<i64> {
 
 /// Reads a topic to its end with `read_committed`: (records, distinct values, first and last timestamp in ms).
 fn read_back(stack: &Stack, topic: &str) -> anyhow::Result<(usize, usize, i64, i64)> {
-    let consumer: BaseConsumer = stack
-        .kafka_config()
-        .set("group.id", unique("bench-check"))
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .set("enable.partition.eof", "true")
-        .create()?;
-    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-    let mut tpl = rdkafka::TopicPartitionList::new();
-    for p in md.topics()[0].partitions() {
-        tpl.add_partition_offset(topic, p.id(), rdkafka::Offset::Beginning)?;
-    }
-    let partitions = tpl.count();
-    consumer.assign(&tpl)?;
     let (mut n, mut distinct, mut first, mut last) = (0usize, HashSet::new(), i64::MAX, i64::MIN);
-    let mut done = HashSet::new();
-    let deadline = Instant::now() + Duration::from_secs(600);
-    while done.len() < partitions {
-        if Instant::now() > deadline {
-            bail!("reading {topic} back timed out");
-        }
-        match consumer.poll(Duration::from_millis(500)) {
-            Some(Ok(m)) => {
-                n += 1;
-                distinct.insert(m.payload().unwrap_or_default().to_vec());
-                let ts = m.timestamp().to_millis().unwrap_or(0);
-                first = first.min(ts);
-                last = last.max(ts);
-            }
-            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
-                done.insert(p);
-            }
-            _ => {}
-        }
-    }
+    read_to_end(stack, topic, Duration::from_secs(600), |m| {
+        n += 1;
+        distinct.insert(m.payload().unwrap_or_default().to_vec());
+        let ts = m.timestamp().to_millis().unwrap_or(0);
+        first = first.min(ts);
+        last = last.max(ts);
+    })?;
     Ok((n, distinct.len(), first, last))
-}
-
-fn peak_rss_mb(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
-/// User + system CPU seconds of a process (`children`: of its waited-for children instead).
-fn cpu_of(pid: &str, children: bool) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let at = if children { 13 } else { 11 };
-    let ticks: f64 = fields.get(at)?.parse::<f64>().ok()? + fields.get(at + 1)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
-}
-
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    cpu_of(&pid.to_string(), false)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let a = args()?;
+    let a = Args::parse();
     let bin = operator_binary();
     if !bin.to_string_lossy().contains("release") {
         eprintln!("warning: benchmarking {} (set TRIBUTARY_BIN=target/release/tributary)", bin.display());
     }
-    let stack = Stack::from_env();
-    let client = stack.kube().await;
-    install_crds(&client).await?;
-    let ns = TestNamespace::create(&client, "bench-redrive").await;
+    let (stack, client, ns) = prepare("bench-redrive").await;
     let operator = Operator::start(&stack, "bench-redrive", &["--namespace", &ns.name]);
     operator.wait_ready().await;
     apply_in::<tributary::api::KafkaConnection>(
         &client,
         &ns.name,
-        json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaConnection", "metadata": {"name": "main"},
-               "spec": {"bootstrapServers": stack.bootstrap.split(',').collect::<Vec<_>>()}}),
+        manifest::kafka_connection("main", &stack.bootstrap),
     )
     .await;
     let admin = stack.admin();
@@ -158,60 +98,27 @@ async fn main() -> anyhow::Result<()> {
     apply_in::<DlqPolicy>(
         &client,
         &ns.name,
-        json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "DlqPolicy", "metadata": {"name": "bench"},
-               "spec": {"connectionRef": {"name": "main"}, "sourceTopic": src, "deletionPolicy": "Delete",
-                        "deadLetter": {"partitions": a.partitions, "replicationFactor": 1}}}),
+        manifest::dlq_policy(
+            "bench",
+            json!({"connectionRef": {"name": "main"}, "sourceTopic": src, "deletionPolicy": "Delete",
+                   "deadLetter": {"partitions": a.partitions, "replicationFactor": 1}}),
+        ),
     )
     .await;
     let policies: Api<DlqPolicy> = Api::namespaced(client.clone(), &ns.name);
-    wait_condition(
-        &policies,
-        "bench",
-        "Ready",
-        "True",
-        None,
-        |p: &DlqPolicy| p.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default(),
-        Duration::from_secs(60),
-    )
-    .await;
+    wait_condition(&policies, "bench", "Ready", "True", None, Duration::from_secs(60)).await?;
 
     // 1. Fill the dead-letter topic.
-    let producer: FutureProducer = stack
-        .kafka_config()
-        .set("linger.ms", "20")
-        .set("batch.num.messages", "10000")
-        .set("queue.buffering.max.messages", "1000000")
-        .create()?;
+    let producer = stack.bulk_producer();
     let started = Instant::now();
-    let mut pending = Vec::with_capacity(10_000);
+    let mut acks = Acks::new(10_000);
     for i in 0..a.records {
         let (key, value) = (format!("k{:09}", i % 1_000_000_000), format!("r{i:09}"));
         let headers =
             OwnedHeaders::new().insert(Header { key: "kafka_dlt-original-topic", value: Some(src.as_bytes()) });
-        let mut rec = FutureRecord::to(&dlt).key(&key).payload(&value).headers(headers);
-        loop {
-            match producer.send_result(rec) {
-                Ok(f) => {
-                    pending.push(f);
-                    break;
-                }
-                Err((_, back)) => {
-                    rec = back;
-                    for f in pending.drain(..) {
-                        f.await?.map_err(|(e, _)| e)?;
-                    }
-                }
-            }
-        }
-        if pending.len() >= 10_000 {
-            for f in pending.drain(..) {
-                f.await?.map_err(|(e, _)| e)?;
-            }
-        }
+        acks.send(&producer, FutureRecord::to(&dlt).key(&key).payload(&value).headers(headers)).await?;
     }
-    for f in pending.drain(..) {
-        f.await?.map_err(|(e, _)| e)?;
-    }
+    acks.wait().await?;
     let fill = started.elapsed().as_secs_f64();
     eprintln!("filled {dlt} with {} records in {fill:.1}s", a.records);
 
@@ -220,11 +127,11 @@ async fn main() -> anyhow::Result<()> {
     let pipe = format!(
         "kcat -C -b {b} -t {dlt} -o beginning -e -q -X isolation.level=read_committed | kcat -P -b {b} -t {out} -X queue.buffering.max.messages=1000000"
     );
-    let pipe_cpu_before = cpu_of("self", true).unwrap_or(0.0);
+    let pipe_cpu_before = children_cpu_seconds().unwrap_or(0.0);
     let started = Instant::now();
     let status = Command::new("sh").arg("-c").arg(&pipe).status().context("running kcat")?;
     let pipe_secs = started.elapsed().as_secs_f64();
-    let pipe_cpu = cpu_of("self", true).unwrap_or(0.0) - pipe_cpu_before;
+    let pipe_cpu = children_cpu_seconds().unwrap_or(0.0) - pipe_cpu_before;
     if !status.success() {
         bail!("the kcat pipe failed: {status}");
     }
@@ -232,7 +139,7 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("kcat pipe: {piped} records in {pipe_secs:.2}s");
 
     // 3. The redrive.
-    let cpu_before = cpu_seconds(operator.pid()).unwrap_or(0.0);
+    let cpu_before = proc_sample(operator.pid()).map_or(0.0, |s| s.cpu_seconds);
     let started = Instant::now();
     let patched_ms = now_ms();
     policies
@@ -242,23 +149,21 @@ async fn main() -> anyhow::Result<()> {
             &Patch::Merge(json!({"spec": {"redrive": {"id": "bench", "maxPerSecond": 0}}})),
         )
         .await?;
-    let moved = loop {
-        let p = policies.get("bench").await?;
-        if let Some(r) = p.status.and_then(|s| s.redrive) {
-            match r.phase.as_str() {
-                "Completed" => break r.moved,
-                "Failed" | "Refused" | "Cancelled" => bail!("redrive ended {}: {:?}", r.phase, r.message),
-                _ => {}
-            }
-        }
-        if started.elapsed() > Duration::from_secs(1800) {
-            bail!("redrive did not complete in 30 minutes");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let ended = |p: &DlqPolicy| {
+        let phase = p.status.as_ref().and_then(|s| s.redrive.as_ref()).map(|r| r.phase.as_str());
+        matches!(phase, Some("Completed" | "Failed" | "Refused" | "Cancelled"))
     };
+    let patience = Patience::new(Duration::from_secs(1800), Duration::from_millis(100));
+    let p = wait_status(&policies, "bench", "the redrive to end", patience, ended).await?;
     let redrive_secs = started.elapsed().as_secs_f64();
-    let cpu = cpu_seconds(operator.pid()).unwrap_or(0.0) - cpu_before;
-    let rss = peak_rss_mb(operator.pid());
+    let r = p.status.and_then(|s| s.redrive).context("a redrive status")?;
+    if r.phase != "Completed" {
+        bail!("redrive ended {}: {:?}", r.phase, r.message);
+    }
+    let moved = r.moved;
+    let sample = proc_sample(operator.pid());
+    let cpu = sample.map_or(0.0, |s| s.cpu_seconds) - cpu_before;
+    let rss = sample.map(|s| s.hwm_kb as f64 / 1024.0);
     let (n, distinct, first, last) = read_back(&stack, &src)?;
     let span = (last - first) as f64 / 1000.0;
     // Around the move: spec change → first record produced, last record produced → `Completed` seen.
@@ -293,7 +198,7 @@ async fn main() -> anyhow::Result<()> {
     Api::<DlqPolicy>::namespaced(client.clone(), &ns.name).delete("bench", &DeleteParams::default()).await?;
     let _ = admin.delete_topics(&[&src, &out], &AdminOptions::new()).await;
     let group = format!("tributary-redrive-{}-bench", ns.name);
-    let _ = admin.delete_groups(&[&group], &AdminOptions::new()).await;
+    let _ = delete_groups(&admin, &[group]).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     drop(operator);
     drop(ns);
@@ -302,4 +207,21 @@ async fn main() -> anyhow::Result<()> {
         bail!("the redrive was not exactly once: {n} records read, {distinct} distinct, {moved} moved");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::Args;
+
+    #[test]
+    fn the_flags_of_the_readme_and_their_defaults() {
+        Args::command().debug_assert();
+        let a = Args::try_parse_from(["bench_redrive"]).unwrap();
+        assert_eq!((a.records, a.partitions), (1_000_000, 3));
+        let a = Args::try_parse_from("bench_redrive --records 1000 --partitions 1".split(' ')).unwrap();
+        assert_eq!((a.records, a.partitions), (1000, 1));
+        assert!(Args::try_parse_from(["bench_redrive", "--records", "many"]).is_err());
+    }
 }

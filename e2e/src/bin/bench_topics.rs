@@ -17,49 +17,34 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use clap::Parser;
 use kube::Api;
 use kube::api::ListParams;
-use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
 use serde_json::json;
 use tributary::api::{KafkaConnection, Topic};
+use tributary_e2e::kafka::create_topics;
+use tributary_e2e::manifest;
 use tributary_e2e::scale::*;
 use tributary_e2e::*;
 
+#[derive(Parser, Debug)]
+#[command(about = "N new Topic resources → Ready, against the Kafka and apiserver floors")]
 struct Args {
+    /// New Topic resources (and topics of each floor).
+    #[arg(long, value_name = "N", default_value_t = 1000)]
     topics: usize,
+    /// The operator binary.
+    #[arg(long, value_name = "PATH", env = "TRIBUTARY_BIN", default_value_os_t = release_operator_binary())]
     bin: PathBuf,
+    /// Topic resources created at once against the apiserver.
+    #[arg(long, value_name = "C", default_value_t = 64)]
     concurrency: usize,
+    /// Partitions of each topic.
+    #[arg(long, value_name = "P", default_value_t = 1)]
     partitions: i32,
     /// Skip the two floors (to compare operator builds quickly).
+    #[arg(long)]
     no_floors: bool,
-}
-
-fn parse_args() -> anyhow::Result<Args> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let default_bin = std::env::var("TRIBUTARY_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| root.join("target").join("release").join("tributary"));
-    let mut args = Args { topics: 1000, bin: default_bin, concurrency: 64, partitions: 1, no_floors: false };
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        let mut value = || it.next().with_context(|| format!("{a} needs a value"));
-        match a.as_str() {
-            "--topics" => args.topics = value()?.parse()?,
-            "--bin" => args.bin = value()?.into(),
-            "--concurrency" => args.concurrency = value()?.parse()?,
-            "--partitions" => args.partitions = value()?.parse()?,
-            "--no-floors" => args.no_floors = true,
-            "-h" | "--help" => {
-                println!(
-                    "bench_topics --topics N [--bin PATH (default $TRIBUTARY_BIN or target/release/tributary)] [--concurrency C] [--partitions P] [--no-floors]"
-                );
-                std::process::exit(0);
-            }
-            other => bail!("unknown argument {other}"),
-        }
-    }
-    Ok(args)
 }
 
 fn secs(d: Duration) -> String {
@@ -69,19 +54,8 @@ fn secs(d: Duration) -> String {
 /// Creates `names` with one admin client, 100 topics per request, one request after the other.
 async fn kafka_floor(stack: &Stack, names: &[String], partitions: i32) -> anyhow::Result<(Duration, usize)> {
     let admin = stack.admin();
-    let opts = AdminOptions::new()
-        .operation_timeout(Some(Duration::from_secs(60)))
-        .request_timeout(Some(Duration::from_secs(60)));
     let started = Instant::now();
-    let mut requests = 0;
-    for chunk in names.chunks(100) {
-        let topics: Vec<NewTopic<'_>> =
-            chunk.iter().map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(-1))).collect();
-        requests += 1;
-        for r in admin.create_topics(topics.iter(), &opts).await? {
-            r.map_err(|(n, e)| anyhow::anyhow!("creating {n}: {e}"))?;
-        }
-    }
+    let requests = create_topics(&admin, names, partitions, -1, 100).await?;
     Ok((started.elapsed(), requests))
 }
 
@@ -95,9 +69,9 @@ async fn apiserver_floor(client: &kube::Client, n: usize, concurrency: usize) ->
     let ns = TestNamespace::create(client, "bench-api").await;
     let names: Vec<String> = (0..n).map(|i| format!("api-{i:05}")).collect();
     let manifests =
-        names.iter().map(|n| topic_manifest(n, json!({"connectionRef": {"name": "none"}, "partitions": 1}))).collect();
+        names.iter().map(|n| manifest::topic(n, json!({"connectionRef": {"name": "none"}, "partitions": 1}))).collect();
     let started = Instant::now();
-    create_all(client, &ns.name, manifests, concurrency).await?;
+    create_all::<Topic>(client, &ns.name, manifests, concurrency).await?;
     let create_only = started.elapsed();
     let topics: Api<Topic> = Api::namespaced(client.clone(), &ns.name);
     let events: Api<Event> = Api::namespaced(client.clone(), &ns.name);
@@ -139,18 +113,9 @@ async fn apiserver_floor(client: &kube::Client, n: usize, concurrency: usize) ->
     Ok((create_only, all_writes))
 }
 
-fn mean_latency(m: &MetricsSnapshot, before: &MetricsSnapshot, op: &str) -> Option<f64> {
-    let with = [("operation", op)];
-    let sum = m.sum("tributary_kafka_request_duration_seconds_sum", &with)
-        - before.sum("tributary_kafka_request_duration_seconds_sum", &with);
-    let count = m.sum("tributary_kafka_request_duration_seconds_count", &with)
-        - before.sum("tributary_kafka_request_duration_seconds_count", &with);
-    (count > 0.0).then(|| sum / count)
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = parse_args()?;
+    let args = Args::parse();
     let n = args.topics;
     anyhow::ensure!(args.bin.exists(), "{} missing: cargo build --release -p tributary", args.bin.display());
     let stack = Stack::from_env();
@@ -181,15 +146,9 @@ async fn main() -> anyhow::Result<()> {
     // Watching only its namespace, like the e2e tests: other sessions' resources on the shared stack stay out.
     let operator = Operator::start_with(&stack, "bench", &args.bin, &["--namespace", ns.name.as_str()], "info");
     operator.wait_ready().await;
-    apply_in::<KafkaConnection>(
-        &client,
-        &ns.name,
-        json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaConnection", "metadata": {"name": "main"},
-               "spec": {"bootstrapServers": stack.bootstrap.split(',').collect::<Vec<_>>()}}),
-    )
-    .await;
+    apply_in::<KafkaConnection>(&client, &ns.name, manifest::kafka_connection("main", &stack.bootstrap)).await;
     let conns: Api<KafkaConnection> = Api::namespaced(client.clone(), &ns.name);
-    wait_condition(&conns, "main", "Ready", "True", None, connection_conditions, Duration::from_secs(60)).await;
+    wait_condition(&conns, "main", "Ready", "True", None, Duration::from_secs(60)).await?;
     let api: Api<Topic> = Api::namespaced(client.clone(), &ns.name);
     let tracker = ReadyTracker::start(api.clone());
     let sampler = ProcSampler::start(operator.pid(), Duration::from_millis(100));
@@ -201,25 +160,23 @@ async fn main() -> anyhow::Result<()> {
     let op_names: Vec<String> = (0..n).map(|i| format!("{prefix}-{i:05}")).collect();
     let manifests: Vec<_> = op_names
         .iter()
-        .map(|name| topic_manifest(name, json!({"connectionRef": {"name": "main"}, "partitions": args.partitions})))
+        .map(|name| manifest::topic(name, json!({"connectionRef": {"name": "main"}, "partitions": args.partitions})))
         .collect();
     let started = Instant::now();
     let creating = tokio::spawn({
         let (client, ns_name) = (client.clone(), ns.name.clone());
         let concurrency = args.concurrency;
-        async move { create_all(&client, &ns_name, manifests, concurrency).await }
+        async move { create_all::<Topic>(&client, &ns_name, manifests, concurrency).await }
     });
     let mut last_print = Instant::now();
     let mut created_in = None;
-    loop {
+    // Each look also notes when the creations are done, and prints the progress every 5 s.
+    let counts = || {
         let c = tracker.counts();
         if created_in.is_none() && creating.is_finished() {
             created_in = Some(started.elapsed());
         }
-        if c.ready >= n {
-            break;
-        }
-        if last_print.elapsed() >= Duration::from_secs(5) {
+        if c.ready < n && last_print.elapsed() >= Duration::from_secs(5) {
             eprintln!(
                 "  t={:>6.1}s resources={:>5} ready={:>5} not ready {:?}",
                 started.elapsed().as_secs_f64(),
@@ -229,11 +186,10 @@ async fn main() -> anyhow::Result<()> {
             );
             last_print = Instant::now();
         }
-        if started.elapsed() > Duration::from_secs(1800) {
-            bail!("not every topic Ready after 30 min: {c:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        async move { Ok(c) }
+    };
+    let patience = Patience::new(Duration::from_secs(1800), Duration::from_millis(20));
+    wait_for("every topic Ready", patience, counts, |c| c.ready >= n).await?;
     let e2e = started.elapsed();
     creating.await??;
     let created_in = created_in.unwrap_or(e2e);
@@ -242,25 +198,21 @@ async fn main() -> anyhow::Result<()> {
     let cpu = proc_sample(operator.pid()).map(|s| s.cpu_seconds).unwrap_or(0.0) - cpu_before;
     drop(sampler);
 
-    let requests = kafka_requests_delta(&before, &after);
-    let status_writes = after.sum("tributary_status_writes_total", &[("kind", "Topic")])
-        - before.sum("tributary_status_writes_total", &[("kind", "Topic")]);
-    let reconciles = after.sum("tributary_reconciles_total", &[("kind", "Topic")])
-        - before.sum("tributary_reconciles_total", &[("kind", "Topic")]);
+    let delta = Delta::new(&before, &after);
+    let requests = delta.kafka_requests();
+    let status_writes = delta.sum("tributary_status_writes_total", &[("kind", "Topic")]);
+    let reconciles = delta.sum("tributary_reconciles_total", &[("kind", "Topic")]);
     let latencies: BTreeMap<String, String> = requests
         .keys()
-        .filter_map(|op| mean_latency(&after, &before, op).map(|l| (op.clone(), format!("{:.0} ms", l * 1000.0))))
+        .filter_map(|op| {
+            let mean = delta.mean("tributary_kafka_request_duration_seconds", &[("operation", op)])?;
+            Some((op.clone(), format!("{:.0} ms", mean * 1000.0)))
+        })
         .collect();
     // Every topic is in Kafka (metadata may trail the last creations by a moment).
-    let mut in_kafka = 0;
-    for _ in 0..30 {
-        in_kafka = kafka_topic_names(&stack, &prefix)?.len();
-        if in_kafka == n {
-            break;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    anyhow::ensure!(in_kafka == n, "{in_kafka} of {n} topics in Kafka");
+    let in_kafka = || async { Ok(kafka_topic_names(&stack, &prefix)?.len()) };
+    let patience = Patience::new(Duration::from_secs(30), Duration::from_secs(1));
+    wait_for(&format!("{n} topics in Kafka"), patience, in_kafka, |k| *k == n).await?;
 
     println!();
     println!(
@@ -294,4 +246,24 @@ async fn main() -> anyhow::Result<()> {
     anyhow::ensure!(leftover.items.is_empty(), "Topic resources left behind");
     eprintln!("cleanup took {}", secs(cleanup.elapsed()));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::Args;
+
+    #[test]
+    fn the_flags_of_the_makefile_and_readme_and_their_defaults() {
+        Args::command().debug_assert();
+        let a = Args::try_parse_from(["bench_topics"]).unwrap();
+        assert_eq!((a.topics, a.concurrency, a.partitions, a.no_floors), (1000, 64, 1, false));
+        let a = Args::try_parse_from(["bench_topics", "--topics", "10000"]).unwrap();
+        assert_eq!(a.topics, 10000);
+        let readme = "bench_topics --topics 1000 --concurrency 32 --no-floors --partitions 2 --bin /x";
+        let a = Args::try_parse_from(readme.split(' ')).unwrap();
+        assert_eq!((a.topics, a.concurrency, a.no_floors, a.partitions, a.bin), (1000, 32, true, 2, "/x".into()));
+        assert!(Args::try_parse_from(["bench_topics", "--topics"]).is_err());
+    }
 }

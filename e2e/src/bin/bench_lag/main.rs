@@ -1,0 +1,242 @@
+//! Benchmark: how fast the ConsumerGroup controller reacts to a burst, and what collecting lag for many groups
+//! costs.
+//!
+//! ```text
+//! cargo build --release -p tributary
+//! . e2e/stack/env.sh
+//! cargo run --release -p tributary-e2e --bin bench_lag -- [--runs 10] [--burst 2000] [--groups 200]
+//!     [--partitions 16,4] [--window 60] [--bin target/release/tributary] [--skip-reaction] [--skip-cost]
+//! ```
+//!
+//! One operator (a release build, default `$TRIBUTARY_BIN` or `target/release/tributary`, started here with
+//! `--namespace` set to a namespace of its own and the default poll interval of 5 s) runs on the stack.
+//!
+//! 1. Reaction: per run, a 4-partition topic, a Deployment at 1 replica whose consumers the [`ReplicaEmulator`]
+//!    runs for real (100 records/s per replica), and a ConsumerGroup autoscaling it (`lagPerReplica` 100, min 1,
+//!    max 4, no `pollSeconds`). Once the group is steady (ScalingActive True, lag 0, the consumer joined), after a
+//!    delay that spreads the runs over the poll phase, a burst is produced; a watch on the Deployment times the
+//!    `/scale` patch. Every run uses a new topic, group and Deployment.
+//! 2. Lag collection cost: `--groups` ConsumerGroups (no autoscaling), each on a topic of its own with committed
+//!    offsets on every partition, for each partition count of `--partitions`, one after the other with the same
+//!    operator. Over a measured window: the reconcile duration (histogram mean and p95 estimated from the buckets),
+//!    Kafka admin calls per cycle by operation, status writes, CPU and RSS; and the wall-clock time until every
+//!    group shows a change made in Kafka.
+//!
+//! Everything made is deleted afterwards: the namespace, the Kafka topics and the Kafka consumer groups.
+//!
+//! [`ReplicaEmulator`]: tributary_e2e::emulator::ReplicaEmulator
+
+mod cost;
+mod lag_tracker;
+mod reaction;
+mod report;
+mod retry;
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use kube::{Api, Client};
+use tributary::api::KafkaConnection;
+use tributary_e2e::kafka::delete_groups;
+use tributary_e2e::scale::{delete_kafka_topics, kafka_topic_names};
+use tributary_e2e::{
+    Namespaced, Operator, Stack, manifest, manifest_name, prepare, release_operator_binary, server_side_apply, unique,
+    wait_condition,
+};
+
+use crate::cost::{Cost, cost_phase};
+use crate::reaction::{Reaction, reaction_run};
+use crate::report::{print_cost, print_reaction, secs};
+use crate::retry::retry;
+
+/// The operator's default lag poll interval (no `pollSeconds`, no `--group-poll-seconds`).
+const DEFAULT_POLL: Duration = Duration::from_secs(5);
+
+#[derive(Parser, Debug)]
+#[command(about = "ConsumerGroup burst → /scale reaction time, and what collecting lag for many groups costs")]
+struct Args {
+    /// Reaction runs, each with a new topic, ConsumerGroup and Deployment.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    runs: usize,
+    /// Records in each burst.
+    #[arg(long, value_name = "RECORDS", default_value_t = 2000)]
+    burst: usize,
+    /// Records each emulated replica processes per second.
+    #[arg(long, value_name = "PER_REPLICA_PER_S", default_value_t = 100)]
+    rate: u64,
+    /// ConsumerGroups in the cost phase.
+    #[arg(long, value_name = "G", default_value_t = 200)]
+    groups: usize,
+    /// Partitions of each cost-phase topic: one phase per count, in this order.
+    #[arg(long, value_delimiter = ',', default_value = "16,4", value_parser = partition_count)]
+    partitions: Vec<i32>,
+    /// Seconds of the cost phase's measured window.
+    #[arg(long = "window", value_name = "SECONDS", default_value_t = 60)]
+    window_seconds: u64,
+    /// The operator binary.
+    #[arg(long, value_name = "PATH", env = "TRIBUTARY_BIN", default_value_os_t = release_operator_binary())]
+    bin: PathBuf,
+    /// Skip the reaction runs.
+    #[arg(long)]
+    skip_reaction: bool,
+    /// Skip the lag collection cost.
+    #[arg(long)]
+    skip_cost: bool,
+}
+
+/// A partition count in `--partitions 16, 4`.
+fn partition_count(s: &str) -> Result<i32, String> {
+    s.trim().parse().map_err(|e| format!("{s:?} is not a partition count: {e}"))
+}
+
+impl Args {
+    fn window(&self) -> Duration {
+        Duration::from_secs(self.window_seconds)
+    }
+}
+
+/// What every phase works with.
+struct Bench<'a> {
+    stack: &'a Stack,
+    client: &'a Client,
+    ns: &'a str,
+    /// The prefix of every Kafka name made.
+    run: &'a str,
+    operator: &'a Operator,
+    args: &'a Args,
+    made: &'a Made,
+}
+
+impl Bench<'_> {
+    fn api<K: Namespaced>(&self) -> Api<K> {
+        Api::namespaced(self.client.clone(), self.ns)
+    }
+
+    /// Server-side applies a manifest in the bench's namespace, retrying like [`retry()`].
+    async fn apply<K: Namespaced>(&self, manifest: serde_json::Value) -> anyhow::Result<K> {
+        let api = self.api::<K>();
+        retry(&format!("applying {}", manifest_name(&manifest)), || server_side_apply(&api, &manifest)).await
+    }
+}
+
+/// Kafka topics and groups made, for the clean-up.
+#[derive(Default)]
+struct Made {
+    topics: Mutex<Vec<String>>,
+    groups: Mutex<Vec<String>>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    anyhow::ensure!(args.runs > 0 && args.groups > 0 && !args.partitions.is_empty(), "nothing to measure");
+    anyhow::ensure!(args.bin.exists(), "{} missing: cargo build --release -p tributary", args.bin.display());
+    let (stack, client, ns) = prepare("bench-lag").await;
+    let run = unique("benchlag");
+    eprintln!("bench_lag: namespace {}, operator {}, Kafka names {run}-*", ns.name, args.bin.display());
+    let operator = Operator::start_with(&stack, "bench-lag", &args.bin, &["--namespace", &ns.name], "info");
+    operator.wait_ready().await;
+    let made = Made::default();
+    let bench = Bench {
+        stack: &stack,
+        client: &client,
+        ns: &ns.name,
+        run: &run,
+        operator: &operator,
+        args: &args,
+        made: &made,
+    };
+    let result = measure(&bench).await;
+
+    // Clean up whatever happened: the operator, the namespace (on drop), the Kafka groups and topics.
+    let cleanup = Instant::now();
+    drop(operator);
+    let admin = stack.admin();
+    let groups = made.groups.lock().unwrap().clone();
+    let deleted_groups = delete_groups(&admin, &groups).await.unwrap_or(0);
+    let mut topics = made.topics.lock().unwrap().clone();
+    topics.extend(kafka_topic_names(&stack, &run).unwrap_or_default());
+    topics.sort();
+    topics.dedup();
+    delete_kafka_topics(&stack, &topics).await?;
+    drop(ns);
+    let left = kafka_topic_names(&stack, &run)?.len();
+    eprintln!(
+        "cleanup: namespace deleted, {} Kafka topics and {deleted_groups} groups deleted ({left} topics still listed, \
+         deletion is asynchronous) in {}",
+        topics.len(),
+        secs(cleanup.elapsed())
+    );
+    let (reactions, costs) = result?;
+    if !reactions.is_empty() {
+        print_reaction(&reactions, args.burst);
+    }
+    if !costs.is_empty() {
+        print_cost(&costs, args.window());
+    }
+    Ok(())
+}
+
+/// Connects the operator to Kafka, then runs the phases.
+async fn measure(b: &Bench<'_>) -> anyhow::Result<(Vec<Reaction>, Vec<Cost>)> {
+    let args = b.args;
+    b.apply::<KafkaConnection>(manifest::kafka_connection("main", &b.stack.bootstrap)).await?;
+    wait_condition(&b.api::<KafkaConnection>(), "main", "Ready", "True", None, Duration::from_secs(60)).await?;
+    let mut reactions = vec![];
+    if !args.skip_reaction {
+        for i in 0..args.runs {
+            let r = reaction_run(b, i).await?;
+            eprintln!(
+                "reaction run {i}: burst → /scale {} (produce {}, phase delay {}), scaled 1 → {}",
+                secs(r.to_scale),
+                secs(r.produce),
+                secs(r.phase),
+                r.scaled_to
+            );
+            reactions.push(r);
+        }
+    }
+    let mut costs = vec![];
+    if !args.skip_cost {
+        for &p in &args.partitions {
+            eprintln!("cost: {} groups x {p} partitions", args.groups);
+            let c = cost_phase(b, p).await?;
+            eprintln!(
+                "  reconcile mean {:.1} ms over {:.0} reconciles ({:.1} cycles); calls per cycle {:?}",
+                c.durations.mean * 1000.0,
+                c.durations.count,
+                c.cycles,
+                c.calls_per_cycle
+            );
+            costs.push(c);
+        }
+    }
+    Ok((reactions, costs))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::Args;
+
+    #[test]
+    fn the_flags_of_the_readme_and_their_defaults() {
+        Args::command().debug_assert();
+        let a = Args::try_parse_from(["bench_lag"]).unwrap();
+        assert_eq!((a.runs, a.burst, a.rate, a.groups, a.window_seconds), (10, 2000, 100, 200, 60));
+        assert_eq!(a.partitions, vec![16, 4]);
+        assert!(!a.skip_reaction && !a.skip_cost);
+        let readme = "bench_lag --runs 10 --burst 2000 --groups 200 --partitions 16,4 --window 60";
+        let a = Args::try_parse_from(readme.split(' ')).unwrap();
+        assert_eq!(
+            (a.runs, a.burst, a.groups, a.partitions.clone(), a.window_seconds),
+            (10, 2000, 200, vec![16, 4], 60)
+        );
+        let a = Args::try_parse_from(["bench_lag", "--partitions", "8, 2", "--skip-reaction", "--bin", "/x"]).unwrap();
+        assert_eq!((a.partitions, a.skip_reaction, a.skip_cost, a.bin), (vec![8, 2], true, false, "/x".into()));
+        assert!(Args::try_parse_from(["bench_lag", "--unknown"]).is_err());
+    }
+}
