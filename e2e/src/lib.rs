@@ -29,7 +29,9 @@ pub use objects::{Namespaced, apply_in, events_in, manifest_name, server_side_ap
 pub use operator::{
     Operator, OperatorEndpoints, free_port, http_get, operator_binary, release_operator_binary, sum_series,
 };
-pub use wait::{Patience, TimedOut, wait_condition, wait_for, wait_for_blocking, wait_for_some, wait_status};
+pub use wait::{
+    Patience, TimedOut, versions_seen_for, wait_condition, wait_for, wait_for_blocking, wait_for_some, wait_status,
+};
 
 /// Where the running stack is.
 #[derive(Clone, Debug)]

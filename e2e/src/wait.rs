@@ -207,6 +207,24 @@ where
     wait_status(api, name, &what, patience, |k| k.has_condition(type_, status, reason)).await
 }
 
+/// Every version of the object `name` a watch sees during `window`, its state at the start included: for checking
+/// that something holds over a whole window, not just at the moments a poll happened to look.
+pub async fn versions_seen_for<K>(api: &Api<K>, name: &str, window: Duration) -> Vec<K>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + fmt::Debug + Send + 'static,
+{
+    use futures::StreamExt as _;
+    use kube::runtime::{WatchStreamExt as _, watcher};
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let mut stream = std::pin::pin!(watcher(api.clone(), config).applied_objects());
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + window;
+    while let Ok(Some(event)) = tokio::time::timeout_at(deadline, stream.next()).await {
+        seen.push(event.unwrap_or_else(|e| panic!("watching {name}: {e}")));
+    }
+    seen
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

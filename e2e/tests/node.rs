@@ -221,20 +221,6 @@ fn committed_and_end(stack: &Stack, group: &str) -> BTreeMap<i32, (Option<i64>, 
     rows.into_iter().map(|((_, p), (end, committed))| (p, (committed, end))).collect()
 }
 
-/// Every `spec.replicas` a watch on the Deployment sees during `window` (its state at the start included).
-async fn replicas_seen_for(api: &Api<Deployment>, name: &str, window: Duration) -> Vec<i32> {
-    use futures::StreamExt as _;
-    use kube::runtime::{WatchStreamExt as _, watcher};
-    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    let mut stream = std::pin::pin!(watcher(api.clone(), config).applied_objects());
-    let mut seen = Vec::new();
-    let deadline = tokio::time::Instant::now() + window;
-    while let Ok(Some(event)) = tokio::time::timeout_at(deadline, stream.next()).await {
-        seen.push(replicas(&event.expect("watching the Deployment")));
-    }
-    seen
-}
-
 fn replicas(d: &Deployment) -> i32 {
     d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0)
 }
@@ -322,7 +308,8 @@ async fn real_consumer_pods_scaled_by_tributary_drain_a_burst_and_sleep_at_zero(
 
     // Asleep at zero: records up to the activation lag (10) do not wake it, watched over three polls.
     produce(&f.stack.producer(), &topic, "few", 8).await.unwrap();
-    let seen = replicas_seen_for(&deployments, "billing", Duration::from_secs(16)).await;
+    let seen: Vec<i32> =
+        versions_seen_for(&deployments, "billing", Duration::from_secs(16)).await.iter().map(replicas).collect();
     assert!(!seen.is_empty() && seen.iter().all(|r| *r == 0), "stayed at zero: replicas seen {seen:?}");
     // A few records over it wake it.
     let wake = Instant::now();

@@ -232,9 +232,7 @@ async fn drift_is_corrected_observed_or_left_alone_per_policy() {
         corrected.2
     );
     // The status keeps the correction for audit: each key with the value found and the value set, and when.
-    let t =
-        wait_condition(&f.api::<Topic>(), &enforce, "Drifted", "False", Some("DriftCorrected"), topic_conditions, T)
-            .await;
+    let t = wait_condition(&f.api::<Topic>(), &enforce, "Drifted", "False", Some("DriftCorrected"), T).await.unwrap();
     let st = t.status.clone().unwrap();
     let listed: Vec<(&str, Option<&str>, Option<&str>)> =
         st.drift.iter().map(|d| (d.key.as_str(), d.desired.as_deref(), d.actual.as_deref())).collect();
@@ -244,10 +242,10 @@ async fn drift_is_corrected_observed_or_left_alone_per_policy() {
         "{st:?}"
     );
     let corrected_at = st.drift_corrected_time.clone().expect("status.driftCorrectedTime");
-    let (_, _, message) = condition_of(&topic_conditions(&t), "Drifted").unwrap();
-    assert!(message.contains("retention.ms=999999"), "{message}");
+    let drifted = t.condition("Drifted").unwrap();
+    assert!(drifted.message.contains("retention.ms=999999"), "{drifted:?}");
     // ...and keeps it over the resyncs that follow (every 2 s here), which find Kafka in sync: watched, not sampled.
-    let versions = topics_seen_for(&f.api::<Topic>(), &enforce, Duration::from_secs(7)).await;
+    let versions = versions_seen_for(&f.api::<Topic>(), &enforce, Duration::from_secs(7)).await;
     assert!(!versions.is_empty());
     for v in &versions {
         let s = v.status.as_ref().unwrap();
@@ -607,18 +605,4 @@ async fn tls_connection_with_a_ca_from_a_secret_creates_topics_and_reassigns_ove
     reassignment_done(&f, &name, 2).await;
     let sets = replica_sets(&f, &name);
     assert!(sets.iter().all(|(r, isr)| r.len() == 2 && isr.len() == 2), "{sets:?}");
-}
-
-/// Every version of a Topic a watch sees during `window` (its state at the start included).
-async fn topics_seen_for(api: &Api<Topic>, name: &str, window: Duration) -> Vec<Topic> {
-    use futures::StreamExt as _;
-    use kube::runtime::{WatchStreamExt as _, watcher};
-    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    let mut stream = std::pin::pin!(watcher(api.clone(), config).applied_objects());
-    let mut seen = Vec::new();
-    let deadline = tokio::time::Instant::now() + window;
-    while let Ok(Some(event)) = tokio::time::timeout_at(deadline, stream.next()).await {
-        seen.push(event.expect("watching the Topic"));
-    }
-    seen
 }
