@@ -3,6 +3,7 @@
 //! Everything here is plain data: no I/O. The CRD YAML in `crds/` is generated from these types
 //! (`tributary crds`), so a field's doc comment is what `kubectl explain` shows.
 
+pub mod access;
 pub mod common;
 pub mod conditions;
 pub mod connection;
