@@ -5,37 +5,73 @@
 //! `status.drift` (with `status.driftCorrectedTime`) until the next change: a new drift, which replaces it, or a
 //! new spec generation, after which it no longer describes the spec in force. Under `Observe` and `CreateOnly`
 //! Kafka is never written, so `status.drift` is the drift now.
+//!
+//! The rule is the same for every kind that corrects drift; [`DriftItem`] is what one entry of drift must say of
+//! itself (a topic's config key, a user's ACL binding).
 
 use crate::api::common::ManagementPolicy;
 use crate::api::topic::ConfigDrift;
 
+/// One entry of drift, as the messages tell it.
+pub trait DriftItem: Clone {
+    /// What Kafka had, e.g. `retention.ms=999999`.
+    fn found(&self) -> String;
+    /// What was set back, e.g. `retention.ms=3600000`.
+    fn set(&self) -> String;
+}
+
+impl DriftItem for ConfigDrift {
+    fn found(&self) -> String {
+        match (&self.actual, &self.desired) {
+            (Some(v), Some(_)) => format!("{}={v}", self.key),
+            (Some(v), None) => format!("{}={v} (not in the spec)", self.key),
+            (None, _) => format!("no {} override", self.key),
+        }
+    }
+
+    fn set(&self) -> String {
+        match &self.desired {
+            Some(v) => format!("{}={v}", self.key),
+            None => format!("{} removed", self.key),
+        }
+    }
+}
+
 /// The `Drifted` condition's status and reason, and `status.drift` / `status.driftCorrectedTime` (milliseconds).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DriftReport {
+pub struct DriftReport<D = ConfigDrift> {
     pub drifted: bool,
     pub reason: &'static str,
     pub message: String,
-    pub drift: Vec<ConfigDrift>,
+    pub drift: Vec<D>,
     pub corrected_at_ms: Option<i64>,
 }
 
 /// What this reconcile saw and did.
-#[derive(Clone, Copy, Debug)]
-pub struct DriftSeen<'a> {
+#[derive(Debug)]
+pub struct DriftSeen<'a, D = ConfigDrift> {
     pub policy: ManagementPolicy,
-    /// Keys that differed from the spec, as observed before any correction.
-    pub found: &'a [ConfigDrift],
+    /// Entries that differed from the spec, as observed before any correction.
+    pub found: &'a [D],
     /// The correction of `found` was carried out by this reconcile.
     pub corrected: bool,
     /// The last correction in the current status, when there is one.
-    pub previous: Option<(&'a [ConfigDrift], i64)>,
+    pub previous: Option<(&'a [D], i64)>,
     /// The spec's generation moved since the status was written.
     pub spec_changed: bool,
     pub now_ms: i64,
 }
 
+// By hand: the derives would ask `D: Copy`, and only references to `D` are held.
+impl<D> Clone for DriftSeen<'_, D> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<D> Copy for DriftSeen<'_, D> {}
+
 /// The report for what was seen.
-pub fn report(seen: DriftSeen<'_>) -> DriftReport {
+pub fn report<D: DriftItem>(seen: DriftSeen<'_, D>) -> DriftReport<D> {
     if seen.found.is_empty() {
         return match seen.previous.filter(|_| !seen.spec_changed) {
             Some((drift, at)) => corrected(drift.to_vec(), at),
@@ -65,7 +101,7 @@ pub fn report(seen: DriftSeen<'_>) -> DriftReport {
     }
 }
 
-fn corrected(drift: Vec<ConfigDrift>, at_ms: i64) -> DriftReport {
+fn corrected<D: DriftItem>(drift: Vec<D>, at_ms: i64) -> DriftReport<D> {
     DriftReport {
         drifted: false,
         reason: "DriftCorrected",
@@ -94,27 +130,12 @@ pub fn correction_note(drift: &[ConfigDrift]) -> String {
     format!("config set: {}", parts.join(", "))
 }
 
-fn found_values(drift: &[ConfigDrift]) -> String {
-    let parts: Vec<String> = drift
-        .iter()
-        .map(|d| match (&d.actual, &d.desired) {
-            (Some(v), Some(_)) => format!("{}={v}", d.key),
-            (Some(v), None) => format!("{}={v} (not in the spec)", d.key),
-            (None, _) => format!("no {} override", d.key),
-        })
-        .collect();
-    parts.join(", ")
+fn found_values<D: DriftItem>(drift: &[D]) -> String {
+    drift.iter().map(D::found).collect::<Vec<_>>().join(", ")
 }
 
-fn set_values(drift: &[ConfigDrift]) -> String {
-    let parts: Vec<String> = drift
-        .iter()
-        .map(|d| match &d.desired {
-            Some(v) => format!("{}={v}", d.key),
-            None => format!("{} removed", d.key),
-        })
-        .collect();
-    parts.join(", ")
+fn set_values<D: DriftItem>(drift: &[D]) -> String {
+    drift.iter().map(D::set).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]
