@@ -26,6 +26,7 @@ use super::common::SecretKeyRef;
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[cfg_attr(test, kube(cel))]
+#[x_kube(validation = Rule::new("has(self.tenancy) == has(oldSelf.tenancy) && (!has(self.tenancy) || self.tenancy == oldSelf.tenancy)").message("spec.tenancy is immutable: changing it would rename every Kafka topic, group and transactional id of the connection"))]
 #[serde(rename_all = "camelCase")]
 pub struct KafkaConnectionSpec {
     /// Bootstrap brokers as `host:port`.
@@ -50,6 +51,24 @@ pub struct KafkaConnectionSpec {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[x_kube(validation = Rule::new("self.all(k, !k.startsWith('ssl.') && !k.startsWith('sasl.') && k != 'security.protocol' && k != 'bootstrap.servers')").message("clientProperties must not set bootstrap.servers, security.protocol, ssl.* or sasl.*: use spec.tls and spec.sasl"))]
     pub client_properties: BTreeMap<String, String>,
+    /// Tenancy by namespace: the Kafka names of every namespace's resources on this connection get the
+    /// namespace's prefix, so two namespaces can both declare `orders`, and every ACL a `KafkaUser` derives is
+    /// confined to its namespace's prefix. Absent: Kafka names are the resources' names, shared by all namespaces.
+    /// Immutable (set it when creating the connection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenancy: Option<Tenancy>,
+}
+
+/// How a namespace's resources map to Kafka names.
+#[derive(KubeSchema, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tenancy {
+    /// The prefix of a namespace's Kafka names, a template where `{namespace}` stands for the namespace, e.g.
+    /// `{namespace}.` (namespace `team-a`: Topic `orders` is Kafka topic `team-a.orders`). It applies to topic
+    /// names, consumer group ids, transactional ids and KafkaUser names. `{namespace}` appears exactly once and is
+    /// followed by `.` or `_`, characters no namespace holds, so no namespace's prefix starts another's.
+    #[schemars(length(min = 12, max = 100), regex(pattern = r"^[a-zA-Z0-9._-]*\{namespace\}[._][a-zA-Z0-9._-]*$"))]
+    pub prefix: String,
 }
 
 /// TLS material, read from Secrets in the connection's namespace.

@@ -134,4 +134,38 @@ mod cel_tests {
         .unwrap();
         assert!(conn.validate_cel().unwrap_err().to_string().contains("clientProperties must not set"));
     }
+
+    #[test]
+    fn tenancy_is_a_namespace_template_fixed_at_creation() {
+        let conn = |spec: serde_json::Value| -> KafkaConnection {
+            serde_json::from_value(json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaConnection",
+                "metadata": {"name": "main"}, "spec": spec}))
+            .unwrap()
+        };
+        let plain = conn(json!({"bootstrapServers": ["k:9092"]}));
+        let dot = conn(json!({"bootstrapServers": ["k:9092"], "tenancy": {"prefix": "{namespace}."}}));
+        let other = conn(json!({"bootstrapServers": ["k:9092"], "tenancy": {"prefix": "kafka_{namespace}_"}}));
+        assert!(dot.validate_cel_update(&dot).is_ok());
+        assert!(plain.validate_cel_update(&plain).is_ok());
+        for (new, old) in [(&dot, &plain), (&plain, &dot), (&other, &dot)] {
+            let err = new.validate_cel_update(old).unwrap_err();
+            assert!(err.to_string().contains("spec.tenancy is immutable"), "{err}");
+        }
+        // The template's shape is the schema's pattern: `{namespace}` once, then `.` or `_`.
+        let crd = serde_json::to_value(KafkaConnection::crd()).unwrap();
+        let props = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"];
+        let re = regex::Regex::new(props["tenancy"]["properties"]["prefix"]["pattern"].as_str().unwrap()).unwrap();
+        for (prefix, ok) in [
+            ("{namespace}.", true),
+            ("kafka_{namespace}_", true),
+            ("prod.{namespace}.apps-", true),
+            ("{namespace}", false),
+            ("{namespace}-", false),
+            ("team.", false),
+            ("{namespace}.{namespace}.", false),
+            ("{namespace}/", false),
+        ] {
+            assert_eq!(re.is_match(prefix), ok, "{prefix}");
+        }
+    }
 }
