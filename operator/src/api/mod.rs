@@ -9,12 +9,14 @@ pub mod conditions;
 pub mod connection;
 pub mod consumer_group;
 pub mod dlq_policy;
+pub mod kafka_user;
 pub mod topic;
 
 pub use common::{ConnectionRef, SecretKeyRef};
 pub use connection::{KafkaConnection, KafkaConnectionSpec, KafkaConnectionStatus};
 pub use consumer_group::{ConsumerGroup, ConsumerGroupSpec, ConsumerGroupStatus};
 pub use dlq_policy::{DlqPolicy, DlqPolicySpec, DlqPolicyStatus};
+pub use kafka_user::{KafkaUser, KafkaUserSpec, KafkaUserStatus};
 pub use topic::{Topic, TopicSpec, TopicStatus};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -35,6 +37,7 @@ pub fn all_crds() -> Vec<(&'static str, CustomResourceDefinition)> {
         ("topics.yaml", Topic::crd()),
         ("consumergroups.yaml", ConsumerGroup::crd()),
         ("dlqpolicies.yaml", DlqPolicy::crd()),
+        ("kafkausers.yaml", KafkaUser::crd()),
     ]
 }
 
