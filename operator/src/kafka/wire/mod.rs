@@ -132,7 +132,7 @@ fn check(code: i16, message: Option<&StrBytes>) -> Result<(), KafkaError> {
         | ResponseError::TransactionalIdAuthorizationFailed => KafkaError::Authorization(message),
         // ACL calls on a cluster without `authorizer.class.name`.
         ResponseError::SecurityDisabled => {
-            KafkaError::Invalid(format!("{message}: the Kafka cluster has no authorizer, so it keeps no ACLs"))
+            KafkaError::Invalid(format!("the Kafka cluster has no authorizer, so it keeps no ACLs ({message})"))
         }
         ResponseError::InvalidReplicationFactor
         | ResponseError::InvalidReplicaAssignment
