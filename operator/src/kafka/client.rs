@@ -267,7 +267,8 @@ impl ClusterClient {
         })
     }
 
-    fn call(&self, op: &'static str) -> Call {
+    /// One request wrapped in the circuit breaker and metrics (also for the calls in the sibling files, e.g. access).
+    pub(super) fn call(&self, op: &'static str) -> Call {
         Call { op, admin: self.admin.clone(), breaker: self.breaker.clone(), metrics: self.metrics.clone() }
     }
 

@@ -5,6 +5,7 @@
 //! that fails fast while the cluster is down, and metrics per operation. [`Clients`] keeps them, rebuilding a
 //! client only when the connection's settings change.
 
+mod access;
 pub mod batch;
 mod call;
 pub mod client;
@@ -24,3 +25,4 @@ pub use self::ffi::{
 };
 pub use self::settings::ClientSettings;
 pub use self::wire::OngoingReassignment;
+pub use self::wire::user::{SCRAM_MAX_ITERATIONS, SCRAM_MIN_ITERATIONS, ScramMechanism};

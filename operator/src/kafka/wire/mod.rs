@@ -1,11 +1,14 @@
-//! A small client of the Kafka wire protocol for the admin calls librdkafka does not have: partition reassignment
-//! (`AlterPartitionReassignments`, `ListPartitionReassignments`). The `kafka-protocol` crate encodes and decodes the
-//! messages; this module frames them and opens the connection with the same settings as the connection's librdkafka
-//! client (`security.protocol`, the TLS PEMs and hostname verification, SASL PLAIN and SCRAM-SHA-256/512), so one
-//! `KafkaConnection` means one set of credentials for both. A call opens one short connection: these calls are rare
-//! (a replication-factor change and its progress checks), so a pool would only add state.
+//! A small client of the Kafka wire protocol for the admin calls librdkafka does not have (or rust-rdkafka does not
+//! expose): partition reassignment (`AlterPartitionReassignments`, `ListPartitionReassignments`), and access — ACLs,
+//! SCRAM credentials and client quotas (see [`acl`] and [`user`]). The `kafka-protocol` crate encodes and decodes
+//! the messages; this module frames them and opens the connection with the same settings as the connection's
+//! librdkafka client (`security.protocol`, the TLS PEMs and hostname verification, SASL PLAIN and
+//! SCRAM-SHA-256/512), so one `KafkaConnection` means one set of credentials for both. A call opens one short
+//! connection: these calls are rare (a replication-factor change and its progress checks, a user's reconcile), so a
+//! pool would only add state.
 //!
-//! In KRaft mode every broker forwards these requests to the active controller, so any bootstrap server will do.
+//! In KRaft mode every broker forwards the requests that change metadata to the active controller, so any bootstrap
+//! server will do.
 
 use std::time::Duration;
 
@@ -21,8 +24,10 @@ use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, Str
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+pub mod acl;
 mod scram;
 mod tls;
+pub mod user;
 
 use self::scram::{ScramClient, ScramHash, random_nonce};
 use self::tls::tls_handshake;
@@ -121,8 +126,13 @@ fn check(code: i16, message: Option<&StrBytes>) -> Result<(), KafkaError> {
         ResponseError::SaslAuthenticationFailed
         | ResponseError::UnsupportedSaslMechanism
         | ResponseError::IllegalSaslState => KafkaError::Authentication(message),
-        ResponseError::ClusterAuthorizationFailed | ResponseError::TopicAuthorizationFailed => {
-            KafkaError::Authorization(message)
+        ResponseError::ClusterAuthorizationFailed
+        | ResponseError::TopicAuthorizationFailed
+        | ResponseError::GroupAuthorizationFailed
+        | ResponseError::TransactionalIdAuthorizationFailed => KafkaError::Authorization(message),
+        // ACL calls on a cluster without `authorizer.class.name`.
+        ResponseError::SecurityDisabled => {
+            KafkaError::Invalid(format!("the Kafka cluster has no authorizer, so it keeps no ACLs ({message})"))
         }
         ResponseError::InvalidReplicationFactor
         | ResponseError::InvalidReplicaAssignment
@@ -252,7 +262,7 @@ impl Connection {
                 scram.verify_server_final(&String::from_utf8_lossy(&server_final))
             }
             other => Err(KafkaError::Invalid(format!(
-                "SASL mechanism {other} is not supported for partition reassignment (PLAIN and SCRAM are)"
+                "SASL mechanism {other} is not supported by the admin calls librdkafka lacks (PLAIN and SCRAM are)"
             ))),
         }
     }
@@ -283,6 +293,9 @@ mod tests {
         assert_eq!(check(58, None).unwrap_err().reason(), "AuthenticationFailed");
         assert_eq!(check(31, None).unwrap_err().reason(), "NotAuthorized");
         assert_eq!(check(39, None).unwrap_err().reason(), "KafkaRejected");
+        assert_eq!(check(30, None).unwrap_err().reason(), "NotAuthorized");
+        let no_authorizer = check(54, None).unwrap_err();
+        assert!(matches!(&no_authorizer, KafkaError::Invalid(m) if m.contains("no authorizer")), "{no_authorizer:?}");
         let msg = StrBytes::from_static_str("no such topic");
         assert!(check(3, Some(&msg)).unwrap_err().to_string().contains("no such topic"));
     }

@@ -33,6 +33,14 @@ impl ScramHash {
     fn len(self) -> usize {
         self.digest().output_len()
     }
+
+    /// `Hi(password, salt, iterations)` of RFC 5802: PBKDF2 with this hash's HMAC, as long as the hash's output.
+    /// Kafka takes the password's UTF-8 bytes as they are (no SASLprep).
+    pub(super) fn salted_password(self, password: &str, salt: &[u8], iterations: std::num::NonZeroU32) -> Vec<u8> {
+        let mut salted = vec![0u8; self.len()];
+        ring::pbkdf2::derive(self.pbkdf2(), iterations, salt, password.as_bytes(), &mut salted);
+        salted
+    }
 }
 
 /// The client side of a SCRAM exchange: client-first, then client-final from the server-first, then the check of
@@ -76,14 +84,8 @@ impl ScramClient {
         if iterations == 0 {
             return Err(bad("an iteration count of 0"));
         }
-        let mut salted = vec![0u8; self.hash.len()];
-        ring::pbkdf2::derive(
-            self.hash.pbkdf2(),
-            std::num::NonZeroU32::new(iterations).expect("checked above"),
-            &salt,
-            self.password.as_bytes(),
-            &mut salted,
-        );
+        let iterations = std::num::NonZeroU32::new(iterations).expect("checked above");
+        let salted = self.hash.salted_password(&self.password, &salt, iterations);
         let salted_key = ring::hmac::Key::new(self.hash.hmac(), &salted);
         let client_key = ring::hmac::sign(&salted_key, b"Client Key");
         let stored_key = ring::digest::digest(self.hash.digest(), client_key.as_ref());
@@ -112,10 +114,15 @@ impl ScramClient {
 }
 
 pub(super) fn random_nonce() -> Result<String, KafkaError> {
-    let mut bytes = [0u8; 24];
+    Ok(B64.encode(random_bytes::<24>()?))
+}
+
+/// `N` bytes from the system's secure random source (SCRAM nonces and salts).
+pub(super) fn random_bytes<const N: usize>() -> Result<[u8; N], KafkaError> {
+    let mut bytes = [0u8; N];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
-        .map_err(|_| KafkaError::Protocol("no randomness for the SCRAM nonce".into()))?;
-    Ok(B64.encode(bytes))
+        .map_err(|_| KafkaError::Protocol("no secure randomness for SCRAM".into()))?;
+    Ok(bytes)
 }
 
 #[cfg(test)]
@@ -135,6 +142,25 @@ mod tests {
         c.verify_server_final("v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=").unwrap();
         let forged = c.verify_server_final("v=AAAATRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=").unwrap_err();
         assert!(matches!(forged, KafkaError::Authentication(_)), "{forged:?}");
+    }
+
+    /// RFC 7677's example salt and password (its SaltedPassword is not printed there, but the exchange above proves
+    /// it); the expected bytes come from an independent PBKDF2 (Python's `hashlib.pbkdf2_hmac`).
+    #[test]
+    fn salted_passwords_match_an_independent_pbkdf2() {
+        let salt = B64.decode("W22ZaJ0SNY7soEsUEjb6gQ==").unwrap();
+        let i = std::num::NonZeroU32::new(4096).unwrap();
+        let hex = |b: Vec<u8>| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        assert_eq!(
+            hex(ScramHash::Sha256.salted_password("pencil", &salt, i)),
+            "c4a49510323ab4f952cac1fa99441939e78ea74d6be81ddf7096e87513dc615d"
+        );
+        assert_eq!(
+            hex(ScramHash::Sha512.salted_password("pencil", &salt, i)),
+            "f16efe1be67f1d09502ebd5ed9262fddffba5a377ab4f0b687e5ed5ba0f50686\
+             b8a4ae166476da8ab3b951d2fa9238b63998f45461bc33a464814949cec9631d"
+        );
+        assert_ne!(random_bytes::<32>().unwrap(), random_bytes::<32>().unwrap());
     }
 
     #[test]
