@@ -357,6 +357,12 @@ impl ChartOperator {
     }
 }
 
+impl crate::operator::OperatorEndpoints for ChartOperator {
+    fn http_get(&self, path: &str) -> impl std::future::Future<Output = anyhow::Result<(u16, String)>> + Send {
+        ChartOperator::http_get(self, path)
+    }
+}
+
 impl Drop for ChartOperator {
     fn drop(&mut self) {
         if std::thread::panicking() {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 
-use crate::{Patience, Stack, node, rbac, repo_root, unique, wait_for, wait_for_blocking};
+use crate::{Patience, Stack, rbac, repo_root, unique, wait_for, wait_for_blocking};
 
 /// The operator binary, built by `cargo build` before the tests (the Makefile does it).
 pub fn operator_binary() -> PathBuf {
@@ -130,12 +130,6 @@ pub trait OperatorEndpoints: Sync {
 impl OperatorEndpoints for Operator {
     fn http_get(&self, path: &str) -> impl Future<Output = anyhow::Result<(u16, String)>> + Send {
         Operator::http_get(self, path)
-    }
-}
-
-impl OperatorEndpoints for node::ChartOperator {
-    fn http_get(&self, path: &str) -> impl Future<Output = anyhow::Result<(u16, String)>> + Send {
-        node::ChartOperator::http_get(self, path)
     }
 }
 

@@ -18,8 +18,8 @@ use tributary_e2e::scale::{
 use tributary_e2e::{Operator, Stack, manifest, wait_for};
 
 use crate::lag_tracker::LagTracker;
-use crate::report::secs;
 use crate::retry::retry;
+use crate::units::secs;
 use crate::{Bench, DEFAULT_POLL};
 
 /// Records committed per partition below the end (the lag each partition shows).

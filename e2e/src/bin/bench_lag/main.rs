@@ -31,6 +31,7 @@ mod lag_tracker;
 mod reaction;
 mod report;
 mod retry;
+mod units;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -48,8 +49,9 @@ use tributary_e2e::{
 
 use crate::cost::{Cost, cost_phase};
 use crate::reaction::{Reaction, reaction_run};
-use crate::report::{print_cost, print_reaction, secs};
+use crate::report::{print_cost, print_reaction};
 use crate::retry::retry;
+use crate::units::secs;
 
 /// The operator's default lag poll interval (no `pollSeconds`, no `--group-poll-seconds`).
 const DEFAULT_POLL: Duration = Duration::from_secs(5);

@@ -5,11 +5,7 @@ use std::time::Duration;
 
 use crate::cost::Cost;
 use crate::reaction::Reaction;
-
-/// Seconds with two decimals.
-pub fn secs(d: Duration) -> String {
-    format!("{:.2} s", d.as_secs_f64())
-}
+use crate::units::secs;
 
 /// Nearest-rank percentile of `samples` (sorted here).
 pub fn percentile(samples: &[Duration], p: f64) -> Duration {
