@@ -10,6 +10,7 @@ use super::state::{Error, annotated, draft_of, write};
 use crate::api::topic::Topic;
 use crate::api::{FORCE_DELETE_ANNOTATION, PAUSED_ANNOTATION};
 use crate::controllers::context::{Context, resolve_connection};
+use crate::decisions::problem::Problem;
 use crate::decisions::topic_deletion::{self, Deletion, DeletionFacts};
 use crate::kafka::KafkaError;
 
@@ -37,14 +38,14 @@ pub async fn cleanup(topic: Arc<Topic>, ctx: &Context, api: &Api<Topic>) -> Resu
         facts.readers = Some(&readers);
         verdict = topic_deletion::decide(&facts);
     }
-    match verdict {
-        Deletion::Keep(event) => {
+    match (verdict, &resolved) {
+        (Deletion::Keep(event), _) => {
             if let Some((reason, note, warning)) = event {
                 ctx.event(topic.as_ref(), warning, reason, "Delete", note).await;
             }
             Ok(Action::await_change())
         }
-        Deletion::Hold(problem) => {
+        (Deletion::Hold(problem), _) => {
             if problem.reason == "InUse" {
                 let mut draft = draft_of(&topic);
                 draft.not_ready(problem.reason, problem.message.clone());
@@ -53,15 +54,18 @@ pub async fn cleanup(topic: Arc<Topic>, ctx: &Context, api: &Api<Topic>) -> Resu
             }
             Err(problem.into())
         }
-        Deletion::AskReaders => unreachable!("readers are asked only with a connection, which the verdict needs first"),
-        Deletion::Delete => {
-            let Ok((_, client)) = &resolved else { unreachable!("a Delete verdict needs a usable connection") };
+        (Deletion::Delete, Ok((_, client))) => {
             match client.delete_topic(&name).await {
                 Ok(()) | Err(KafkaError::UnknownTopic(_)) => {}
                 Err(e) => return Err(e.into()),
             }
             ctx.event(topic.as_ref(), false, "Deleted", "Delete", format!("deleted Kafka topic {name:?}")).await;
             Ok(Action::await_change())
+        }
+        // The verdict asks for Kafka only once the connection is usable (it is checked first): never reached.
+        (Deletion::AskReaders | Deletion::Delete, Err(problem)) => Err(problem.clone().into()),
+        (Deletion::AskReaders, Ok(_)) => {
+            Err(Problem::transient("DeletionPending", "the topic's readers are not known yet").into())
         }
     }
 }

@@ -54,22 +54,19 @@ pub async fn run(
         .predicate_filter(watch::spec_or_control_changed::<Topic>, Default::default());
     let handover_stream = futures::stream::poll_fn(move |cx| handovers.poll_recv(cx));
     let cached = reader.clone();
+    let config = ctx.config.clone();
     let connections = watch::watched::<KafkaConnection>(&ctx.client, &ctx.config);
     Controller::for_stream(topics, reader)
         .with_config(controller::Config::default().concurrency(256))
         .reconcile_on(handover_stream)
         // A connection's change (ready, policy) wakes the topics that use it, the default connection's included.
         .watches(connections, watcher::Config::default(), move |conn: KafkaConnection| {
-            let key = full_name(&conn);
+            let key = Some(full_name(&conn));
             cached
                 .state()
                 .into_iter()
-                .filter(|t| match &t.spec.connection_ref {
-                    Some(r) => {
-                        let ns = t.namespace().unwrap_or_default();
-                        format!("{}/{}", r.namespace.as_deref().unwrap_or(&ns), r.name) == key
-                    }
-                    None => true,
+                .filter(|t| {
+                    config.connection_key(t.spec.connection_ref.as_ref(), &t.namespace().unwrap_or_default()) == key
                 })
                 .map(|t| ObjectRef::from_obj(t.as_ref()))
                 .collect::<Vec<_>>()
