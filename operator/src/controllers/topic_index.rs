@@ -72,9 +72,11 @@ impl TopicIndex {
         let mut inner = lock(&self.inner);
         let Some((key, claim)) = inner.by_object.remove(&name) else { return };
         let Some(m) = inner.claims.get_mut(&key) else { return };
-        let was_owner = m.keys().next() == Some(&claim);
         m.remove(&claim);
-        if was_owner && let Some(next) = m.values().next() {
+        // The next claimant takes over; which one depends on the connection's tenancy rule (the first of all, or
+        // the first of the namespace), which the index does not know: every remaining claimant looks again (they
+        // are one or two).
+        for next in m.values() {
             let _ = self.handover.send(next.clone());
         }
         if m.is_empty() {
@@ -82,12 +84,15 @@ impl TopicIndex {
         }
     }
 
-    /// The owner (`namespace/name`) of the Kafka topic `topic` names, when it is not `topic` itself.
-    pub fn other_owner(&self, topic: &Topic) -> Option<String> {
+    /// The owner (`namespace/name`) of the Kafka topic `topic` names, when it is not `topic` itself. Under a
+    /// connection's tenancy rule (`tenancy`) each namespace's names get its own prefix, so only the topics of the
+    /// same namespace claim the same Kafka topic.
+    pub fn other_owner(&self, topic: &Topic, tenancy: bool) -> Option<String> {
         let key = self.key_of(topic)?;
         let name = full_name(topic);
+        let ns = format!("{}/", topic.namespace().unwrap_or_default());
         let inner = lock(&self.inner);
-        let (_, owner) = inner.claims.get(&key)?.keys().next()?;
+        let (_, owner) = inner.claims.get(&key)?.keys().find(|(_, claimant)| !tenancy || claimant.starts_with(&ns))?;
         (owner != &name).then(|| owner.clone())
     }
 
@@ -123,11 +128,18 @@ mod tests {
         index.upsert(&new);
         index.upsert(&old);
         index.upsert(&other);
-        assert_eq!(index.other_owner(&old), None);
-        assert_eq!(index.other_owner(&new).as_deref(), Some("a/orders"));
-        assert_eq!(index.other_owner(&other), None);
+        assert_eq!(index.other_owner(&old, false), None);
+        assert_eq!(index.other_owner(&new, false).as_deref(), Some("a/orders"));
+        assert_eq!(index.other_owner(&other, false), None);
+        // Under tenancy, a/orders and b/orders-copy are two Kafka topics (a.orders, b.orders).
+        assert_eq!(index.other_owner(&new, true), None);
+        let same_ns = topic("a", "orders-copy", "orders", "2026-03-01T00:00:00Z");
+        index.upsert(&same_ns);
+        assert_eq!(index.other_owner(&same_ns, true).as_deref(), Some("a/orders"));
+        index.remove(&same_ns);
+        while rx.try_recv().is_ok() {}
         index.remove(&old);
-        assert_eq!(index.other_owner(&new), None);
+        assert_eq!(index.other_owner(&new, false), None);
         assert_eq!(rx.try_recv().unwrap().name, "orders-copy");
     }
 }

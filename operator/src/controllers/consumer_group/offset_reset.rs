@@ -7,7 +7,7 @@ use kube::ResourceExt;
 
 use super::observe::Observed;
 use super::scale::ScaleTarget;
-use super::shared::{Draft, Error};
+use super::shared::{Draft, Error, KafkaNames};
 use crate::api::consumer_group::{ConsumerGroup, OffsetReset, OffsetResetTarget};
 use crate::controllers::context::Context;
 use crate::decisions::lag::TopicPartition;
@@ -24,6 +24,7 @@ const MAX_STEPS: usize = 16;
 pub async fn offset_reset_step(
     ctx: &Context,
     cg: &ConsumerGroup,
+    names: &KafkaNames,
     client: &ClusterClient,
     observed: &Observed,
     d: &mut Draft,
@@ -31,7 +32,7 @@ pub async fn offset_reset_step(
     let Some(spec) = &cg.spec.offset_reset else { return Ok(false) };
     let ns = cg.namespace().unwrap_or_default();
     let target = cg.spec.autoscaling.as_ref().map(|a| ScaleTarget::new(ctx, &ns, a));
-    let group = cg.group_id();
+    let group = names.group_id.clone();
     let mut facts = Facts {
         group: group.clone(),
         members: observed.members,
@@ -50,7 +51,7 @@ pub async fn offset_reset_step(
             (Some(Action::ReadReplicas), Some(t)) => facts.replicas = Some(t.replicas().await?.unwrap_or(0)),
             (Some(Action::ScaleTo(n)), Some(t)) => t.set(n).await?,
             (Some(Action::WriteOffsets), _) => {
-                facts.written = Some(reset_offsets(client, &group, spec, observed).await)
+                facts.written = Some(reset_offsets(client, &group, &names.topics(&spec.topics), spec, observed).await)
             }
             (Some(Action::ReadReplicas | Action::ScaleTo(_)), None) | (None, _) => {}
         }
@@ -68,12 +69,13 @@ pub async fn offset_reset_step(
 async fn reset_offsets(
     client: &ClusterClient,
     group: &str,
+    topics: &[String],
     spec: &OffsetReset,
     observed: &Observed,
 ) -> Result<usize, String> {
     let value = targets::parse_value(spec.to, spec.value.as_deref())?;
     let chosen: Vec<&TopicPartition> =
-        observed.offsets.keys().filter(|tp| spec.topics.is_empty() || spec.topics.contains(&tp.topic)).collect();
+        observed.offsets.keys().filter(|tp| topics.is_empty() || topics.contains(&tp.topic)).collect();
     if chosen.is_empty() {
         return Err("no partition to reset (check spec.offsetReset.topics and spec.topics)".into());
     }

@@ -22,7 +22,7 @@ use super::lag_status::{fill_lag_status, lag_conditions, observe_lag};
 use super::observe::observe;
 use super::offset_reset::offset_reset_step;
 use super::scale::autoscale_step;
-use super::shared::{Draft, Error, SCALING_ACTIVE, SCALING_LIMITED, now_ms};
+use super::shared::{Draft, Error, KafkaNames, SCALING_ACTIVE, SCALING_LIMITED, now_ms};
 use crate::api::PAUSED_ANNOTATION;
 use crate::api::conditions::READY;
 use crate::api::consumer_group::ConsumerGroup;
@@ -125,8 +125,8 @@ async fn reconcile_inner(cg: &ConsumerGroup, ctx: &Context) -> Result<Action, Er
     d.status.observed_generation = cg.metadata.generation;
     d.status.group_id = Some(group_id.clone());
 
-    let client = match resolve_connection(ctx, cg.spec.connection_ref.as_ref(), &ns) {
-        Ok((_, c)) => c,
+    let (names, client) = match resolve_connection(ctx, cg.spec.connection_ref.as_ref(), &ns) {
+        Ok((conn, c)) => (KafkaNames::of(cg, &conn), c),
         Err(problem) => {
             let retry = problem.retry_after(Duration::from_secs(10));
             d.set(READY, false, problem.reason, problem.message);
@@ -134,7 +134,9 @@ async fn reconcile_inner(cg: &ConsumerGroup, ctx: &Context) -> Result<Action, Er
             return Ok(Action::requeue(retry));
         }
     };
-    let observed = match observe(&client, &group_id, &cg.spec.topics).await {
+    let group_id = names.group_id.clone();
+    d.status.group_id = Some(group_id.clone());
+    let observed = match observe(&client, &group_id, &names.topics(&cg.spec.topics)).await {
         Ok(Ok(o)) => o,
         Ok(Err(msg)) => {
             d.set(READY, false, "TopicNotFound", msg);
@@ -165,7 +167,7 @@ async fn reconcile_inner(cg: &ConsumerGroup, ctx: &Context) -> Result<Action, Er
     ctx.metrics.group_lag_seconds.get_or_create(&labels).set(lag.max_lag_seconds().unwrap_or(0.0));
 
     let paused = cg.annotations().get(PAUSED_ANNOTATION).is_some_and(|v| v == "true");
-    let resetting = offset_reset_step(ctx, cg, &client, &observed, &mut d).await?;
+    let resetting = offset_reset_step(ctx, cg, &names, &client, &observed, &mut d).await?;
     if let Some(a) = &cg.spec.autoscaling {
         if paused {
             d.set(SCALING_ACTIVE, false, "Paused", format!("annotation {PAUSED_ANNOTATION}=true"));

@@ -3,8 +3,12 @@
 
 use k8s_openapi::jiff::Timestamp;
 
+use kube::ResourceExt;
+
 use crate::api::conditions;
-use crate::api::consumer_group::ConsumerGroupStatus;
+use crate::api::connection::KafkaConnection;
+use crate::api::consumer_group::{ConsumerGroup, ConsumerGroupStatus};
+use crate::decisions::tenancy;
 use crate::kafka::KafkaError;
 
 pub const LAG_WITHIN_SLO: &str = "LagWithinSLO";
@@ -28,3 +32,22 @@ pub fn now_ms() -> i64 {
 }
 
 pub type Draft = conditions::Draft<ConsumerGroupStatus>;
+
+/// A group's names in Kafka on its connection: its group id, and its topic names, each with the namespace's
+/// prefix before it under the connection's tenancy rule (as they are without one).
+pub struct KafkaNames {
+    pub group_id: String,
+    prefix: Option<String>,
+}
+
+impl KafkaNames {
+    pub fn of(cg: &ConsumerGroup, conn: &KafkaConnection) -> KafkaNames {
+        let prefix = tenancy::prefix(conn.spec.tenancy.as_ref(), &cg.namespace().unwrap_or_default());
+        KafkaNames { group_id: tenancy::with_prefix(prefix.as_deref(), &cg.group_id()), prefix }
+    }
+
+    /// The Kafka name of each topic in `names` (a list of the spec).
+    pub fn topics(&self, names: &[String]) -> Vec<String> {
+        names.iter().map(|t| tenancy::with_prefix(self.prefix.as_deref(), t)).collect()
+    }
+}

@@ -116,6 +116,19 @@ async fn apply(policy: Arc<DlqPolicy>, st: &Arc<DlqContext>, api: &Api<DlqPolicy
     let requeue = Action::requeue(MONITOR_INTERVAL);
 
     let plan = naming::generated_topics(&policy.name_any(), &policy.spec.source_topic, &topics_spec(&policy));
+    // Under a tenancy rule the child Topics get the namespace's prefix, and the monitor and the redrive would need
+    // it too: until they have it, the policy is refused before it creates anything.
+    let plan = match resolve_connection(ctx, policy.spec.connection_ref.as_ref(), &ns) {
+        Ok((conn, _)) if conn.spec.tenancy.is_some() => Err(Problem::new(
+            "TenancyNotSupported",
+            format!(
+                "KafkaConnection {} has spec.tenancy, which DlqPolicy does not support yet; use a connection \
+                 without it",
+                conn.name_any()
+            ),
+        )),
+        _ => plan,
+    };
     let wanted = match plan {
         Ok(w) => w,
         Err(problem) => {

@@ -12,7 +12,7 @@ use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 
 use super::replication::{Replication, replication};
-use super::state::{CONFLICT, DRIFTED, Error, PAUSED, StatusDraft, annotated, draft_of, write};
+use super::state::{CONFLICT, DRIFTED, Error, PAUSED, StatusDraft, annotated, draft_of, kafka_name, write};
 use crate::api::KafkaConnection;
 use crate::api::PAUSED_ANNOTATION;
 use crate::api::common::ManagementPolicy;
@@ -107,16 +107,18 @@ async fn converge(topic: &Topic, ctx: &Context, draft: &mut StatusDraft) -> Resu
         let retry = p.retry_after(KAFKA_RETRY);
         Halt::quiet(p, retry)
     })?;
-    if let Some(owner) = ctx.topic_index.other_owner(topic) {
-        let msg = format!("Kafka topic {:?} is managed by Topic {owner}", topic.kafka_name());
+    let name = kafka_name(topic, &conn);
+    draft.status.topic_name = Some(name.clone());
+    if let Some(owner) = ctx.topic_index.other_owner(topic, conn.spec.tenancy.is_some()) {
+        let msg = format!("Kafka topic {name:?} is managed by Topic {owner}");
         draft.set(CONFLICT, true, "Conflict", msg.clone());
         return Err(Halt::quiet(Problem::new("Conflict", msg), resync));
     }
     draft.drop_condition(CONFLICT);
 
     // Validate: the spec alone, against Kafka's rules and the connection's guardrails.
-    let desired =
-        validate(topic, &conn).map_err(|p| Halt { event: Announce::WhenNew("Validate"), ..Halt::quiet(p, resync) })?;
+    let desired = validate(topic, name, &conn)
+        .map_err(|p| Halt { event: Announce::WhenNew("Validate"), ..Halt::quiet(p, resync) })?;
 
     // Observe, plan, act.
     let observed = observe(&client, &desired.name).await.map_err(|e| Halt::quiet(e.problem(), KAFKA_RETRY))?;
@@ -193,9 +195,9 @@ async fn converge(topic: &Topic, ctx: &Context, draft: &mut StatusDraft) -> Resu
 }
 
 /// The spec as Kafka terms, checked against Kafka's rules and the connection's guardrails.
-fn validate(topic: &Topic, conn: &KafkaConnection) -> Result<DesiredTopic, Problem> {
+fn validate(topic: &Topic, name: String, conn: &KafkaConnection) -> Result<DesiredTopic, Problem> {
     let desired = DesiredTopic {
-        name: topic.kafka_name(),
+        name,
         partitions: topic.spec.partitions,
         replication_factor: topic.spec.replication_factor,
         config: topic.spec.config.clone(),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 
-use super::state::{Error, annotated, draft_of, write};
+use super::state::{Error, annotated, draft_of, kafka_name, write};
 use crate::api::topic::Topic;
 use crate::api::{FORCE_DELETE_ANNOTATION, PAUSED_ANNOTATION};
 use crate::controllers::context::{Context, resolve_connection};
@@ -16,14 +16,19 @@ use crate::kafka::KafkaError;
 
 /// Deletes the Kafka topic of a `Topic` being deleted, when its policies allow and nothing reads it.
 pub async fn cleanup(topic: Arc<Topic>, ctx: &Context, api: &Api<Topic>) -> Result<Action, Error> {
-    let name = topic.kafka_name();
     let ns = topic.namespace().unwrap_or_default();
     let resolved = resolve_connection(ctx, topic.spec.connection_ref.as_ref(), &ns);
+    let name = match &resolved {
+        Ok((conn, _)) => kafka_name(&topic, conn),
+        Err(_) => topic.status.as_ref().and_then(|s| s.topic_name.clone()).unwrap_or_else(|| topic.kafka_name()),
+    };
+    // Without the connection its tenancy rule is unknown: the stricter reading (any claimant conflicts) holds.
+    let tenancy = resolved.as_ref().is_ok_and(|(conn, _)| conn.spec.tenancy.is_some());
     let mut facts = DeletionFacts {
         kafka_name: &name,
         deletion_policy: topic.spec.deletion_policy,
         management_policy: topic.spec.management_policy,
-        conflicting: ctx.topic_index.other_owner(&topic).is_some(),
+        conflicting: ctx.topic_index.other_owner(&topic, tenancy).is_some(),
         paused: annotated(&topic, PAUSED_ANNOTATION),
         forced: annotated(&topic, FORCE_DELETE_ANNOTATION),
         connection: resolved.as_ref().map(|(conn, _)| conn.spec.policy.as_ref().is_none_or(|p| p.allow_topic_deletion)),
