@@ -36,20 +36,25 @@ pub fn chart_rbac_manifests(repo: &Path) -> anyhow::Result<String> {
         .collect())
 }
 
-/// A kubeconfig for the chart's ServiceAccount, created once per stack (and reused by later tests).
+/// A kubeconfig for the chart's ServiceAccount, created once per stack (and reused by later tests); the chart's RBAC
+/// is applied again when it changed since it was last applied.
 pub fn operator_kubeconfig(admin_kubeconfig: &Path, stack_dir: &Path) -> anyhow::Result<PathBuf> {
     let path = stack_dir.join("operator-sa.kubeconfig");
-    if path.exists() {
+    // The RBAC last applied to this stack: applied again whenever the chart's differs (a stack outlives a change
+    // of the chart), so a test never runs with an older chart's grants.
+    let applied = stack_dir.join("operator-sa.rbac.yaml");
+    let manifests = chart_rbac_manifests(&crate::repo_root())?;
+    let current = std::fs::read_to_string(&applied).ok();
+    if path.exists() && current.as_deref() == Some(manifests.as_str()) {
         return Ok(path);
     }
-    let manifests = chart_rbac_manifests(&crate::repo_root())?;
     let kubectl = |args: &[&str]| {
         let mut c = Command::new("kubectl");
         c.env("KUBECONFIG", admin_kubeconfig).args(args);
         c
     };
     let ns_yaml = format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {OPERATOR_NAMESPACE}\n");
-    for doc in [ns_yaml, manifests] {
+    for doc in [ns_yaml, manifests.clone()] {
         let mut child = kubectl(&["apply", "-f", "-"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -61,6 +66,12 @@ pub fn operator_kubeconfig(admin_kubeconfig: &Path, stack_dir: &Path) -> anyhow:
         if !out.status.success() {
             bail!("kubectl apply of the chart's RBAC failed: {}", String::from_utf8_lossy(&out.stderr));
         }
+    }
+    let tmp = stack_dir.join(format!("operator-sa.rbac.yaml.{}", std::process::id()));
+    std::fs::write(&tmp, &manifests)?;
+    std::fs::rename(&tmp, &applied)?;
+    if path.exists() {
+        return Ok(path);
     }
     let token = run(&mut kubectl(&["create", "token", RELEASE, "-n", OPERATOR_NAMESPACE, "--duration", "48h"]))?;
     let server = run(&mut kubectl(&["config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}"]))?;

@@ -33,7 +33,11 @@ pub fn spec_or_control_changed<K: kube::Resource>(t: &K) -> Option<u64> {
     m.deletion_timestamp.as_ref().map(|d| d.0.as_second()).hash(&mut h);
     // The finalizer helper adds ours and then waits for that change to come back.
     m.finalizers.hash(&mut h);
-    for key in [crate::api::PAUSED_ANNOTATION, crate::api::FORCE_DELETE_ANNOTATION] {
+    for key in [
+        crate::api::PAUSED_ANNOTATION,
+        crate::api::FORCE_DELETE_ANNOTATION,
+        crate::api::kafka_user::ROTATE_PASSWORD_ANNOTATION,
+    ] {
         m.annotations.as_ref().and_then(|a| a.get(key)).hash(&mut h);
     }
     Some(h.finish())
