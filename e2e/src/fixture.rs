@@ -129,6 +129,17 @@ impl Fixture {
     }
 }
 
+impl Fixture {
+    /// Like [`Fixture::start_process`], but the operator watches every namespace (for tests that span two). Tests
+    /// run one at a time in `make test`, so it acts on no other test's resources.
+    pub async fn start_cluster_wide_process(prefix: &str, args: &[&str]) -> Fixture {
+        let (stack, client, ns) = prepare(prefix).await;
+        let operator = Operator::start(&stack, prefix, args);
+        operator.wait_ready().await;
+        Fixture { stack, client, ns, operator }
+    }
+}
+
 impl<O> Fixture<O> {
     pub fn api<K: Namespaced>(&self) -> Api<K> {
         Api::namespaced(self.client.clone(), &self.ns.name)

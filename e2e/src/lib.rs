@@ -4,6 +4,7 @@
 //! The stack is found through the variables `e2e/stack/env.sh` exports; a test run without them fails at once with
 //! a message saying so, instead of skipping.
 
+pub mod app;
 pub mod conditions;
 pub mod emulator;
 pub mod fixture;

@@ -1,0 +1,132 @@
+//! An application as a `KafkaUser` makes it: the credential read from the Secret Tributary wrote, and real clients
+//! that use nothing else — rdkafka configured from the Secret's keys, and kcat given the same properties.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
+
+/// The Secret's client properties (`bootstrap.servers`, `security.protocol`, `sasl.mechanism`, `username`,
+/// `password`, `sasl.jaas.config`).
+#[derive(Clone, Debug)]
+pub struct App {
+    pub properties: BTreeMap<String, String>,
+}
+
+impl App {
+    /// Reads the Secret `name`.
+    pub async fn from_secret(secrets: &Api<Secret>, name: &str) -> anyhow::Result<App> {
+        let secret = secrets.get(name).await.with_context(|| format!("reading Secret {name}"))?;
+        let properties = secret
+            .data
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| Ok((k, String::from_utf8(v.0)?)))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(App { properties })
+    }
+
+    pub fn get(&self, key: &str) -> &str {
+        self.properties.get(key).map(String::as_str).unwrap_or_default()
+    }
+
+    /// The same application with another password (an old one, after a rotation).
+    pub fn with_password(&self, password: &str) -> App {
+        let mut app = self.clone();
+        app.properties.insert("password".into(), password.into());
+        app
+    }
+
+    /// An rdkafka configuration from the Secret alone: librdkafka takes the user name and password as
+    /// `sasl.username`/`sasl.password` (the JAAS line is for Java clients).
+    fn config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", self.get("bootstrap.servers"))
+            .set("security.protocol", self.get("security.protocol"))
+            .set("sasl.mechanism", self.get("sasl.mechanism"))
+            .set("sasl.username", self.get("username"))
+            .set("sasl.password", self.get("password"))
+            .set("log_level", "3");
+        c
+    }
+
+    /// Produces one record to `topic` with a fresh producer (no metadata cached from before an ACL change): Ok, or
+    /// the error code Kafka answered.
+    pub async fn produce(&self, topic: &str) -> Result<(), RDKafkaErrorCode> {
+        let producer: FutureProducer = self
+            .config()
+            .set("message.timeout.ms", "10000")
+            // Idempotence (librdkafka's default is off; Java's is on) is granted by the user's IdempotentWrite.
+            .set("enable.idempotence", "true")
+            .create()
+            .expect("a producer");
+        match producer.send(FutureRecord::to(topic).key("k").payload("v"), Duration::from_secs(15)).await {
+            Ok(_) => Ok(()),
+            Err((e, _)) => Err(e.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail)),
+        }
+    }
+
+    /// Consumes `topic` as `group` from the beginning for up to `window`: the number of records read, or the first
+    /// error Kafka answered (an authorization failure shows as an error on the poll).
+    pub fn consume(&self, topic: &str, group: &str, window: Duration) -> Result<usize, RDKafkaErrorCode> {
+        let consumer: BaseConsumer = self
+            .config()
+            .set("group.id", group)
+            .set("auto.offset.reset", "earliest")
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", "200")
+            .create()
+            .expect("a consumer");
+        consumer.subscribe(&[topic]).expect("subscribing");
+        let deadline = std::time::Instant::now() + window;
+        let mut read = 0;
+        while std::time::Instant::now() < deadline {
+            match consumer.poll(Duration::from_millis(200)) {
+                Some(Ok(_)) => read += 1,
+                Some(Err(e)) => return Err(code(&e)),
+                None if read > 0 => break,
+                None => {}
+            }
+        }
+        Ok(read)
+    }
+
+    /// Whether the credential logs in: a metadata request of a fresh client, which needs no ACL.
+    pub fn logs_in(&self) -> Result<(), RDKafkaErrorCode> {
+        let consumer: BaseConsumer = self.config().create().expect("a client");
+        consumer.fetch_metadata(None, Duration::from_secs(10)).map(|_| ()).map_err(|e| code(&e))
+    }
+
+    /// Produces `records` lines to `topic` with kcat, configured from the Secret the same way.
+    pub fn kcat_produce(&self, topic: &str, records: &[&str]) -> anyhow::Result<()> {
+        let mut child = Command::new("kcat")
+            .args(["-P", "-t", topic, "-b", self.get("bootstrap.servers")])
+            .args(["-X", &format!("security.protocol={}", self.get("security.protocol"))])
+            .args(["-X", &format!("sasl.mechanisms={}", self.get("sasl.mechanism"))])
+            .args(["-X", &format!("sasl.username={}", self.get("username"))])
+            .args(["-X", &format!("sasl.password={}", self.get("password"))])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .context("starting kcat")?;
+        use std::io::Write;
+        child.stdin.take().context("kcat's stdin")?.write_all(format!("{}\n", records.join("\n")).as_bytes())?;
+        let out = child.wait_with_output()?;
+        if !out.status.success() || !out.stderr.is_empty() {
+            bail!("kcat failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(())
+    }
+}
+
+fn code(e: &KafkaError) -> RDKafkaErrorCode {
+    e.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail)
+}
