@@ -45,16 +45,35 @@ impl App {
         app
     }
 
-    /// An rdkafka configuration from the Secret alone: librdkafka takes the user name and password as
-    /// `sasl.username`/`sasl.password` (the JAAS line is for Java clients).
+    /// librdkafka's properties from the Secret alone: for SCRAM the user name and password as
+    /// `sasl.username`/`sasl.password` (the JAAS line is for Java clients); for a certificate the PEM files as
+    /// `ssl.certificate.pem`, `ssl.key.pem` and `ssl.ca.pem`.
+    fn librdkafka(&self) -> Vec<(&'static str, &str)> {
+        let mut p = vec![
+            ("bootstrap.servers", self.get("bootstrap.servers")),
+            ("security.protocol", self.get("security.protocol")),
+        ];
+        if self.get("security.protocol") == "SSL" {
+            p.extend([("ssl.certificate.pem", self.get("user.crt")), ("ssl.key.pem", self.get("user.key"))]);
+            if !self.get("ca.crt").is_empty() {
+                p.push(("ssl.ca.pem", self.get("ca.crt")));
+            }
+        } else {
+            p.extend([
+                ("sasl.mechanism", self.get("sasl.mechanism")),
+                ("sasl.username", self.get("username")),
+                ("sasl.password", self.get("password")),
+            ]);
+        }
+        p
+    }
+
     fn config(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
-        c.set("bootstrap.servers", self.get("bootstrap.servers"))
-            .set("security.protocol", self.get("security.protocol"))
-            .set("sasl.mechanism", self.get("sasl.mechanism"))
-            .set("sasl.username", self.get("username"))
-            .set("sasl.password", self.get("password"))
-            .set("log_level", "3");
+        for (k, v) in self.librdkafka() {
+            c.set(k, v);
+        }
+        c.set("log_level", "3");
         c
     }
 
@@ -107,12 +126,12 @@ impl App {
 
     /// Produces `records` lines to `topic` with kcat, configured from the Secret the same way.
     pub fn kcat_produce(&self, topic: &str, records: &[&str]) -> anyhow::Result<()> {
-        let mut child = Command::new("kcat")
-            .args(["-P", "-t", topic, "-b", self.get("bootstrap.servers")])
-            .args(["-X", &format!("security.protocol={}", self.get("security.protocol"))])
-            .args(["-X", &format!("sasl.mechanisms={}", self.get("sasl.mechanism"))])
-            .args(["-X", &format!("sasl.username={}", self.get("username"))])
-            .args(["-X", &format!("sasl.password={}", self.get("password"))])
+        let mut kcat = Command::new("kcat");
+        kcat.args(["-P", "-t", topic]);
+        for (k, v) in self.librdkafka() {
+            kcat.args(["-X", &format!("{k}={v}")]);
+        }
+        let mut child = kcat
             .stdin(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()

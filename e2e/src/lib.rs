@@ -43,6 +43,8 @@ pub struct Stack {
     /// Every node's TLS (SSL) listener, and the PEM of the CA that signed their certificate.
     pub tls_bootstrap: String,
     pub tls_ca: PathBuf,
+    /// The clients CA the TLS listener authenticates client certificates with: its certificate and key (PEM).
+    pub clients_ca: (PathBuf, PathBuf),
     pub scram_user: String,
     pub scram_password: String,
     pub kafka_lib: PathBuf,
@@ -66,6 +68,7 @@ impl Stack {
             scram_bootstrap: get("KAFKA_SCRAM_BOOTSTRAP"),
             tls_bootstrap: get("KAFKA_TLS_BOOTSTRAP"),
             tls_ca: get("KAFKA_TLS_CA").into(),
+            clients_ca: (get("KAFKA_CLIENTS_CA_CERT").into(), get("KAFKA_CLIENTS_CA_KEY").into()),
             scram_user: get("KAFKA_SCRAM_USER"),
             scram_password: get("KAFKA_SCRAM_PASSWORD"),
             kafka_lib: get("KAFKA_LIB").into(),

@@ -309,3 +309,81 @@ async fn tenancy_keeps_namespaces_apart_and_bad_references_are_named() {
         api.delete(name, &DeleteParams::default()).await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_user_authenticates_with_the_certificate_tributary_issues() {
+    let f = Fixture::start_process("tls-users", &["--resync-seconds", "3"]).await;
+    let read = |p: &std::path::PathBuf| std::fs::read_to_string(p).unwrap();
+    let (ca_cert, ca_key) = (read(&f.stack.clients_ca.0), read(&f.stack.clients_ca.1));
+    f.apply::<Secret>(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "clients-ca"},
+        "stringData": {"tls.crt": ca_cert, "tls.key": ca_key}}))
+        .await;
+    f.apply::<Secret>(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "kafka-ca"},
+        "stringData": {"ca.crt": read(&f.stack.tls_ca)}}))
+        .await;
+    let spec = json!({"bootstrapServers": f.stack.tls_bootstrap.split(',').collect::<Vec<_>>(),
+        "tls": {"ca": {"name": "kafka-ca", "key": "ca.crt"}},
+        "clientCa": {"certificate": {"name": "clients-ca", "key": "tls.crt"}, "key": {"name": "clients-ca", "key": "tls.key"}}});
+    f.apply::<KafkaConnection>(manifest::tributary("KafkaConnection", "tls", spec)).await;
+    wait_condition(&f.api::<KafkaConnection>(), "tls", "Ready", "True", None, T).await.unwrap();
+    let conn = json!({"name": "tls"});
+    let (orders, private) = (unique("orders"), unique("private"));
+    for t in [&orders, &private] {
+        f.apply::<Topic>(manifest::topic(t, json!({"connectionRef": conn, "partitions": 1, "replicationFactor": 1})))
+            .await;
+        wait_condition(&f.api::<Topic>(), t, "Ready", "True", None, T).await.unwrap();
+    }
+    let spec = json!({"connectionRef": conn, "authentication": {"type": "tls"}, "produces": [orders]});
+    f.apply::<KafkaUser>(manifest::tributary("KafkaUser", "tls-app", spec)).await;
+    let status = ready_user(&f, "tls-app").await.status.unwrap();
+    let not_after = status.certificate_not_after.clone().expect("the certificate's end in the status").0;
+    let days = (not_after.as_second() - now_ms() / 1000) / 86_400;
+    assert!((364..=365).contains(&days), "valid for a year (the default), not {days} days");
+    let principal = "User:CN=tls-app";
+    let admin = admin_client(&f.stack);
+    assert_eq!(acls_of(&admin, principal).await, status.acls.iter().cloned().collect());
+    assert!(status.acls.iter().all(|a| a.principal == principal), "{:?}", status.acls);
+
+    // The Secret: the certificate and key as files and as PEM key store properties; the brokers' CA.
+    let secrets = f.api::<Secret>();
+    let app = App::from_secret(&secrets, "tls-app").await.unwrap();
+    assert_eq!((app.get("security.protocol"), app.get("ssl.keystore.type")), ("SSL", "PEM"));
+    assert_eq!(app.get("ca.crt"), read(&f.stack.tls_ca));
+    assert_eq!(app.get("ssl.keystore.certificate.chain"), app.get("user.crt"));
+    assert!(app.get("user.key").contains("PRIVATE KEY") && !app.properties.contains_key("password"));
+    until("the TLS app to produce to its topic", || app.produce(&orders), Result::is_ok).await.unwrap();
+    app.kcat_produce(&orders, &["over-tls"]).unwrap();
+    assert_eq!(app.produce(&private).await, Err(RDKafkaErrorCode::TopicAuthorizationFailed));
+
+    // A rotation issues a new key and certificate, which work.
+    let rotate = json!({"metadata": {"annotations": {"tributary.dev/rotate-password": "2026-12-01"}}});
+    let users = f.api::<KafkaUser>();
+    users.patch("tls-app", &PatchParams::default(), &Patch::Merge(&rotate)).await.unwrap();
+    let rotated = wait_for_some("a new certificate in the Secret", T, || async {
+        let now = App::from_secret(&secrets, "tls-app").await?;
+        Ok((now.get("user.crt") != app.get("user.crt")).then_some(now))
+    })
+    .await
+    .unwrap();
+    assert_ne!(rotated.get("user.key"), app.get("user.key"));
+    until("the new certificate to produce", || rotated.produce(&orders), Result::is_ok).await.unwrap();
+    let log = std::fs::read_to_string(&f.operator.log).unwrap();
+    for key in [app.get("user.key"), rotated.get("user.key"), ca_key.as_str()] {
+        let body: String = key.lines().filter(|l| !l.starts_with("-----")).collect();
+        assert!(!log.contains(&body), "a private key in the operator's log");
+    }
+
+    // A tls user on a connection without a client CA is refused, naming what is missing.
+    f.connection("plain").await;
+    let spec = json!({"connectionRef": {"name": "plain"}, "authentication": {"type": "tls"}});
+    f.apply::<KafkaUser>(manifest::tributary("KafkaUser", "no-ca", spec)).await;
+    let refused = wait_condition(&users, "no-ca", "Ready", "False", Some("ClientCaMissing"), T).await.unwrap();
+    assert!(refused.condition("Ready").unwrap().message.contains("spec.clientCa"));
+
+    users.delete("tls-app", &DeleteParams::default()).await.unwrap();
+    users.delete("no-ca", &DeleteParams::default()).await.unwrap();
+    wait_for("the KafkaUser to go", T, || async { Ok(users.get_opt("tls-app").await?) }, Option::is_none)
+        .await
+        .unwrap();
+    assert!(acls_of(&admin, principal).await.is_empty());
+}

@@ -57,6 +57,39 @@ pub struct KafkaConnectionSpec {
     /// Immutable (set it when creating the connection).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenancy: Option<Tenancy>,
+    /// The CA that issues client certificates to `KafkaUser`s with `authentication.type: tls`, which the brokers'
+    /// TLS listener trusts for client authentication (`ssl.client.auth`, with this CA in its truststore). Read from
+    /// Secrets in the connection's namespace; never logged nor copied anywhere but into the certificates it signs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca: Option<ClientCa>,
+}
+
+/// A CA for client certificates.
+#[derive(KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, x_kube(cel))]
+#[x_kube(validation = Rule::new("self.renewBeforeDays < self.validityDays").message("clientCa.renewBeforeDays must be less than clientCa.validityDays"))]
+#[serde(rename_all = "camelCase")]
+pub struct ClientCa {
+    /// The CA certificate (PEM).
+    pub certificate: SecretKeyRef,
+    /// The CA's private key (PEM, PKCS#8; ECDSA P-256/P-384, Ed25519 or RSA).
+    pub key: SecretKeyRef,
+    /// Days a client certificate is valid. Default 365.
+    #[serde(default = "default_validity_days")]
+    #[schemars(range(min = 1, max = 3650))]
+    pub validity_days: i32,
+    /// A certificate is issued again (new key, same name) once it has fewer days left than this. Default 30.
+    #[serde(default = "default_renew_before_days")]
+    #[schemars(range(min = 0, max = 3649))]
+    pub renew_before_days: i32,
+}
+
+fn default_validity_days() -> i32 {
+    365
+}
+
+fn default_renew_before_days() -> i32 {
+    30
 }
 
 /// How a namespace's resources map to Kafka names.

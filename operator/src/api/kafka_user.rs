@@ -287,7 +287,12 @@ pub struct KafkaUserStatus {
     /// When the password was last set: created or rotated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_rotated_time: Option<Time>,
-    /// The value of the `tributary.dev/rotate-password` annotation last carried out.
+    /// When the client certificate of a `tls` user expires; it is issued again `renewBeforeDays` (the
+    /// connection's `clientCa`) before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_not_after: Option<Time>,
+    /// The value of the `tributary.dev/rotate-password` annotation last carried out (for a `tls` user it issues a
+    /// new key and certificate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_rotation: Option<String>,
 }

@@ -31,7 +31,8 @@ pub enum Error {
     Kube(#[from] kube::Error),
 }
 
-async fn secret_value(api: &Api<Secret>, r: &SecretKeyRef, field: &str) -> Result<String, Problem> {
+/// The text under `r.key` of the Secret `r.name` (the Api's namespace), or a `SecretNotFound` problem naming `field`.
+pub async fn secret_value(api: &Api<Secret>, r: &SecretKeyRef, field: &str) -> Result<String, Problem> {
     let missing = |what: String| Problem::new("SecretNotFound", format!("{field}: {what}"));
     let secret = match api.get_opt(&r.name).await {
         Ok(Some(s)) => s,

@@ -93,6 +93,53 @@ pub fn scram_secret(
     .collect()
 }
 
+/// The Secret's keys for a client certificate: the PEM files, and the same as Kafka client properties (Java
+/// clients read PEM key stores since Kafka 2.7, KIP-651).
+pub const CERTIFICATE_KEY: &str = "user.crt";
+pub const PRIVATE_KEY_KEY: &str = "user.key";
+pub const CA_KEY: &str = "ca.crt";
+
+/// The Secret's data for a client certificate: the certificate and its key as files and as PEM key store
+/// properties, the CA that verifies the brokers when the connection names one (`ca_pem`), and the bootstrap
+/// servers with `security.protocol=SSL`.
+pub fn tls_secret(
+    username: &str,
+    certificate_pem: &str,
+    key_pem: &str,
+    ca_pem: Option<&str>,
+    bootstrap_servers: &[String],
+) -> BTreeMap<String, String> {
+    let mut data: BTreeMap<String, String> = [
+        (USERNAME_KEY, username),
+        (CERTIFICATE_KEY, certificate_pem),
+        (PRIVATE_KEY_KEY, key_pem),
+        (BOOTSTRAP_SERVERS_KEY, &bootstrap_servers.join(",")),
+        (SECURITY_PROTOCOL_KEY, "SSL"),
+        ("ssl.keystore.type", "PEM"),
+        ("ssl.keystore.certificate.chain", certificate_pem),
+        ("ssl.keystore.key", key_pem),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    if let Some(ca) = ca_pem {
+        data.insert(CA_KEY.into(), ca.into());
+        data.insert("ssl.truststore.type".into(), "PEM".into());
+        data.insert("ssl.truststore.certificates".into(), ca.into());
+    }
+    data
+}
+
+/// Whether a client certificate is issued again: there is none, it expires within `renew_before_days`, or a
+/// rotation is asked for.
+pub fn should_reissue(not_after_ms: Option<i64>, now_ms: i64, renew_before_days: i32, rotate: bool) -> bool {
+    const DAY_MS: i64 = 24 * 3600 * 1000;
+    match not_after_ms {
+        None => true,
+        Some(at) => rotate || at - now_ms < i64::from(renew_before_days) * DAY_MS,
+    }
+}
+
 /// Whether the rotate-password annotation asks for a rotation: it has a value, and not the one last carried out
 /// (`status.passwordRotation`).
 pub fn should_rotate(annotation: Option<&str>, carried_out: Option<&str>) -> bool {
@@ -174,6 +221,55 @@ mod tests {
             (plain["security.protocol"].as_str(), plain["bootstrap.servers"].as_str()),
             ("SASL_PLAINTEXT", "k1:9093")
         );
+    }
+
+    #[test]
+    fn a_certificate_is_issued_when_missing_near_its_end_or_rotated() {
+        const DAY: i64 = 24 * 3600 * 1000;
+        let now = 1_000 * DAY;
+        // (not after, renew before days, rotate) → issue
+        let table = [
+            (None, 30, false, true),
+            (Some(now + 365 * DAY), 30, false, false),
+            (Some(now + 31 * DAY), 30, false, false),
+            (Some(now + 30 * DAY), 30, false, false),
+            (Some(now + 30 * DAY - 1), 30, false, true),
+            (Some(now - DAY), 30, false, true),
+            (Some(now + DAY), 0, false, false),
+            (Some(now + 365 * DAY), 30, true, true),
+        ];
+        for (i, (not_after, before, rotate, want)) in table.into_iter().enumerate() {
+            assert_eq!(should_reissue(not_after, now, before, rotate), want, "row {i}");
+        }
+    }
+
+    #[test]
+    fn the_tls_secret_holds_pem_files_and_key_store_properties() {
+        let servers = ["k1:9094".to_string()];
+        let data = tls_secret("team-a.billing", "CERT", "KEY", Some("CA"), &servers);
+        let keys: Vec<&str> = data.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "bootstrap.servers",
+                "ca.crt",
+                "security.protocol",
+                "ssl.keystore.certificate.chain",
+                "ssl.keystore.key",
+                "ssl.keystore.type",
+                "ssl.truststore.certificates",
+                "ssl.truststore.type",
+                "user.crt",
+                "user.key",
+                "username"
+            ]
+        );
+        assert_eq!((data["user.crt"].as_str(), data["ssl.keystore.certificate.chain"].as_str()), ("CERT", "CERT"));
+        assert_eq!((data["user.key"].as_str(), data["ssl.keystore.key"].as_str()), ("KEY", "KEY"));
+        assert_eq!((data["ca.crt"].as_str(), data["security.protocol"].as_str()), ("CA", "SSL"));
+        let no_ca = tls_secret("u", "CERT", "KEY", None, &servers);
+        assert!(!no_ca.contains_key("ca.crt") && !no_ca.contains_key("ssl.truststore.type"));
+        assert!(!data.contains_key("password"));
     }
 
     #[test]

@@ -4,20 +4,19 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 
 use super::Error;
-use super::secret::{self, Found};
+use super::credentials;
+use super::state::{DRIFTED, Halt, PAUSED, RETRY, StatusDraft};
 use crate::api::access::AclBinding;
 use crate::api::common::ManagementPolicy;
 use crate::api::conditions::{self, Draft, READY};
-use crate::api::kafka_user::{AuthenticationType, KafkaUser, KafkaUserStatus, ROTATE_PASSWORD_ANNOTATION};
+use crate::api::kafka_user::{AuthenticationType, KafkaUser};
 use crate::api::{ConsumerGroup, KafkaConnection, PAUSED_ANNOTATION, Topic};
 use crate::controllers::context::{Context, resolve_connection};
 use crate::controllers::status::apply_status;
@@ -25,45 +24,7 @@ use crate::decisions::access::{self, ConsumedGroup, Reference};
 use crate::decisions::drift::{self, DriftSeen};
 use crate::decisions::problem::Problem;
 use crate::decisions::{credential, quota, tenancy};
-use crate::kafka::{ClusterClient, KafkaError, SCRAM_MIN_ITERATIONS, ScramMechanism};
-
-/// When to look again after Kafka or the apiserver failed.
-const RETRY: Duration = Duration::from_secs(10);
-
-pub const DRIFTED: &str = "Drifted";
-pub const PAUSED: &str = "Paused";
-
-type StatusDraft = Draft<KafkaUserStatus>;
-
-/// Why a reconcile stopped short of Ready, when to look again, and whether a Warning Event tells it (only when the
-/// reason is new, so a user stuck on a missing reference does not fill the Event stream).
-struct Halt {
-    problem: Problem,
-    retry: Duration,
-    announce: bool,
-}
-
-impl Halt {
-    fn quiet(problem: Problem, retry: Duration) -> Halt {
-        Halt { problem, retry, announce: false }
-    }
-
-    fn loud(problem: Problem, retry: Duration) -> Halt {
-        Halt { problem, retry, announce: true }
-    }
-
-    fn kafka(e: KafkaError, what: &str) -> Halt {
-        let problem = match &e {
-            KafkaError::Invalid(_) => Problem::new("KafkaRejected", format!("{what}: {e}")),
-            _ => e.problem().context(what),
-        };
-        Halt::loud(problem, RETRY)
-    }
-
-    fn kube(e: kube::Error, what: &str) -> Halt {
-        Halt::quiet(Problem::transient("KubernetesApiError", format!("{what}: {e}")), RETRY)
-    }
-}
+use crate::kafka::{ClusterClient, KafkaError};
 
 /// Reconciles a live user and writes its status once.
 pub async fn apply(user: Arc<KafkaUser>, ctx: &Context, api: &Api<KafkaUser>) -> Result<Action, Error> {
@@ -110,7 +71,10 @@ async fn converge(user: &KafkaUser, ctx: &Context, draft: &mut StatusDraft) -> R
     let desired = access::derive(&user.spec, &principal, &produced, &consumed, prefix.as_deref())
         .map_err(|p| Halt::loud(p, ctx.config.resync))?;
 
-    credential(user, ctx, &client, &conn, &username, draft).await?;
+    match user.spec.authentication.type_ {
+        AuthenticationType::ScramSha512 => credentials::scram(user, ctx, &client, &conn, &username, draft).await?,
+        AuthenticationType::Tls => credentials::tls(user, ctx, &conn, &username, draft).await?,
+    }
     acls(user, ctx, &client, &principal, desired, draft).await?;
     quotas(user, &client, &username, draft).await?;
 
@@ -123,24 +87,30 @@ async fn converge(user: &KafkaUser, ctx: &Context, draft: &mut StatusDraft) -> R
 
 /// What the spec asks that the connection cannot give.
 fn usable(user: &KafkaUser, conn: &KafkaConnection) -> Result<(), Problem> {
+    let name = conn.name_any();
     match user.spec.authentication.type_ {
-        AuthenticationType::Tls => Err(Problem::new(
+        AuthenticationType::Tls if conn.spec.client_ca.is_none() => Err(Problem::new(
             "ClientCaMissing",
             format!(
-                "spec.authentication.type: tls needs a client CA on KafkaConnection {} to issue certificates with, \
-                 and it has none; use scram-sha-512",
-                conn.name_any()
+                "spec.authentication.type: tls needs a client CA to issue certificates with (KafkaConnection {name} \
+                 spec.clientCa), and it has none"
+            ),
+        )),
+        AuthenticationType::Tls if conn.spec.tls.is_none() => Err(Problem::new(
+            "ConnectionWithoutTls",
+            format!(
+                "spec.authentication.type: tls needs KafkaConnection {name} to reach Kafka over TLS (its spec.tls), \
+                 so the Secret's bootstrap servers accept a client certificate; it has no spec.tls"
             ),
         )),
         AuthenticationType::ScramSha512 if conn.spec.sasl.is_none() => Err(Problem::new(
             "ConnectionWithoutSasl",
             format!(
-                "spec.authentication.type: scram-sha-512 needs KafkaConnection {} to reach Kafka over SASL (its \
-                 spec.sasl), so the Secret's bootstrap servers accept the credential; it has no spec.sasl",
-                conn.name_any()
+                "spec.authentication.type: scram-sha-512 needs KafkaConnection {name} to reach Kafka over SASL (its \
+                 spec.sasl), so the Secret's bootstrap servers accept the credential; it has no spec.sasl"
             ),
         )),
-        AuthenticationType::ScramSha512 => Ok(()),
+        AuthenticationType::ScramSha512 | AuthenticationType::Tls => Ok(()),
     }
 }
 
@@ -186,88 +156,6 @@ async fn references(
             Err(Halt::loud(Problem::new(p.reason, format!("{}; {}", p.message, c.message)), ctx.config.resync))
         }
     }
-}
-
-/// The SCRAM credential: a new password when there is none in the Secret or a rotation is asked for (set in Kafka
-/// first, then written to the Secret); the Secret's password set again when Kafka lost the credential; the Secret
-/// rewritten when its client properties are out of date.
-async fn credential(
-    user: &KafkaUser,
-    ctx: &Context,
-    client: &ClusterClient,
-    conn: &KafkaConnection,
-    username: &str,
-    draft: &mut StatusDraft,
-) -> Result<(), Halt> {
-    let ns = user.namespace().unwrap_or_default();
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
-    let name = user.secret_name();
-    let found = secret::read(&secrets, user, &name).await.map_err(|e| Halt::kube(e, "reading the Secret"))?;
-    if let Found::Foreign = found {
-        return Err(Halt::loud(
-            Problem::new(
-                "SecretConflict",
-                format!(
-                    "Secret {name:?} exists and was not written by Tributary for this KafkaUser: set spec.secretName"
-                ),
-            ),
-            ctx.config.resync,
-        ));
-    }
-    let rotation = user.annotations().get(ROTATE_PASSWORD_ANNOTATION).map(String::as_str);
-    let carried_out = draft.status.password_rotation.as_deref();
-    let rotate = credential::should_rotate(rotation, carried_out);
-    let mechanism = ScramMechanism::Sha512;
-    let kept = secret::password(&found).filter(|_| !rotate).map(str::to_string);
-    let password = match kept {
-        Some(password) => {
-            let known = client
-                .describe_scram_credentials(username)
-                .await
-                .map_err(|e| Halt::kafka(e, "reading the credential"))?;
-            if !known.iter().any(|(m, _)| *m == mechanism) {
-                client
-                    .upsert_scram_credential(username, mechanism, &password, SCRAM_MIN_ITERATIONS)
-                    .await
-                    .map_err(|e| Halt::kafka(e, "restoring the credential"))?;
-                let note = format!("Kafka had no SCRAM credential for {username:?}: set again from Secret {name:?}");
-                ctx.event(user, true, "CredentialRestored", "Apply", note).await;
-            }
-            password
-        }
-        None => {
-            let password = credential::new_password(random_bytes());
-            client
-                .upsert_scram_credential(username, mechanism, &password, SCRAM_MIN_ITERATIONS)
-                .await
-                .map_err(|e| Halt::kafka(e, "setting the credential"))?;
-            draft.status.password_rotated_time = Some(Time(draft.now));
-            if rotate {
-                draft.status.password_rotation = rotation.map(str::to_string);
-                ctx.event(
-                    user,
-                    false,
-                    "PasswordRotated",
-                    "Apply",
-                    format!("new password for {username:?} in Secret {name:?}"),
-                )
-                .await;
-            }
-            password
-        }
-    };
-    let tls = conn.spec.tls.is_some();
-    let data = credential::scram_secret(username, &password, &conn.spec.bootstrap_servers, tls);
-    secret::write(&secrets, user, &name, &found, data).await.map_err(|e| Halt::kube(e, "writing the Secret"))?;
-    Ok(())
-}
-
-/// 24 bytes from the operating system's random source.
-fn random_bytes() -> [u8; 24] {
-    use ring::rand::SecureRandom as _;
-    let mut bytes = [0u8; 24];
-    ring::rand::SystemRandom::new().fill(&mut bytes).expect("the system's random source");
-    bytes
 }
 
 /// Makes Kafka's bindings for the principal exactly `desired`, and records what was drift.

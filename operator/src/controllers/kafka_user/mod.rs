@@ -7,8 +7,11 @@
 //! - `cleanup`: what deleting the resource removes from Kafka under `deletionPolicy: Delete`.
 
 mod apply;
+mod certificate;
 mod cleanup;
+mod credentials;
 mod secret;
+mod state;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
