@@ -93,6 +93,25 @@ impl App {
         }
     }
 
+    /// Produces one record to `topic` in a committed transaction with `transactional_id`: Ok, or the first error
+    /// code Kafka answered (`TransactionalIdAuthorizationFailed` without rights on the id). Blocks a worker thread
+    /// for the transaction calls (the test runtime must be multi-threaded).
+    pub async fn produce_in_transaction(&self, topic: &str, transactional_id: &str) -> Result<(), RDKafkaErrorCode> {
+        use rdkafka::producer::Producer as _;
+        let producer: FutureProducer = self
+            .config()
+            .set("transactional.id", transactional_id)
+            .set("message.timeout.ms", "10000")
+            .create()
+            .expect("a transactional producer");
+        let t = Duration::from_secs(15);
+        tokio::task::block_in_place(|| producer.init_transactions(t)).map_err(|e| code(&e))?;
+        producer.begin_transaction().map_err(|e| code(&e))?;
+        let sent = producer.send(FutureRecord::to(topic).key("k").payload("in-transaction"), t).await;
+        sent.map_err(|(e, _)| code(&e))?;
+        tokio::task::block_in_place(|| producer.commit_transaction(t)).map_err(|e| code(&e))
+    }
+
     /// Consumes `topic` as `group` from the beginning for up to `window`: the number of records read, or the first
     /// error Kafka answered (an authorization failure shows as an error on the poll).
     pub fn consume(&self, topic: &str, group: &str, window: Duration) -> Result<usize, RDKafkaErrorCode> {

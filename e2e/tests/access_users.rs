@@ -102,6 +102,7 @@ async fn an_application_may_do_what_its_kafka_user_declares_and_nothing_else() {
     f.apply::<ConsumerGroup>(manifest::consumer_group(&billing, json!({"connectionRef": conn, "topics": [payments]})))
         .await;
     let spec = json!({"connectionRef": conn, "produces": [orders], "consumes": [billing],
+        "transactionalIds": [{"name": "app-tx-", "patternType": "Prefixed"}],
         "quotas": {"producerByteRate": 1048576, "requestPercentage": 55}});
     f.apply::<KafkaUser>(manifest::tributary("KafkaUser", "app", spec)).await;
     let user = ready_user(&f, "app").await;
@@ -126,6 +127,8 @@ async fn an_application_may_do_what_its_kafka_user_declares_and_nothing_else() {
             AclPatternType::Literal,
             IdempotentWrite,
         ),
+        AclBinding::allow(&principal, AclResourceType::TransactionalId, "app-tx-", AclPatternType::Prefixed, Write),
+        AclBinding::allow(&principal, AclResourceType::TransactionalId, "app-tx-", AclPatternType::Prefixed, Describe),
     ]
     .into();
     assert_eq!(status.acls.iter().cloned().collect::<BTreeSet<_>>(), want);
@@ -147,6 +150,10 @@ async fn an_application_may_do_what_its_kafka_user_declares_and_nothing_else() {
     app.kcat_produce(&orders, &["from-kcat-1", "from-kcat-2"]).unwrap();
     assert_eq!(app.produce(&private).await, Err(RDKafkaErrorCode::TopicAuthorizationFailed));
     assert!(app.kcat_produce(&private, &["x"]).is_err());
+    // Transactions with a declared transactional id (by prefix); refused with another.
+    app.produce_in_transaction(&orders, "app-tx-1").await.unwrap();
+    let refused = app.produce_in_transaction(&orders, "other-tx").await;
+    assert_eq!(refused, Err(RDKafkaErrorCode::TransactionalIdAuthorizationFailed));
     // Consume with the declared group; refused with another group, and on an undeclared topic.
     produce(&f.stack.producer(), &payments, "payment", 5).await.unwrap();
     let read = tokio::task::block_in_place(|| app.consume(&payments, &billing, Duration::from_secs(20)));
