@@ -20,6 +20,7 @@ pub mod tenancy;
 pub mod topic;
 pub mod topic_config;
 pub mod topic_deletion;
+pub mod topology;
 
 #[cfg(test)]
 mod simulation;
