@@ -5,3 +5,6 @@ KAFKA_VERSION=${KAFKA_VERSION:-4.1.1}
 LOG4J_VERSION=${LOG4J_VERSION:-2.24.3}
 HELM_VERSION=${HELM_VERSION:-v3.22.0}
 CACHE_ROOT=${TRIBUTARY_CACHE:-$HOME/.cache/tributary}
+# The official AsyncAPI parser (npm), which the map's e2e test validates `tributary topology --format asyncapi` with.
+ASYNCAPI_PARSER_VERSION=${ASYNCAPI_PARSER_VERSION:-3.6.6}
+ASYNCAPI_PARSER_DIR=$CACHE_ROOT/npm/asyncapi-parser-$ASYNCAPI_PARSER_VERSION

@@ -12,6 +12,7 @@ pub mod kafka_user;
 pub mod status;
 pub mod topic;
 pub mod topic_index;
+pub mod topology;
 pub mod watch;
 
 use std::sync::Arc;

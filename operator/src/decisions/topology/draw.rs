@@ -93,8 +93,8 @@ pub fn drawing(t: &Topology) -> Drawing {
         for (name, topic) in &space.topics {
             let mut lines = vec![format!("topic {name}")];
             match (topic.partitions, topic.replication_factor) {
-                (Some(p), Some(rf)) => lines.push(format!("{p} partitions, RF {rf}")),
-                (Some(p), None) => lines.push(format!("{p} partitions")),
+                (Some(p), Some(rf)) => lines.push(format!("{}, RF {rf}", partitions(p))),
+                (Some(p), None) => lines.push(partitions(p)),
                 _ => {}
             }
             if let Some(role) = &topic.role {
@@ -159,4 +159,8 @@ pub fn drawing(t: &Topology) -> Drawing {
         }
     }
     d
+}
+
+fn partitions(n: i32) -> String {
+    if n == 1 { "1 partition".into() } else { format!("{n} partitions") }
 }
