@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::Topology;
+use super::model::Topology;
 
 /// Kafka bindings' version (asyncapi/bindings kafka 0.5.0).
 const BINDING_VERSION: &str = "0.5.0";

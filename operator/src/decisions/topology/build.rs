@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use kube::ResourceExt;
 
-use super::{App, DlqNode, GroupNode, Health, Server, TopicNode, Topology};
+use super::model::{App, DlqNode, GroupNode, Health, Server, TopicNode, Topology};
 use crate::api::conditions::{self, READY};
 use crate::api::connection::Tenancy;
 use crate::api::consumer_group::PartitionStatus;

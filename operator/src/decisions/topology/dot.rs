@@ -1,8 +1,8 @@
 //! Graphviz DOT: one cluster per namespace, left to right, unhealthy nodes filled and worded.
 
-use super::Health;
-use super::Topology;
 use super::draw::{Drawing, Kind, Node, drawing};
+use super::model::Health;
+use super::model::Topology;
 
 /// Fill and border colours by health (the word in the label says the same for readers without colour).
 pub(crate) fn colours(health: &Health) -> (&'static str, &'static str) {

@@ -1,6 +1,6 @@
 //! The map as nodes and edges with their labels, the one shape every picture format draws.
 
-use super::{Health, Topology, count, node_id, seconds};
+use super::model::{Health, Topology, count, node_id, seconds};
 
 /// What a node stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,8 +1,8 @@
 //! Mermaid flowchart: one subgraph per namespace, unhealthy nodes styled and worded.
 
-use super::Health;
-use super::Topology;
 use super::draw::drawing;
+use super::model::Health;
+use super::model::Topology;
 
 /// Mermaid keeps a label in `"…"`; a `"` inside is written as its entity.
 fn label(lines: &[String]) -> String {

@@ -8,9 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use layout::backends::svg::SVGWriter;
 use layout::gv::{DotParser, GraphBuilder};
 
-use super::Topology;
 use super::dot::body;
 use super::draw::{Drawing, drawing};
+use super::model::Topology;
 
 /// Where rows wrap.
 const MAX_ROW_WIDTH: f64 = 1800.0;

@@ -2,6 +2,7 @@
 
 use serde_json::{Value, json};
 
+use super::model::{count, node_id, seconds};
 use super::*;
 use crate::api::{ConsumerGroup, DlqPolicy, KafkaConnection, KafkaUser, Topic};
 
