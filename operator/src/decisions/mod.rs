@@ -13,6 +13,7 @@ pub mod lag;
 pub mod offset_reset;
 pub mod problem;
 pub mod reassign;
+pub mod schema;
 pub mod topic;
 pub mod topic_config;
 pub mod topic_deletion;
