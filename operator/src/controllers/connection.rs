@@ -31,7 +31,7 @@ pub enum Error {
     Kube(#[from] kube::Error),
 }
 
-async fn secret_value(api: &Api<Secret>, r: &SecretKeyRef, field: &str) -> Result<String, Problem> {
+pub(crate) async fn secret_value(api: &Api<Secret>, r: &SecretKeyRef, field: &str) -> Result<String, Problem> {
     let missing = |what: String| Problem::new("SecretNotFound", format!("{field}: {what}"));
     let secret = match api.get_opt(&r.name).await {
         Ok(Some(s)) => s,

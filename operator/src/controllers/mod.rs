@@ -8,6 +8,7 @@ pub mod consumer_group;
 pub mod context;
 pub mod dlq_policy;
 pub mod group_memory;
+pub mod schema;
 pub mod status;
 pub mod topic;
 pub mod topic_index;
@@ -41,5 +42,6 @@ pub async fn run_all(
         topic::run(ctx.clone(), handovers, shutdown.clone()),
         consumer_group::run(ctx.clone(), shutdown.clone()),
         dlq_policy::run(ctx.clone(), shutdown.clone()),
+        schema::run(ctx.clone(), shutdown.clone()),
     );
 }

@@ -42,6 +42,7 @@ fn leak_kind(kind: &str) -> &'static str {
         "KafkaConnection" => "KafkaConnection",
         "ConsumerGroup" => "ConsumerGroup",
         "DlqPolicy" => "DlqPolicy",
+        "Schema" => "Schema",
         _ => "Other",
     }
 }
