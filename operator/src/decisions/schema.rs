@@ -103,6 +103,43 @@ pub fn plan(declared: CompatibilityLevel, policy: ManagementPolicy, observed: &O
     SchemaPlan { set_level, drift, register }
 }
 
+/// The fields behind the JSON Pointers (`/fields/1/type`) in a registry's reason, named from the Avro schema text
+/// they point into: `/fields/1 = qty`. Registries locate a difference by its position; people know fields by name.
+pub fn name_avro_paths(text: &str, reason: &str) -> Vec<String> {
+    let Ok(schema) = serde_json::from_str::<serde_json::Value>(text) else { return vec![] };
+    let mut named = vec![];
+    for (at, _) in reason.match_indices("/fields/") {
+        let path: String =
+            reason[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_')).collect();
+        // Walk the pointer, remembering the last field it went through.
+        let (mut node, mut field) = (&schema, None);
+        let mut walked = String::new();
+        for step in path.split('/').skip(1) {
+            let next = match node {
+                serde_json::Value::Array(items) => step.parse::<usize>().ok().and_then(|i| items.get(i)),
+                serde_json::Value::Object(map) => map.get(step),
+                _ => None,
+            };
+            let Some(next) = next else { break };
+            walked.push('/');
+            walked.push_str(step);
+            if walked.ends_with(&format!("fields/{step}"))
+                && let Some(name) = next.get("name").and_then(|n| n.as_str())
+            {
+                field = Some((walked.clone(), name.to_string()));
+            }
+            node = next;
+        }
+        if let Some((pointer, name)) = field {
+            let entry = format!("{pointer} = {name}");
+            if !named.contains(&entry) {
+                named.push(entry);
+            }
+        }
+    }
+    named
+}
+
 /// The message of a refused change: the registry's reasons, which name the fields, with the level in force.
 pub fn refusal(subject: &str, level: CompatibilityLevel, reasons: &[String]) -> Problem {
     let why = if reasons.is_empty() { "the registry gave no reason".to_string() } else { reasons.join("; ") };
@@ -202,6 +239,18 @@ mod tests {
             assert_eq!(p.drift.is_some(), drifted, "{declared:?} {policy:?} {observed:?}");
             assert_eq!(p.register, register, "{declared:?} {policy:?} {observed:?}");
         }
+    }
+
+    #[test]
+    fn registry_pointers_are_named_by_field() {
+        let text = r#"{"type":"record","name":"Order","fields":[{"name":"id","type":"string"},
+            {"name":"to","type":{"type":"record","name":"Address","fields":[{"name":"city","type":"string"}]}}]}"#;
+        let reason =
+            "reader type: STRING not compatible with writer type: INT at /fields/1/type/fields/0/type; x at /fields/0";
+        assert_eq!(name_avro_paths(text, reason), vec!["/fields/1/type/fields/0 = city", "/fields/0 = id"]);
+        assert!(name_avro_paths(text, "no pointer here").is_empty());
+        assert!(name_avro_paths("{not json", "/fields/0").is_empty());
+        assert!(name_avro_paths(text, "/fields/9").is_empty());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::shared::{Error, SchemaContext};
 use super::source;
 use crate::api::common::ManagementPolicy;
 use crate::api::conditions::{self, Draft, READY};
-use crate::api::schema::{Schema, SchemaStatus};
+use crate::api::schema::{Schema, SchemaStatus, SchemaType};
 use crate::controllers::status::apply_status;
 use crate::decisions::problem::Problem;
 use crate::decisions::schema::{self as decide, ObservedSubject};
@@ -187,7 +187,14 @@ async fn converge(schema: &Schema, sctx: &SchemaContext, draft: &mut StatusDraft
                     r
                 }
                 Err(RegistryError::Incompatible(reason)) => {
-                    let problem = decide::refusal(subject, declared, &[reason]);
+                    let mut reasons = vec![reason];
+                    if payload.schema_type == SchemaType::Avro {
+                        let named = decide::name_avro_paths(&payload.text, &reasons[0]);
+                        if !named.is_empty() {
+                            reasons.push(format!("in this schema {}", named.join(", ")));
+                        }
+                    }
+                    let problem = decide::refusal(subject, declared, &reasons);
                     if !already_reported(schema, problem.reason) {
                         ctx.metrics.schema_changes_refused.get_or_create(&labels).inc();
                     }
