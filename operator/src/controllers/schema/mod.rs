@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Action};
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -46,20 +47,21 @@ pub async fn run(ctx: Arc<Context>, shutdown: Receiver<bool>) {
     let sctx = Arc::new(SchemaContext::new(ctx.clone(), reader.clone()));
     let (by_topic, by_map, by_conn) = (reader.clone(), reader.clone(), reader.clone());
     let config = ctx.config.clone();
+    let config_maps =
+        watcher(watch::watched::<PartialObjectMeta<ConfigMap>>(&ctx.client, &ctx.config), watcher::Config::default())
+            .default_backoff()
+            .touched_objects();
     Controller::for_stream(schemas, reader)
         .with_config(controller::Config::default().concurrency(64))
         // A Topic that becomes Ready (or changes) wakes the Schemas of its records.
         .watches(watch::watched::<Topic>(&ctx.client, &ctx.config), watcher::Config::default(), move |t: Topic| {
             matching(&by_topic, &t, |s| s.spec.topic_ref.as_ref().is_some_and(|r| r.name == t.name_any()))
         })
-        // A ConfigMap holding a schema text: a changed text is tested and registered.
-        .watches(
-            watch::watched::<ConfigMap>(&ctx.client, &ctx.config),
-            watcher::Config::default(),
-            move |m: ConfigMap| {
-                matching(&by_map, &m, |s| s.spec.schema_from.as_ref().is_some_and(|r| r.name == m.name_any()))
-            },
-        )
+        // A ConfigMap holding a schema text: a changed text is tested and registered. Watched by metadata only (the
+        // mapper needs names, and ConfigMaps can be large).
+        .watches_stream(config_maps, move |m: PartialObjectMeta<ConfigMap>| {
+            matching(&by_map, &m, |s| s.spec.schema_from.as_ref().is_some_and(|r| r.name == m.name_any()))
+        })
         // A connection's change (its registry) wakes the Schemas that may use it.
         .watches(watch::watched::<KafkaConnection>(&ctx.client, &ctx.config), watcher::Config::default(), move |c| {
             let key = Some(full_name(&c));
