@@ -328,6 +328,17 @@ async fn bad_schemas_are_named_and_never_sent() {
     settled(&schemas, "order", "True", "Registered").await;
     assert_eq!(latest(&addr)["version"].as_i64(), Some(1));
     assert_eq!(latest(&order)["version"].as_i64(), Some(1));
+    // A changed text in the ConfigMap (a field added with a default) is tested and registered as version 2.
+    let address_v2 = r#"{"type":"record","name":"Address","namespace":"acme","fields":[{"name":"city","type":"string"},{"name":"zip","type":"string","default":""}]}"#;
+    f.apply::<ConfigMap>(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "texts"},
+        "data": {"address.avsc": address_v2}}))
+        .await;
+    wait_status(&schemas, "address", "version 2 from the ConfigMap", PATIENCE, |s| {
+        s.status.as_ref().and_then(|st| st.version) == Some(2)
+    })
+    .await
+    .unwrap();
+    assert_eq!(latest(&addr)["version"].as_i64(), Some(2));
     // Delete: the subject is soft-deleted with the resource (the referencing one: a registry keeps a referenced
     // subject).
     schemas.delete("order", &DeleteParams::default()).await.unwrap();
