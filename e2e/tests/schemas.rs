@@ -218,6 +218,19 @@ async fn schemas_register_evolve_refuse_and_keep_their_level() {
     assert!(ready_message(&s).contains("note"), "{}", ready_message(&s));
     assert_eq!(latest(&fwd)["versions"], json!([1]));
 
+    // managementPolicy Observe: the subject's other level is reported, never written.
+    let observer = json!({"subject": fwd, "connectionRef": {"name": "main"}, "schema": with_note,
+        "compatibility": "BACKWARD", "managementPolicy": "Observe"});
+    schema_in(&f, "payments-observer", observer).await;
+    let s = settled(&schemas, "payments-observer", "True", "Registered").await;
+    assert_eq!(s.status.as_ref().unwrap().version, Some(1));
+    let s = wait_condition(&schemas, "payments-observer", "Drifted", "True", Some("DriftObserved"), PATIENCE)
+        .await
+        .unwrap();
+    let drifted = s.conditions().into_iter().find(|c| c.type_ == "Drifted").unwrap().message;
+    assert!(drifted.contains("FORWARD") && drifted.contains("Observe"), "{drifted}");
+    assert_eq!(latest(&fwd)["compatibility"], "FORWARD");
+
     let registered = f.operator.metric_sum("tributary_schema_versions_registered_total").await.unwrap();
     assert!(registered >= 3.0, "versions registered: {registered}");
 

@@ -48,7 +48,10 @@ pub async fn target(sctx: &SchemaContext, schema: &Schema, ns: &str) -> Result<T
                     format!("spec.topicRef: Topic {:?} is not Ready{why}", r.name),
                 ));
             }
-            (decide::topic_subject(&topic.kafka_name(), r.part), topic.spec.connection_ref.clone())
+            // The name the Topic controller reports it used in Kafka (status.topicName), else the spec's.
+            let kafka_name =
+                topic.status.as_ref().and_then(|s| s.topic_name.clone()).unwrap_or_else(|| topic.kafka_name());
+            (decide::topic_subject(&kafka_name, r.part), topic.spec.connection_ref.clone())
         }
         (None, Some(subject)) => (subject.clone(), None),
         (None, None) => return Err(Problem::new("InvalidSpec", "one of spec.topicRef and spec.subject is required")),
