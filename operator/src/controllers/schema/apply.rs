@@ -148,7 +148,10 @@ async fn converge(schema: &Schema, sctx: &SchemaContext, draft: &mut StatusDraft
             draft.set(DRIFTED, true, "DriftObserved", msg);
         }
         (None, _) => {
-            if conditions::find(&draft.status.conditions, DRIFTED).is_none_or(|c| c.reason != "DriftCorrected") {
+            // The last correction stays on record until a new drift or a new spec generation (as for Topics).
+            let generation = schema.metadata.generation;
+            let drifted = conditions::find(&draft.status.conditions, DRIFTED);
+            if drifted.is_none_or(|c| c.reason != "DriftCorrected" || c.observed_generation != generation) {
                 draft.set(
                     DRIFTED,
                     false,
