@@ -8,3 +8,5 @@ CACHE_ROOT=${TRIBUTARY_CACHE:-$HOME/.cache/tributary}
 # The official AsyncAPI parser (npm), which the map's e2e test validates `tributary topology --format asyncapi` with.
 ASYNCAPI_PARSER_VERSION=${ASYNCAPI_PARSER_VERSION:-3.6.6}
 ASYNCAPI_PARSER_DIR=$CACHE_ROOT/npm/asyncapi-parser-$ASYNCAPI_PARSER_VERSION
+APICURIO_VERSION=${APICURIO_VERSION:-3.3.3}
+CONFLUENT_KAFKA_PY_VERSION=${CONFLUENT_KAFKA_PY_VERSION:-2.16.1}

@@ -16,6 +16,7 @@ pub mod offset_reset;
 pub mod problem;
 pub mod quota;
 pub mod reassign;
+pub mod schema;
 pub mod tenancy;
 pub mod topic;
 pub mod topic_config;
