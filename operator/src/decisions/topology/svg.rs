@@ -92,12 +92,39 @@ fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
+/// Lays out every part, on as many threads as the machine has cores (parts are independent), keeping their order.
+fn lay_out_all(parts: &[Drawing]) -> Vec<(String, f64, f64)> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(parts.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut out: Vec<Option<(String, f64, f64)>> = vec![None; parts.len()];
+    let done = std::sync::Mutex::new(&mut out);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(part) = parts.get(i) else { break };
+                    let laid = lay_out(part);
+                    if let Ok(mut slots) = done.lock() {
+                        slots[i] = Some(laid);
+                    }
+                }
+            });
+        }
+    });
+    out.into_iter().map(|p| p.unwrap_or_else(|| note("(not laid out)"))).collect()
+}
+
 /// The whole map as one SVG document.
 pub fn svg(t: &Topology) -> String {
     let d = drawing(t);
+    // Every part of every namespace, laid out at once; then placed band by band.
+    let bands: Vec<(&String, Vec<Drawing>)> = t.namespaces.keys().map(|ns| (ns, parts(&d.namespace(ns)))).collect();
+    let all: Vec<Drawing> = bands.iter().flat_map(|(_, parts)| parts.iter().cloned()).collect();
+    let mut laid = lay_out_all(&all).into_iter();
     let mut body = String::new();
     let (mut y, mut width) = (0.0_f64, 400.0_f64);
-    for ns in t.namespaces.keys() {
+    for (ns, parts) in &bands {
         body.push_str(&format!(
             "<text x=\"8\" y=\"{}\" font-family=\"Helvetica\" font-size=\"20\" font-weight=\"bold\" class=\"namespace\">namespace {}</text>\n",
             y + 24.0,
@@ -105,8 +132,8 @@ pub fn svg(t: &Topology) -> String {
         ));
         y += HEADING;
         let (mut x, mut row_height) = (0.0_f64, 0.0_f64);
-        for part in parts(&d.namespace(ns)) {
-            let (svg, w, h) = lay_out(&part);
+        for _ in parts {
+            let Some((svg, w, h)) = laid.next() else { break };
             if x > 0.0 && x + w > MAX_ROW_WIDTH {
                 y += row_height + GAP;
                 (x, row_height) = (0.0, 0.0);
