@@ -50,9 +50,9 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 command -v chromium >/dev/null && echo "chromium: $(command -v chromium)"
 
-if [ ! -f "$ASYNCAPI_PARSER_DIR/node_modules/@asyncapi/parser/package.json" ]; then
+if [ ! -f "$ASYNCAPI_PARSER_DIR/node_modules/@asyncapi/avro-schema-parser/package.json" ]; then
   mkdir -p "$ASYNCAPI_PARSER_DIR"
   npm install --no-audit --no-fund --loglevel=error --prefix "$ASYNCAPI_PARSER_DIR" \
-    "@asyncapi/parser@$ASYNCAPI_PARSER_VERSION" >/dev/null
+    "@asyncapi/parser@$ASYNCAPI_PARSER_VERSION" "@asyncapi/avro-schema-parser@$ASYNCAPI_AVRO_PARSER_VERSION" >/dev/null
 fi
-echo "@asyncapi/parser $ASYNCAPI_PARSER_VERSION in $ASYNCAPI_PARSER_DIR"
+echo "@asyncapi/parser $ASYNCAPI_PARSER_VERSION (+ Avro schema parser) in $ASYNCAPI_PARSER_DIR"

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tributary::api::{ConsumerGroup, DlqPolicy, KafkaUser, Topic};
+use tributary::api::{ConsumerGroup, DlqPolicy, KafkaUser, Schema, Topic};
 use tributary_e2e::kafka::{StuckMember, commit_offsets, produce};
 use tributary_e2e::*;
 
@@ -59,7 +59,8 @@ fn chromium(url: &str, screenshot: &Path) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_map_names_every_node_marks_the_unhealthy_and_its_asyncapi_document_is_valid() {
     let f = Fixture::start_process("map", &["--group-poll-seconds", "1"]).await;
-    f.scram_connection("main", json!({})).await;
+    let registry = std::env::var("SCHEMA_REGISTRY_URL").expect("SCHEMA_REGISTRY_URL: the stack's schema registry");
+    f.scram_connection("main", json!({"schemaRegistry": {"url": registry}})).await;
     let conn = json!({"name": "main"});
     let ns = f.ns.name.clone();
     let (orders, payments, audit) = (unique("orders"), unique("payments"), unique("audit"));
@@ -99,6 +100,15 @@ async fn the_map_names_every_node_marks_the_unhealthy_and_its_asyncapi_document_
             json!({"connectionRef": conn, "produces": produces, "consumes": consumes, "deletionPolicy": "Retain"});
         f.apply::<KafkaUser>(manifest::tributary("KafkaUser", name, spec)).await;
     }
+    // The orders topic's contract: an Avro value schema, the message payload of its AsyncAPI channel.
+    let avro = r#"{"type":"record","name":"Order","namespace":"shop","fields":[{"name":"id","type":"string"},{"name":"amount","type":"double"}]}"#;
+    f.apply::<Schema>(manifest::tributary(
+        "Schema",
+        "orders-value",
+        json!({"connectionRef": conn, "topicRef": {"name": orders}, "schemaType": "AVRO", "schema": avro}),
+    ))
+    .await;
+    wait_condition(&f.api::<Schema>(), "orders-value", "Ready", "True", None, T).await.unwrap();
     let groups = f.api::<ConsumerGroup>();
     wait_condition(&groups, &billing, "LagWithinSLO", "False", None, T).await.unwrap();
     wait_condition(&groups, &shipping, "Stalled", "True", Some("Stalled"), T).await.unwrap();
@@ -141,6 +151,10 @@ async fn the_map_names_every_node_marks_the_unhealthy_and_its_asyncapi_document_
     // checkout sends to 2 topics and invoicer to 1; each group receives from its one topic.
     assert_eq!((count("send"), count("receive")), (3, 2), "{ops:?}");
     assert!(ops.iter().all(|o| o["channels"].as_array().is_some_and(|c| c.len() == 1)), "{ops:?}");
+    // The Avro payload went through the parser's Avro schema parser: the orders channel's message has its fields.
+    let orders_channel =
+        parsed["channels"].as_array().unwrap().iter().find(|c| c["address"] == orders.as_str()).unwrap();
+    assert_eq!(orders_channel["payloadFields"], json!(["amount", "id"]), "{orders_channel}");
 
     // The live map: the operator's endpoints draw the same, and the page marks the unhealthy groups in words.
     let port = f.operator.http_port;

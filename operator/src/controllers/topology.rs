@@ -1,4 +1,4 @@
-//! The map's view of the cluster: for the operator, caches of the five kinds kept by their own watches (so the map
+//! The map's view of the cluster: for the operator, caches of the six kinds kept by their own watches (so the map
 //! is served whether or not this replica leads, and drawing it never asks the apiserver or Kafka anything); for
 //! the command line, one list of each kind.
 
@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch::Receiver;
 
 use super::watch;
-use crate::api::{ConsumerGroup, DlqPolicy, KafkaConnection, KafkaUser, Topic};
+use crate::api::{ConsumerGroup, DlqPolicy, KafkaConnection, KafkaUser, Schema, Topic};
 use crate::decisions::topology::{Resources, Topology, build};
 use crate::runtime::config::OperatorConfig;
 
@@ -23,6 +23,7 @@ pub struct TopologyView {
     groups: Store<ConsumerGroup>,
     dlqs: Store<DlqPolicy>,
     users: Store<KafkaUser>,
+    schemas: Store<Schema>,
     default_connection: Option<String>,
 }
 
@@ -33,6 +34,7 @@ pub struct TopologyWriters {
     groups: reflector::store::Writer<ConsumerGroup>,
     dlqs: reflector::store::Writer<DlqPolicy>,
     users: reflector::store::Writer<KafkaUser>,
+    schemas: reflector::store::Writer<Schema>,
 }
 
 impl TopologyView {
@@ -43,9 +45,10 @@ impl TopologyView {
         let (groups, w3) = reflector::store();
         let (dlqs, w4) = reflector::store();
         let (users, w5) = reflector::store();
+        let (schemas, w6) = reflector::store();
         let default_connection = config.connection_key(None, "");
-        let view = TopologyView { connections, topics, groups, dlqs, users, default_connection };
-        (view, TopologyWriters { connections: w1, topics: w2, groups: w3, dlqs: w4, users: w5 })
+        let view = TopologyView { connections, topics, groups, dlqs, users, schemas, default_connection };
+        (view, TopologyWriters { connections: w1, topics: w2, groups: w3, dlqs: w4, users: w5, schemas: w6 })
     }
 
     /// The map as the caches have it now.
@@ -58,12 +61,14 @@ impl TopologyView {
         }
         let (connections, topics, groups, dlqs, users) =
             (all(&self.connections), all(&self.topics), all(&self.groups), all(&self.dlqs), all(&self.users));
+        let schemas = all(&self.schemas);
         build(Resources {
             connections: &connections,
             topics: &topics,
             groups: &groups,
             dlqs: &dlqs,
             users: &users,
+            schemas: &schemas,
             default_connection: self.default_connection.as_deref(),
         })
     }
@@ -71,13 +76,14 @@ impl TopologyView {
 
 /// Keeps the caches filled until `shutdown`.
 pub async fn run(writers: TopologyWriters, client: Client, config: OperatorConfig, shutdown: Receiver<bool>) {
-    let TopologyWriters { connections, topics, groups, dlqs, users } = writers;
+    let TopologyWriters { connections, topics, groups, dlqs, users, schemas } = writers;
     tokio::select! {
         () = fill(watch::watched::<KafkaConnection>(&client, &config), connections) => {},
         () = fill(watch::watched::<Topic>(&client, &config), topics) => {},
         () = fill(watch::watched::<ConsumerGroup>(&client, &config), groups) => {},
         () = fill(watch::watched::<DlqPolicy>(&client, &config), dlqs) => {},
         () = fill(watch::watched::<KafkaUser>(&client, &config), users) => {},
+        () = fill(watch::watched::<Schema>(&client, &config), schemas) => {},
         () = watch::stopped(shutdown) => {},
     }
 }
@@ -127,12 +133,14 @@ pub async fn list(
         of::<DlqPolicy>(client, namespaces).await?,
         of::<KafkaUser>(client, namespaces).await?,
     );
+    let schemas = of::<Schema>(client, namespaces).await?;
     let mut topology = build(Resources {
         connections: &connections,
         topics: &topics,
         groups: &groups,
         dlqs: &dlqs,
         users: &users,
+        schemas: &schemas,
         default_connection,
     });
     // Servers of the connections the drawn resources use, not every connection of the cluster.

@@ -50,6 +50,45 @@ fn topic_configuration(config: &std::collections::BTreeMap<String, String>) -> M
     out
 }
 
+/// The channel's messages from its Schemas: the value's (and the key's, as the message's Kafka binding) payload
+/// in its own format — Avro and JSON Schema inline; Protobuf named only, AsyncAPI having no format for it.
+fn messages(schemas: &[super::model::SchemaInfo]) -> Map<String, Value> {
+    let mut out = Map::new();
+    let value = schemas.iter().find(|s| s.part == "value");
+    let key = schemas.iter().find(|s| s.part == "key");
+    let Some(value) = value.or(key) else { return out };
+    let mut message = json!({"name": value.name, "title": value.subject.clone().unwrap_or_else(|| value.name.clone()),
+        "description": format!("{} schema {}{}", value.schema_type, value.subject.clone().unwrap_or_default(),
+            value.version.map(|v| format!(" version {v}")).unwrap_or_default())});
+    if let Some(payload) = payload(value) {
+        message["payload"] = payload;
+    }
+    if let Some(key) = key.filter(|k| k.part == "key" && value.part == "value") {
+        let mut binding = json!({"bindingVersion": BINDING_VERSION});
+        if let Some(schema) = payload(key).and_then(|p| (key.schema_type == "JSON").then_some(p["schema"].clone())) {
+            binding["key"] = schema;
+        }
+        message["bindings"] = json!({"kafka": binding});
+    }
+    out.insert(key_of(&value.name), message);
+    out
+}
+
+fn key_of(name: &str) -> String {
+    key(&[name])
+}
+
+/// A multi-format schema object for an Avro or JSON Schema text that parses as JSON.
+fn payload(schema: &super::model::SchemaInfo) -> Option<Value> {
+    let text: Value = serde_json::from_str(schema.text.as_deref()?).ok()?;
+    let format = match schema.schema_type.as_str() {
+        "AVRO" => "application/vnd.apache.avro;version=1.9.0",
+        "JSON" => "application/schema+json;version=draft-07",
+        _ => return None,
+    };
+    Some(json!({"schemaFormat": format, "schema": text}))
+}
+
 /// The AsyncAPI document (as JSON; the CLI writes it as YAML or JSON).
 pub fn asyncapi(t: &Topology) -> Value {
     let mut servers = Map::new();
@@ -99,6 +138,10 @@ pub fn asyncapi(t: &Topology) -> Value {
             }
             let mut channel = json!({"address": name, "title": name, "description": description,
                 "bindings": {"kafka": Value::Object(kafka)}});
+            let messages = messages(&topic.schemas);
+            if !messages.is_empty() {
+                channel["messages"] = Value::Object(messages);
+            }
             if let Some(p) = space.dlqs.iter().find(|p| p.source_topic == *name) {
                 let mut chain: Vec<&String> = p.retry_topics.iter().collect();
                 chain.extend(p.dead_letter_topic.iter());

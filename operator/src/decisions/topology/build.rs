@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 
 use kube::ResourceExt;
 
-use super::model::{App, DlqNode, GroupNode, Health, Server, TopicNode, Topology};
+use super::model::{App, DlqNode, GroupNode, Health, SchemaInfo, Server, TopicNode, Topology};
 use crate::api::conditions::{self, READY};
 use crate::api::connection::Tenancy;
 use crate::api::consumer_group::PartitionStatus;
 use crate::api::dlq_policy::DEAD_LETTERS_WITHIN_LIMIT;
-use crate::api::{ConnectionRef, ConsumerGroup, DlqPolicy, KafkaConnection, KafkaUser, Topic};
+use crate::api::{ConnectionRef, ConsumerGroup, DlqPolicy, KafkaConnection, KafkaUser, Schema, Topic};
 use crate::decisions::tenancy;
 
 /// What the map is drawn from: the resources of the namespaces to draw, the connections they use, and the
@@ -22,6 +22,7 @@ pub struct Resources<'a> {
     pub groups: &'a [ConsumerGroup],
     pub dlqs: &'a [DlqPolicy],
     pub users: &'a [KafkaUser],
+    pub schemas: &'a [Schema],
     pub default_connection: Option<&'a str>,
 }
 
@@ -69,6 +70,7 @@ pub fn build(r: Resources<'_>) -> Topology {
             replication_factor: status.and_then(|s| s.replication_factor).or(topic.spec.replication_factor),
             config: topic.spec.config.clone(),
             role: None,
+            schemas: vec![],
             health: ready(status.map(|s| s.conditions.as_slice()).unwrap_or_default()),
         };
         t.namespaces.entry(ns).or_default().topics.insert(kafka_name, node);
@@ -158,6 +160,9 @@ pub fn build(r: Resources<'_>) -> Topology {
             health: ready(status.map(|s| s.conditions.as_slice()).unwrap_or_default()),
         });
     }
+    for schema in r.schemas {
+        attach_schema(&mut t, schema);
+    }
     // Topics only a group reads: drawn, marked as not declared here.
     for space in t.namespaces.values_mut() {
         let read: Vec<String> = space.groups.iter().flat_map(|g| g.topics.clone()).collect();
@@ -177,6 +182,7 @@ fn unknown_topic(name: &str) -> TopicNode {
         replication_factor: None,
         config: BTreeMap::new(),
         role: None,
+        schemas: vec![],
         health: Health::Warn("NO TOPIC RESOURCE".into()),
     }
 }
@@ -190,4 +196,41 @@ fn severity(s: PartitionStatus) -> u8 {
         PartitionStatus::Stop => 3,
         PartitionStatus::Stall => 4,
     }
+}
+
+/// Puts a Schema on its topic: the Topic it references, or the topic its explicit subject names by Confluent's
+/// TopicNameStrategy (`<topic>-value`, `<topic>-key`). A schema that is not Ready makes its topic need a look.
+fn attach_schema(t: &mut Topology, schema: &Schema) {
+    let ns = schema.namespace().unwrap_or_default();
+    let Some(space) = t.namespaces.get_mut(&ns) else { return };
+    let status = schema.status.as_ref();
+    let (topic, part) = match (&schema.spec.topic_ref, &schema.spec.subject) {
+        (Some(r), _) => {
+            let found = space.topics.values().find(|t| t.resource.as_deref() == Some(r.name.as_str()));
+            (found.map(|t| t.kafka_name.clone()), r.part.as_str().to_string())
+        }
+        (None, Some(subject)) => {
+            let split = ["-value", "-key"].iter().find_map(|s| Some((subject.strip_suffix(s)?, &s[1..])));
+            match split {
+                Some((topic, part)) if space.topics.contains_key(topic) => (Some(topic.to_string()), part.to_string()),
+                _ => (None, String::new()),
+            }
+        }
+        (None, None) => (None, String::new()),
+    };
+    let Some(topic) = topic.and_then(|name| space.topics.get_mut(&name)) else { return };
+    let health = ready(status.map(|s| s.conditions.as_slice()).unwrap_or_default());
+    if let Health::Bad(word) | Health::Warn(word) = &health {
+        let word = format!("SCHEMA {}: {}", part.to_uppercase(), word.trim_start_matches("NOT READY: "));
+        topic.health = topic.health.clone().max(Health::Warn(word));
+    }
+    topic.schemas.push(SchemaInfo {
+        name: schema.name_any(),
+        part,
+        subject: status.and_then(|s| s.subject.clone()).or_else(|| schema.spec.subject.clone()),
+        version: status.and_then(|s| s.version),
+        schema_type: schema.spec.schema_type.as_str().to_string(),
+        text: schema.spec.schema.clone(),
+        health,
+    });
 }

@@ -100,6 +100,11 @@ pub fn drawing(t: &Topology) -> Drawing {
             if let Some(role) = &topic.role {
                 lines.push(role.clone());
             }
+            for schema in &topic.schemas {
+                let version = schema.version.map(|v| format!(" v{v}")).unwrap_or_default();
+                let subject = schema.subject.clone().unwrap_or_else(|| schema.name.clone());
+                lines.push(format!("{} schema {subject}{version} ({})", schema.part, schema.schema_type));
+            }
             let mut health = topic.health.clone();
             if let Some(dlq) = space.dlqs.iter().find(|p| p.dead_letter_topic.as_deref() == Some(name.as_str())) {
                 lines.push(format!("depth {}", dlq.depth.map(count).unwrap_or_else(|| "?".into())));

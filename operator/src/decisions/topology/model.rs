@@ -62,6 +62,24 @@ pub struct TopicNode {
     pub config: BTreeMap<String, String>,
     /// The role a DlqPolicy gives it: `retry 1 (5 s)`, `dead letters`.
     pub role: Option<String>,
+    /// Its contracts: the Schemas of its key and value subjects.
+    pub schemas: Vec<SchemaInfo>,
+    pub health: Health,
+}
+
+/// A topic's contract: a `Schema` of its key or value subject.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SchemaInfo {
+    pub name: String,
+    /// `value` or `key`.
+    pub part: String,
+    pub subject: Option<String>,
+    pub version: Option<i32>,
+    /// `AVRO`, `JSON` or `PROTOBUF`.
+    pub schema_type: String,
+    /// The schema's text when it is inline in the spec (not from a ConfigMap).
+    pub text: Option<String>,
     pub health: Health,
 }
 

@@ -86,12 +86,30 @@ fn sample() -> Topology {
         ),
         obj("KafkaUser", "shop", "invoicer", json!({"consumes": ["billing"], "produces": ["audit"]}), ready),
     ];
+    let avro = r#"{"type":"record","name":"Order","fields":[{"name":"id","type":"string"}]}"#;
+    let schemas: Vec<crate::api::Schema> = vec![
+        obj(
+            "Schema",
+            "shop",
+            "orders-value",
+            json!({"topicRef": {"name": "orders"}, "schemaType": "AVRO", "schema": avro}),
+            json!({"subject": "orders-value", "version": 2, "conditions": [cond("Ready", "True", "Registered")]}),
+        ),
+        obj(
+            "Schema",
+            "shop",
+            "payments-value",
+            json!({"subject": "payments-value", "schemaType": "JSON", "schema": "{\"type\":\"object\"}"}),
+            json!({"conditions": [cond("Ready", "False", "Incompatible")]}),
+        ),
+    ];
     build(Resources {
         connections: &conns,
         topics: &topics,
         groups: &groups,
         dlqs: &dlqs,
         users: &users,
+        schemas: &schemas,
         default_connection: Some("shop/main"),
     })
 }
@@ -114,6 +132,11 @@ fn the_model_maps_names_and_health() {
     assert_eq!(shipping.burrow.as_deref(), Some("Stalled"));
     assert_eq!(shop.dlqs[0].health, Health::Warn("7 DEAD LETTERS".into()));
     assert_eq!(t.servers[0].sasl_mechanism.as_deref(), Some("SCRAM-SHA-512"));
+    // Contracts: by Topic reference, and by an explicit subject under TopicNameStrategy; a refused one shows.
+    let orders = &shop.topics["orders"].schemas[0];
+    assert_eq!((orders.part.as_str(), orders.version, orders.schema_type.as_str()), ("value", Some(2), "AVRO"));
+    assert_eq!(shop.topics["payments"].schemas[0].subject.as_deref(), Some("payments-value"));
+    assert_eq!(shop.topics["payments"].health, Health::Warn("SCHEMA VALUE: Incompatible".into()));
 }
 
 #[test]
@@ -192,6 +215,14 @@ fn the_asyncapi_document_has_a_channel_per_topic_and_an_operation_per_use() {
     assert_eq!((kafka["partitions"].as_i64(), kafka["replicas"].as_i64()), (Some(6), Some(3)));
     assert_eq!(kafka["topicConfiguration"], json!({"cleanup.policy": ["delete"], "retention.ms": 604800000}));
     assert_eq!(orders["x-tributary-dead-letter-chain"]["next"].as_array().unwrap().len(), 3);
+    // The value's schema is the message payload, in its own format.
+    let message = &orders["messages"]["orders-_value"];
+    assert_eq!(message["payload"]["schemaFormat"], "application/vnd.apache.avro;version=1.9.0");
+    assert_eq!(message["payload"]["schema"]["name"], "Order");
+    assert_eq!(
+        channels["shop--payments"]["messages"]["payments-_value"]["payload"]["schema"],
+        json!({"type": "object"})
+    );
     let ops = doc["operations"].as_object().unwrap();
     let sends = ops.values().filter(|o| o["action"] == "send").count();
     let receives: Vec<&Value> = ops.values().filter(|o| o["action"] == "receive").collect();
