@@ -77,9 +77,23 @@ fn check_in_kafka<O>(
     partitions: usize,
     config: &[(&str, &str)],
 ) -> HashMap<String, CliTopic> {
-    let listed = kafka_topic_names(&f.stack, prefix).expect("listing Kafka topics");
     let mut want = names.to_vec();
     want.sort();
+    // Each broker serves the topic list from its own copy of the cluster metadata, which follows the controller by
+    // a moment; a broker that has just restarted can answer from an older copy for a few seconds. Wait (bounded)
+    // for the listing to be complete before comparing it; a topic that never appears still fails here.
+    let started = Instant::now();
+    let complete = |l: &Vec<String>| l.len() >= want.len();
+    let listed = wait_for_blocking(
+        "Kafka to list every topic",
+        Duration::from_secs(60),
+        || kafka_topic_names(&f.stack, prefix),
+        complete,
+    )
+    .unwrap_or_else(|_| kafka_topic_names(&f.stack, prefix).expect("listing Kafka topics"));
+    if started.elapsed() > Duration::from_secs(1) {
+        eprintln!("Kafka listed every topic {:.1}s after the check began", started.elapsed().as_secs_f64());
+    }
     assert_eq!(listed.len(), want.len(), "Kafka has {} topics named {prefix}-*, want {}", listed.len(), want.len());
     assert_eq!(listed, want, "Kafka's topics differ from the resources");
     let described = describe_topics_cli(&f.stack, &format!("{prefix}-.*")).expect("describing topics");
