@@ -29,26 +29,23 @@ for p in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
 done
 go_tool_build helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" "$CACHE_ROOT/helm/$HELM_VERSION-k8s1.$k8s_minor" "$helm_ld"
 
-if ! command -v kcat >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ]; then
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat) >/dev/null 2>&1 \
-      || echo "warning: could not install kcat from Debian" >&2
-  else
-    echo "warning: kcat missing and not root; install it with: sudo apt-get install kcat" >&2
+# debian_tool COMMAND [PACKAGE]: installs PACKAGE (default COMMAND) from Debian when COMMAND is missing.
+debian_tool() {
+  local cmd=$1 pkg=${2:-$1}
+  if ! command -v "$cmd" >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg") >/dev/null 2>&1 \
+        || echo "warning: could not install $pkg from Debian" >&2
+    else
+      echo "warning: $cmd missing and not root; install it with: sudo apt-get install $pkg" >&2
+    fi
   fi
-fi
-command -v kcat >/dev/null && echo "kcat: $(command -v kcat)"
+  if command -v "$cmd" >/dev/null; then echo "$cmd: $(command -v "$cmd")"; fi
+}
 
+debian_tool kcat
 # Headless Chromium opens the operator's live map page in the map's e2e test.
-if ! command -v chromium >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ]; then
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
-      || echo "warning: could not install chromium from Debian" >&2
-  else
-    echo "warning: chromium missing and not root; install it with: sudo apt-get install chromium" >&2
-  fi
-fi
-command -v chromium >/dev/null && echo "chromium: $(command -v chromium)"
+debian_tool chromium
 
 if [ ! -f "$ASYNCAPI_PARSER_DIR/node_modules/@asyncapi/avro-schema-parser/package.json" ]; then
   mkdir -p "$ASYNCAPI_PARSER_DIR"

@@ -7,6 +7,7 @@ pub mod connection;
 pub mod consumer_group;
 pub mod context;
 pub mod dlq_policy;
+pub mod finalizers;
 pub mod group_memory;
 pub mod kafka_user;
 pub mod schema;

@@ -25,24 +25,13 @@ use kube::{Api, ResourceExt};
 use tokio::sync::watch::Receiver;
 
 use super::context::Context;
+pub use super::finalizers::Error;
+use super::finalizers::release_leftover;
 use super::watch;
 use crate::api::common::DeletionPolicy;
 use crate::api::kafka_user::{KAFKA_USER_FINALIZER, KafkaUser};
 use crate::api::{ConsumerGroup, KafkaConnection, Topic, full_name};
-use crate::kafka::KafkaError;
 use crate::runtime::metrics::{KindLabels, ReconcileLabels, ResultLabel};
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Kube(#[from] kube::Error),
-    #[error(transparent)]
-    Finalizer(#[from] Box<kube::runtime::finalizer::Error<Error>>),
-    #[error("{0}")]
-    Kafka(#[from] KafkaError),
-    #[error(transparent)]
-    Refused(#[from] crate::decisions::problem::Problem),
-}
 
 /// Runs the controller until `shutdown`.
 pub async fn run(ctx: Arc<Context>, shutdown: Receiver<bool>) {
@@ -132,12 +121,8 @@ pub async fn reconcile(user: Arc<KafkaUser>, ctx: Arc<Context>) -> Result<Action
 
 /// A `Retain` user holds no finalizer: deleting it leaves its credential, ACLs, quotas and Secret as they are.
 async fn without_finalizer(user: Arc<KafkaUser>, ctx: &Context, api: &Api<KafkaUser>) -> Result<Action, Error> {
-    if user.finalizers().iter().any(|f| f == KAFKA_USER_FINALIZER) {
-        // Left from when the policy was Delete: released, guarded by resourceVersion.
-        let remaining: Vec<&String> = user.finalizers().iter().filter(|f| *f != KAFKA_USER_FINALIZER).collect();
-        let patch = serde_json::json!({"metadata": {
-            "finalizers": remaining, "resourceVersion": user.resource_version()}});
-        api.patch(&user.name_any(), &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await?;
+    // Left from when the policy was Delete: released; the change comes back through the watch.
+    if release_leftover(api, user.as_ref(), KAFKA_USER_FINALIZER).await? {
         return Ok(Action::await_change());
     }
     if user.metadata.deletion_timestamp.is_some() {

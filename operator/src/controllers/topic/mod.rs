@@ -25,6 +25,7 @@ use tokio::sync::{mpsc, watch::Receiver};
 
 pub use self::state::Error;
 use super::context::Context;
+use super::finalizers::release_leftover;
 use super::watch;
 use crate::api::KafkaConnection;
 use crate::api::common::{DeletionPolicy, ManagementPolicy};
@@ -113,13 +114,7 @@ fn needs_finalizer(topic: &Topic) -> bool {
 }
 
 async fn without_finalizer(topic: Arc<Topic>, ctx: &Context, api: &Api<Topic>) -> Result<Action, Error> {
-    if topic.finalizers().iter().any(|f| f == TOPIC_FINALIZER) {
-        // Left from when the policy was Delete (or from an older version): released, guarded by resourceVersion.
-        let remaining: Vec<&String> = topic.finalizers().iter().filter(|f| *f != TOPIC_FINALIZER).collect();
-        let patch = serde_json::json!({"metadata": {
-            "finalizers": remaining, "resourceVersion": topic.resource_version()}});
-        api.patch(&topic.name_any(), &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await?;
-        // The change comes back through the watch and reconciles the topic.
+    if release_leftover(api, topic.as_ref(), TOPIC_FINALIZER).await? {
         return Ok(Action::await_change());
     }
     if topic.metadata.deletion_timestamp.is_some() {

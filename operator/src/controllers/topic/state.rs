@@ -6,25 +6,13 @@ use crate::api::KafkaConnection;
 use crate::api::conditions;
 use crate::api::topic::{Topic, TopicStatus};
 use crate::controllers::context::Context;
+pub use crate::controllers::finalizers::Error;
 use crate::controllers::status::apply_status;
 use crate::decisions::tenancy;
-use crate::kafka::KafkaError;
 
 pub const DRIFTED: &str = "Drifted";
 pub const CONFLICT: &str = "Conflict";
 pub const PAUSED: &str = "Paused";
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Kube(#[from] kube::Error),
-    #[error(transparent)]
-    Finalizer(#[from] Box<kube::runtime::finalizer::Error<Error>>),
-    #[error("{0}")]
-    Kafka(#[from] KafkaError),
-    #[error(transparent)]
-    Refused(#[from] crate::decisions::problem::Problem),
-}
 
 /// True when the annotation `key` is `"true"`.
 pub fn annotated(topic: &Topic, key: &str) -> bool {
