@@ -12,6 +12,7 @@ pub mod credential;
 pub mod dlq;
 pub mod drift;
 pub mod lag;
+pub mod lag_tick;
 pub mod offset_reset;
 pub mod problem;
 pub mod quota;
