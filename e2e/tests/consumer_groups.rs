@@ -121,13 +121,15 @@ async fn lag_matches_kafka_counts_from_log_start_and_ignores_transaction_markers
         .unwrap();
     assert_eq!(g.status.unwrap().total_lag, Some(0), "no phantom lag from the transaction marker");
 
-    // Group states come from the batched DescribeConsumerGroups call.
-    let described = f
-        .operator
-        .metric_sum(r#"tributary_kafka_requests_total{operation="describe_consumer_groups",result="Success"}"#)
-        .await
-        .unwrap();
-    assert!(described > 0.0, "no successful describe_consumer_groups call");
+    // Group states and offsets come from the connection's lag tick (DescribeGroups and OffsetFetch per coordinator).
+    for op in ["lag_describe_groups", "lag_offset_fetch"] {
+        let sent = f
+            .operator
+            .metric_sum(&format!(r#"tributary_kafka_requests_total{{operation="{op}",result="Success"}}"#))
+            .await
+            .unwrap();
+        assert!(sent > 0.0, "no successful {op} request");
+    }
 
     // A deleted ConsumerGroup leaves no series behind in /metrics.
     let series = |body: &str, name: &str| {

@@ -17,6 +17,7 @@ pub mod offset_reset;
 pub mod problem;
 pub mod quota;
 pub mod reassign;
+pub mod status_pace;
 pub mod tenancy;
 pub mod topic;
 pub mod topic_config;
