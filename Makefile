@@ -71,3 +71,10 @@ image: ## Build the operator and replica-consumer (+ demo producer) images into 
 	fi
 
 .PHONY: image
+
+bench-topology: ## Benchmark: drawing the map of 500 topics and 200 groups in every format, against Graphviz's dot (no stack)
+	@command -v dot >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null); } || echo "graphviz not installed: no baseline"
+	$(CARGO) build --release -p tributary-e2e --bin bench_topology
+	target/release/bench_topology $(BENCH_ARGS)
+
+.PHONY: bench-topology

@@ -3,7 +3,7 @@
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use tributary::api::{ConsumerGroup, DlqPolicy, KafkaConnection, KafkaUser, Topic};
+use tributary::api::{ConsumerGroup, DlqPolicy, KafkaConnection, KafkaUser, Schema, Topic};
 
 /// One condition, whatever the object's own condition type (an absent reason or message reads as "").
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -54,7 +54,7 @@ macro_rules! tributary_kinds {
     )*};
 }
 
-tributary_kinds!(Topic, KafkaConnection, ConsumerGroup, DlqPolicy, KafkaUser);
+tributary_kinds!(Topic, KafkaConnection, ConsumerGroup, DlqPolicy, KafkaUser, Schema);
 
 /// The built-in kinds: `status.conditions` is optional, as are each condition's reason and message.
 macro_rules! builtin_kinds {

@@ -157,6 +157,26 @@ impl<O> Fixture<O> {
         kafka::describe_topic(&self.stack, &self.stack.admin(), topic).await.expect("describing a topic").is_some()
     }
 
+    /// A KafkaConnection `name` over every node's SCRAM listener as the stack's (super) user, from the Secret
+    /// `kafka-{name}`, with `extra` spec keys; returns once it is Ready.
+    pub async fn scram_connection(&self, name: &str, extra: serde_json::Value) {
+        use serde_json::json;
+        let secret = format!("kafka-{name}");
+        self.apply::<k8s_openapi::api::core::v1::Secret>(json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": secret},
+            "stringData": {"username": self.stack.scram_user, "password": self.stack.scram_password}}))
+            .await;
+        let mut spec = json!({"bootstrapServers": self.stack.scram_bootstrap.split(',').collect::<Vec<_>>(),
+            "sasl": {"mechanism": "SCRAM-SHA-512", "username": {"name": secret, "key": "username"},
+                     "password": {"name": secret, "key": "password"}}});
+        if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
+            spec.extend(extra.clone());
+        }
+        self.apply::<tributary::api::KafkaConnection>(manifest::tributary("KafkaConnection", name, spec)).await;
+        let conns = self.api::<tributary::api::KafkaConnection>();
+        crate::wait_condition(&conns, name, "Ready", "True", None, Duration::from_secs(60)).await.unwrap();
+    }
+
     /// A KafkaConnection named `name` to the stack's plaintext listener.
     pub async fn connection(&self, name: &str) -> tributary::api::KafkaConnection {
         self.apply(manifest::kafka_connection(name, &self.stack.bootstrap)).await

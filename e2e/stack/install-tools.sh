@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds etcd and helm from the Go module proxy into $CACHE_ROOT, and installs kcat from Debian. Idempotent.
+# Builds etcd and helm from the Go module proxy into $CACHE_ROOT, installs kcat and Chromium from Debian and the
+# AsyncAPI parser from npm. Idempotent.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/versions.sh"
@@ -37,3 +38,21 @@ if ! command -v kcat >/dev/null 2>&1; then
   fi
 fi
 command -v kcat >/dev/null && echo "kcat: $(command -v kcat)"
+
+# Headless Chromium opens the operator's live map page in the map's e2e test.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
+      || echo "warning: could not install chromium from Debian" >&2
+  else
+    echo "warning: chromium missing and not root; install it with: sudo apt-get install chromium" >&2
+  fi
+fi
+command -v chromium >/dev/null && echo "chromium: $(command -v chromium)"
+
+if [ ! -f "$ASYNCAPI_PARSER_DIR/node_modules/@asyncapi/avro-schema-parser/package.json" ]; then
+  mkdir -p "$ASYNCAPI_PARSER_DIR"
+  npm install --no-audit --no-fund --loglevel=error --prefix "$ASYNCAPI_PARSER_DIR" \
+    "@asyncapi/parser@$ASYNCAPI_PARSER_VERSION" "@asyncapi/avro-schema-parser@$ASYNCAPI_AVRO_PARSER_VERSION" >/dev/null
+fi
+echo "@asyncapi/parser $ASYNCAPI_PARSER_VERSION (+ Avro schema parser) in $ASYNCAPI_PARSER_DIR"

@@ -24,20 +24,6 @@ use tributary_e2e::*;
 
 const T: Duration = Duration::from_secs(60);
 
-/// A KafkaConnection `name` over every node's SCRAM listener as the stack's (super) user, with `extra` spec keys.
-async fn scram_connection<O>(f: &Fixture<O>, name: &str, extra: Value) {
-    let secret = format!("kafka-{name}");
-    f.apply::<Secret>(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": secret},
-        "stringData": {"username": f.stack.scram_user, "password": f.stack.scram_password}}))
-        .await;
-    let mut spec = json!({"bootstrapServers": f.stack.scram_bootstrap.split(',').collect::<Vec<_>>(),
-        "sasl": {"mechanism": "SCRAM-SHA-512", "username": {"name": secret, "key": "username"},
-                 "password": {"name": secret, "key": "password"}}});
-    spec.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-    f.apply::<KafkaConnection>(manifest::tributary("KafkaConnection", name, spec)).await;
-    wait_condition(&f.api::<KafkaConnection>(), name, "Ready", "True", None, T).await.unwrap();
-}
-
 /// The test's own view of Kafka's ACLs: the stack's super user over the SCRAM listener.
 fn admin_client(stack: &Stack) -> ClusterClient {
     let servers: Vec<String> = stack.scram_bootstrap.split(',').map(str::to_string).collect();
@@ -90,7 +76,7 @@ fn kafka_acls(stack: &Stack, args: &[&str]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_application_may_do_what_its_kafka_user_declares_and_nothing_else() {
     let f = Fixture::start_process("users", &["--resync-seconds", "3"]).await;
-    scram_connection(&f, "main", json!({})).await;
+    f.scram_connection("main", json!({})).await;
     let conn = json!({"name": "main"});
     let (orders, payments, private) = (unique("orders"), unique("payments"), unique("private"));
     for t in [&orders, &payments, &private] {
@@ -248,7 +234,7 @@ async fn tenancy_keeps_namespaces_apart_and_bad_references_are_named() {
     let f = Fixture::start_cluster_wide_process("tenant", &[]).await;
     let other = TestNamespace::create(&f.client, "tenant-b").await;
     let (a, b) = (f.ns.name.clone(), other.name.clone());
-    scram_connection(&f, "shared", json!({"tenancy": {"prefix": "{namespace}."}, "allowedNamespaces": [a, b]})).await;
+    f.scram_connection("shared", json!({"tenancy": {"prefix": "{namespace}."}, "allowedNamespaces": [a, b]})).await;
     let conn = json!({"name": "shared", "namespace": a});
     let topic = manifest::topic("orders", json!({"connectionRef": conn, "partitions": 1, "replicationFactor": 1}));
     let user = |produces: Value, consumes: Value| {

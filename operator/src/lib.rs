@@ -5,7 +5,8 @@
 //! Dependencies run one way, each layer importing only those before it:
 //!
 //! ```text
-//! api  ←  decisions  ←  kafka  ←  controllers  ←  app
+//! api  ←  decisions  ←  kafka     ←  controllers  ←  app
+//!                   ↖  registry  ↙
 //!   ↖________ runtime (leaf: config, events, metrics, http, telemetry, sync) — imports api at most
 //! ```
 //!
@@ -14,6 +15,8 @@
 //!   offset-reset state machines, and the one [`Problem`](decisions::problem::Problem) type; no I/O, no clock;
 //! - [`kafka`]: the only code that talks to Kafka (one shared client per connection, batching, circuit breaker;
 //!   the wire client and the FFI wrappers are reached only through it);
+//! - [`registry`]: the only code that talks to a Schema Registry (the Confluent Schema Registry API over HTTP); beside
+//!   `kafka`, neither importing the other;
 //! - [`controllers`]: one folder or file per kind; each reconcile reads → validates → observes → plans → acts and
 //!   writes its status once;
 //! - [`app`]: the process — HTTP endpoints, leader election, the controllers' lifetime;
@@ -31,4 +34,5 @@ pub mod app;
 pub mod controllers;
 pub mod decisions;
 pub mod kafka;
+pub mod registry;
 pub mod runtime;

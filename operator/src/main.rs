@@ -27,6 +27,8 @@ enum Command {
         #[arg(default_value = "/readyz")]
         path: String,
     },
+    /// Draw the event topology of some namespaces: SVG, DOT, Mermaid, AsyncAPI or JSON.
+    Topology(tributary::app::map::TopologyArgs),
     /// Print every CustomResourceDefinition as YAML, or write one file per kind into a folder.
     Crds {
         /// Write `<plural>.yaml` files into this folder instead of printing.
@@ -40,6 +42,10 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Crds { out_dir } => print_crds(out_dir),
         Command::Probe { addr, addr_file, path } => tributary::runtime::http::probe(addr, addr_file.as_deref(), &path),
+        Command::Topology(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            rt.block_on(tributary::app::map::topology_command(args))
+        }
         Command::Run(args) => {
             let config = tributary::runtime::config::OperatorConfig::load(&args)?;
             tributary::runtime::telemetry::init(config.log_format);

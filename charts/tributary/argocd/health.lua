@@ -1,11 +1,12 @@
--- Argo CD health check for every Tributary kind (tributary.dev KafkaConnection, Topic, ConsumerGroup, DlqPolicy).
+-- Argo CD health check for every Tributary kind (tributary.dev KafkaConnection, Topic, ConsumerGroup, DlqPolicy,
+-- Schema).
 -- Register it once per kind in argocd-cm as resource.customizations.health.tributary.dev_<Kind>
 -- (see ../docs/argocd-health.md).
 --   Progressing  the operator has not yet observed this generation (status.observedGeneration < metadata.generation)
 --                or has not written a Ready condition yet
 --   Suspended    a Topic paused with the tributary.dev/paused annotation (condition Paused=True)
 --   Healthy      Ready=True for the current generation
---   Degraded     Ready=False, with its reason and message (InvalidConfig, Conflict, PartitionDecrease, ...)
+--   Degraded     Ready=False, with its reason and message (InvalidConfig, Conflict, PartitionDecrease, Incompatible, ...)
 local hs = {}
 local generation = obj.metadata.generation
 local status = obj.status

@@ -62,6 +62,9 @@ pub struct KafkaConnectionSpec {
     /// Secrets in the connection's namespace; never logged nor copied anywhere but into the certificates it signs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_ca: Option<ClientCa>,
+    /// The Schema Registry of this cluster (the Confluent Schema Registry API), used by the `Schema` kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_registry: Option<SchemaRegistrySpec>,
 }
 
 /// A CA for client certificates.
@@ -102,6 +105,52 @@ pub struct Tenancy {
     /// followed by `.` or `_`, characters no namespace holds, so no namespace's prefix starts another's.
     #[schemars(length(min = 12, max = 100), regex(pattern = r"^[a-zA-Z0-9._-]*\{namespace\}[._][a-zA-Z0-9._-]*$"))]
     pub prefix: String,
+}
+
+/// How to reach a Schema Registry that speaks the Confluent Schema Registry API (Confluent's, Apicurio's
+/// `/apis/ccompat/v7`, Karapace, Redpanda's). Credentials come from Secrets and are never logged nor copied to status.
+#[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SchemaRegistrySpec {
+    /// Base URL of the API, e.g. `https://registry:8081` or `http://apicurio:8080/apis/ccompat/v7`.
+    #[schemars(length(min = 1, max = 2048))]
+    #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')").message("schemaRegistry.url must start with http:// or https://"))]
+    #[x_kube(validation = Rule::new("!self.matches('^https?://[^/]*@')").message("schemaRegistry.url must not carry credentials (put them in schemaRegistry.basicAuth)"))]
+    pub url: String,
+    /// HTTP basic authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<BasicAuthSpec>,
+    /// TLS towards the registry: the CA to trust and an optional client certificate. Absent: the system trust
+    /// store for `https://` URLs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<RegistryTlsSpec>,
+}
+
+/// TLS material for the registry, read from Secrets in the connection's namespace. The registry's host name is
+/// always verified.
+#[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[x_kube(validation = Rule::new("has(self.certificate) == has(self.key)").message("schemaRegistry.tls.certificate and schemaRegistry.tls.key must be set together"))]
+#[serde(rename_all = "camelCase")]
+pub struct RegistryTlsSpec {
+    /// PEM CA bundle used to verify the registry. Absent: the system trust store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<SecretKeyRef>,
+    /// PEM client certificate for mutual TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<SecretKeyRef>,
+    /// PEM private key of the client certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<SecretKeyRef>,
+}
+
+/// A user name and password, read from Secrets in the connection's namespace.
+#[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BasicAuthSpec {
+    /// The user name.
+    pub username: SecretKeyRef,
+    /// The password.
+    pub password: SecretKeyRef,
 }
 
 /// TLS material, read from Secrets in the connection's namespace.

@@ -10,6 +10,7 @@ pub mod connection;
 pub mod consumer_group;
 pub mod dlq_policy;
 pub mod kafka_user;
+pub mod schema;
 pub mod topic;
 
 pub use common::{ConnectionRef, SecretKeyRef};
@@ -17,6 +18,7 @@ pub use connection::{KafkaConnection, KafkaConnectionSpec, KafkaConnectionStatus
 pub use consumer_group::{ConsumerGroup, ConsumerGroupSpec, ConsumerGroupStatus};
 pub use dlq_policy::{DlqPolicy, DlqPolicySpec, DlqPolicyStatus};
 pub use kafka_user::{KafkaUser, KafkaUserSpec, KafkaUserStatus};
+pub use schema::{Schema, SchemaSpec, SchemaStatus};
 pub use topic::{Topic, TopicSpec, TopicStatus};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -38,6 +40,7 @@ pub fn all_crds() -> Vec<(&'static str, CustomResourceDefinition)> {
         ("consumergroups.yaml", ConsumerGroup::crd()),
         ("dlqpolicies.yaml", DlqPolicy::crd()),
         ("kafkausers.yaml", KafkaUser::crd()),
+        ("schemas.yaml", Schema::crd()),
     ]
 }
 
@@ -170,5 +173,56 @@ mod cel_tests {
         ] {
             assert_eq!(re.is_match(prefix), ok, "{prefix}");
         }
+    }
+
+    fn schema(spec: serde_json::Value) -> Schema {
+        serde_json::from_value(json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "Schema",
+            "metadata": {"name": "orders-value"}, "spec": spec}))
+        .unwrap()
+    }
+
+    #[test]
+    fn schema_needs_exactly_one_subject_source_and_one_text_source() {
+        let text = r#"{"type":"string"}"#;
+        assert!(schema(json!({"topicRef": {"name": "orders"}, "schema": text})).validate_cel().is_ok());
+        assert!(schema(json!({"subject": "s", "schemaFrom": {"name": "c", "key": "k"}})).validate_cel().is_ok());
+        let both = schema(json!({"topicRef": {"name": "orders"}, "subject": "s", "schema": text}));
+        assert!(both.validate_cel().unwrap_err().to_string().contains("exactly one of spec.topicRef and spec.subject"));
+        let neither = schema(json!({"schema": text}));
+        assert!(neither.validate_cel().unwrap_err().to_string().contains("exactly one of spec.topicRef"));
+        let two_texts = schema(json!({"subject": "s", "schema": text, "schemaFrom": {"name": "c", "key": "k"}}));
+        assert!(two_texts.validate_cel().unwrap_err().to_string().contains("exactly one of spec.schema and"));
+        let no_text = schema(json!({"subject": "s"}));
+        assert!(no_text.validate_cel().unwrap_err().to_string().contains("exactly one of spec.schema and"));
+    }
+
+    #[test]
+    fn schema_subject_is_immutable() {
+        let text = r#"{"type":"string"}"#;
+        let old = schema(json!({"subject": "a", "schema": text}));
+        assert!(schema(json!({"subject": "a", "schema": r#""int""#})).validate_cel_update(&old).is_ok());
+        let err = schema(json!({"subject": "b", "schema": text})).validate_cel_update(&old).unwrap_err();
+        assert!(err.to_string().contains("spec.subject is immutable"), "{err}");
+        let err = schema(json!({"topicRef": {"name": "t"}, "schema": text})).validate_cel_update(&old).unwrap_err();
+        assert!(err.to_string().contains("the subject is immutable"), "{err}");
+        let old = schema(json!({"topicRef": {"name": "t"}, "schema": text}));
+        let err = schema(json!({"topicRef": {"name": "t", "part": "key"}, "schema": text}))
+            .validate_cel_update(&old)
+            .unwrap_err();
+        assert!(err.to_string().contains("spec.topicRef is immutable"), "{err}");
+    }
+
+    #[test]
+    fn schema_registry_url_carries_no_credentials() {
+        let conn = |url: &str| -> KafkaConnection {
+            serde_json::from_value(json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaConnection",
+                "metadata": {"name": "main"},
+                "spec": {"bootstrapServers": ["127.0.0.1:9092"], "schemaRegistry": {"url": url}}}))
+            .unwrap()
+        };
+        assert!(conn("http://127.0.0.1:8080/apis/ccompat/v7").validate_cel().is_ok());
+        let err = conn("https://user:secret@registry:8081").validate_cel().unwrap_err().to_string();
+        assert!(err.contains("must not carry credentials"), "{err}");
+        assert!(conn("ftp://registry").validate_cel().unwrap_err().to_string().contains("http:// or https://"));
     }
 }

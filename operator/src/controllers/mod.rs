@@ -9,9 +9,11 @@ pub mod context;
 pub mod dlq_policy;
 pub mod group_memory;
 pub mod kafka_user;
+pub mod schema;
 pub mod status;
 pub mod topic;
 pub mod topic_index;
+pub mod topology;
 pub mod watch;
 
 use std::sync::Arc;
@@ -43,5 +45,6 @@ pub async fn run_all(
         consumer_group::run(ctx.clone(), shutdown.clone()),
         dlq_policy::run(ctx.clone(), shutdown.clone()),
         kafka_user::run(ctx.clone(), shutdown.clone()),
+        schema::run(ctx.clone(), shutdown.clone()),
     );
 }

@@ -43,6 +43,7 @@ fn leak_kind(kind: &str) -> &'static str {
         "ConsumerGroup" => "ConsumerGroup",
         "DlqPolicy" => "DlqPolicy",
         "KafkaUser" => "KafkaUser",
+        "Schema" => "Schema",
         _ => "Other",
     }
 }

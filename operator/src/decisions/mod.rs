@@ -17,11 +17,13 @@ pub mod offset_reset;
 pub mod problem;
 pub mod quota;
 pub mod reassign;
+pub mod schema;
 pub mod status_pace;
 pub mod tenancy;
 pub mod topic;
 pub mod topic_config;
 pub mod topic_deletion;
+pub mod topology;
 
 #[cfg(test)]
 mod simulation;

@@ -1,4 +1,4 @@
-//! `/healthz`, `/readyz` and `/metrics`.
+//! `/healthz`, `/readyz` and `/metrics`, and the routes the app adds.
 
 use anyhow::Context as _;
 use std::net::SocketAddr;
@@ -42,18 +42,21 @@ pub struct Server {
     pub join: JoinHandle<std::io::Result<()>>,
 }
 
-/// Binds `addr` and serves until `shutdown` turns true.
+/// Binds `addr` and serves until `shutdown` turns true: the health and metrics endpoints, and the routes of
+/// `extra` (the app's: the topology map).
 pub async fn serve(
     addr: SocketAddr,
     health: Health,
     metrics: Arc<Metrics>,
+    extra: Router,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<Server> {
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .with_state(AppState { health, metrics });
+        .with_state(AppState { health, metrics })
+        .merge(extra);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local_addr = listener.local_addr()?;
     let join = tokio::spawn(async move {

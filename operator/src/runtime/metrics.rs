@@ -69,6 +69,8 @@ pub struct Metrics {
     pub dlq_oldest_age_seconds: Family<ResourceLabels, Gauge>,
     pub dlq_within_limit: Family<ResourceLabels, Gauge>,
     pub dlq_redriven_records: Family<KindLabels, Counter>,
+    pub schema_versions_registered: Family<ResourceLabels, Counter>,
+    pub schema_changes_refused: Family<ResourceLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -150,8 +152,22 @@ impl Default for Metrics {
         );
         let dlq_redriven_records = Family::<KindLabels, Counter>::default();
         registry.register("dlq_redriven_records", "Dead letters moved back by redrives", dlq_redriven_records.clone());
+        let schema_versions_registered = Family::<ResourceLabels, Counter>::default();
+        registry.register(
+            "schema_versions_registered",
+            "Schema versions a Schema registered into its registry",
+            schema_versions_registered.clone(),
+        );
+        let schema_changes_refused = Family::<ResourceLabels, Counter>::default();
+        registry.register(
+            "schema_changes_refused",
+            "Changes of a Schema the registry refused as incompatible (the schema compatibility errors SLI)",
+            schema_changes_refused.clone(),
+        );
         Metrics {
             registry,
+            schema_versions_registered,
+            schema_changes_refused,
             connection_ready,
             dlq_depth,
             dlq_oldest_age_seconds,

@@ -1,4 +1,7 @@
-//! The process: the HTTP endpoints, leader election and the controllers' lifetime, from start to SIGTERM.
+//! The process: the HTTP endpoints, leader election and the controllers' lifetime, from start to SIGTERM; and the
+//! map (`map`), served and printed.
+
+pub mod map;
 
 use std::sync::Arc;
 
@@ -16,8 +19,10 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
     let health = Health::default();
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
 
-    let http = http::serve(config.http_addr, health.clone(), metrics.clone(), shutdown_rx.clone()).await?;
-    info!(addr = %http.local_addr, "serving /healthz, /readyz and /metrics");
+    let (view, writers) = crate::controllers::topology::TopologyView::new(&config);
+    let routes = map::routes(view);
+    let http = http::serve(config.http_addr, health.clone(), metrics.clone(), routes, shutdown_rx.clone()).await?;
+    info!(addr = %http.local_addr, "serving /healthz, /readyz, /metrics and /topology");
     if let Some(path) = &config.http_addr_file {
         http::write_addr_file(path, http.local_addr)
             .with_context(|| format!("writing the HTTP address to {}", path.display()))?;
@@ -26,6 +31,8 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
     let client = kube::Client::try_default().await.context("building the Kubernetes client from kubeconfig")?;
     let version = client.apiserver_version().await.context("reaching the Kubernetes API server")?;
     info!(apiserver = %version.git_version, "connected to the Kubernetes API server");
+    // The map is served by every replica, leader or not.
+    tokio::spawn(crate::controllers::topology::run(writers, client.clone(), config.clone(), shutdown_rx.clone()));
 
     // With leader election, a replica is ready (and keeps its HTTP endpoints) while it waits; only the holder of
     // the Lease runs the controllers, so only it writes to Kafka and to status.
