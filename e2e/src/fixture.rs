@@ -110,6 +110,8 @@ fn chart_values(args: &[&str]) -> Vec<String> {
         .map(|pair| match pair {
             ["--resync-seconds", v] => format!("config.resyncSeconds={v}"),
             ["--group-poll-seconds", v] => format!("config.groupPollSeconds={v}"),
+            ["--lag-tick-millis", v] => format!("config.lagTickMillis={v}"),
+            ["--status-interval-seconds", v] => format!("config.statusIntervalSeconds={v}"),
             other => panic!("no chart value for the flag {other:?}"),
         })
         .collect()

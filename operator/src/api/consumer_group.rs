@@ -133,7 +133,8 @@ pub struct Autoscaling {
     #[serde(default)]
     #[schemars(range(min = 0))]
     pub activation_lag: i64,
-    /// Seconds between lag polls.
+    /// Ignored since lag follows the connection's lag tick (the operator's `lagTickMillis`, default 1 s): kept so
+    /// that existing manifests stay valid.
     #[serde(default = "default_poll_seconds")]
     #[schemars(range(min = 1, max = 300))]
     pub poll_seconds: i32,

@@ -38,7 +38,7 @@ impl Context {
     ) -> Context {
         Context {
             events: EventPublisher::new(client.clone(), "tributary", std::env::var("POD_NAME").ok()),
-            clients: Clients::new(metrics.clone()),
+            clients: Clients::new(metrics.clone(), config.lag_tick),
             client,
             metrics,
             config,

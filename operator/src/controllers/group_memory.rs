@@ -10,13 +10,19 @@ use crate::decisions::lag::{GroupLagTracker, TopicPartition};
 use crate::runtime::metrics::{Metrics, ResourceLabels};
 use crate::runtime::sync::lock;
 
-/// What a group's controller remembers between polls.
+/// What a group's controller remembers between lag ticks.
 #[derive(Default)]
 pub struct GroupMemory {
     pub lag: GroupLagTracker,
     pub commits: BTreeMap<TopicPartition, CommitWindow>,
     pub last_committed: BTreeMap<TopicPartition, i64>,
     pub autoscale: AutoscaleState,
+    /// When the last lag tick this group worked from began (ms): a tick is worked from once.
+    pub last_tick_ms: Option<i64>,
+    /// When its status was last written (ms), for the status interval.
+    pub last_status_write_ms: Option<i64>,
+    /// Another autoscaler of the same workload, and when that was last checked (ms).
+    pub conflict: Option<(i64, Option<String>)>,
 }
 
 /// Memory of every group, by `namespace/name`.

@@ -39,11 +39,22 @@ impl Call {
     where
         Fut: std::future::Future<Output = Result<T, KafkaError>>,
     {
-        if let Some(open) = lock(&self.breaker).open_error() {
-            return Err(open);
-        }
+        self.check_open()?;
         let started = Instant::now();
-        let mut result = fut.await;
+        let result = fut.await;
+        self.finish(started, result)
+    }
+
+    /// Fails fast while the breaker is open.
+    pub fn check_open(&self) -> Result<(), KafkaError> {
+        match lock(&self.breaker).open_error() {
+            Some(open) => Err(open),
+            None => Ok(()),
+        }
+    }
+
+    /// Records one finished request (started at `started`): metrics, breaker, and client-error enrichment.
+    pub fn finish<T>(&self, started: Instant, mut result: Result<T, KafkaError>) -> Result<T, KafkaError> {
         // A time-out after an authentication failure is an authentication failure: say so.
         if let Err(e) = &result
             && matches!(e, KafkaError::Timeout | KafkaError::Unreachable(_))

@@ -8,12 +8,14 @@ use std::time::Duration;
 use rdkafka::admin::{AdminOptions, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::Client;
 use rdkafka::config::RDKafkaLogLevel;
+use tokio::sync::broadcast;
 
 use super::batch::{BatchShape, Batcher};
 use super::call::{Breaker, Call};
 use super::client_context::{Admin, TributaryContext};
 use super::error::KafkaError;
 use super::ffi::{self, ClusterDescription, ConfigOp, GroupDescription, OffsetSpec, PartitionOffset, TopicDescription};
+use super::lag_tick::{LagSnapshot, LagTicker, TickSetup};
 use super::settings::ClientSettings;
 use super::wire;
 use crate::runtime::metrics::Metrics;
@@ -62,6 +64,7 @@ pub struct ClusterClient {
     delete_topics: Batcher<String, ()>,
     list_offsets: Batcher<OffsetsRequest, Vec<PartitionOffset>>,
     describe_groups: Batcher<String, Option<GroupDescription>>,
+    lag: LagTicker,
 }
 
 /// One caller's ListOffsets request; concurrent requests of the same kind share one call per cluster.
@@ -74,8 +77,21 @@ pub struct OffsetsRequest {
 const BATCH: BatchShape = BatchShape { max_batch: 100, linger: Duration::from_millis(20), queue: 1024, in_flight: 4 };
 
 impl ClusterClient {
-    /// Builds the client and its batchers. Does not contact the cluster.
+    /// Builds the client and its batchers, with a lag tick of 1 s whose ticks nobody hears. Does not contact the
+    /// cluster.
     pub fn new(key: String, settings: &ClientSettings, metrics: Arc<Metrics>) -> Result<ClusterClient, KafkaError> {
+        ClusterClient::with_lag_tick(key, settings, metrics, Duration::from_secs(1), broadcast::channel(1).0)
+    }
+
+    /// Builds the client and its batchers; its lag tick (started by the first watched group) runs every `period`
+    /// and announces each snapshot on `ticks` with the client's key. Does not contact the cluster.
+    pub fn with_lag_tick(
+        key: String,
+        settings: &ClientSettings,
+        metrics: Arc<Metrics>,
+        period: Duration,
+        ticks: broadcast::Sender<String>,
+    ) -> Result<ClusterClient, KafkaError> {
         let admin: Admin = settings
             .client_config()
             .set_log_level(RDKafkaLogLevel::Info)
@@ -247,8 +263,24 @@ impl ClusterClient {
             }
         });
 
+        let lag = LagTicker::new(TickSetup {
+            key: key.clone(),
+            settings: settings.clone(),
+            call: {
+                let (admin, breaker, metrics) = (admin.clone(), breaker.clone(), metrics.clone());
+                Arc::new(move |op: &'static str| Call {
+                    op,
+                    admin: admin.clone(),
+                    breaker: breaker.clone(),
+                    metrics: metrics.clone(),
+                })
+            },
+            period,
+            ticks,
+        });
         Ok(ClusterClient {
             key,
+            lag,
             list_offsets,
             describe_groups,
             fingerprint: settings.fingerprint(),
@@ -312,6 +344,21 @@ impl ClusterClient {
 
     pub async fn delete_topic(&self, name: &str) -> Result<(), KafkaError> {
         self.delete_topics.submit(name.to_string()).await
+    }
+
+    /// Watches `group` for `owner` in the cluster's lag tick, reading `topics` (Kafka names; empty: every topic it
+    /// committed on). Renew it at least every minute; the first watch starts the tick.
+    pub fn watch_lag(&self, owner: &str, group: &str, topics: Vec<String>) {
+        self.lag.watch(owner, group, topics);
+    }
+
+    pub fn unwatch_lag(&self, owner: &str) {
+        self.lag.unwatch(owner);
+    }
+
+    /// The latest lag tick's snapshot (empty, tick 0, before the first).
+    pub fn lag_snapshot(&self) -> Arc<LagSnapshot> {
+        self.lag.latest()
     }
 
     /// Committed offsets of one group (one request per group: librdkafka's limit).

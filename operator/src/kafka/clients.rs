@@ -2,6 +2,9 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::broadcast;
 
 use super::client::ClusterClient;
 use super::error::KafkaError;
@@ -14,11 +17,19 @@ use crate::runtime::sync::lock;
 pub struct Clients {
     inner: Arc<Mutex<HashMap<String, Arc<ClusterClient>>>>,
     metrics: Arc<Metrics>,
+    lag_tick: Duration,
+    ticks: broadcast::Sender<String>,
 }
 
 impl Clients {
-    pub fn new(metrics: Arc<Metrics>) -> Clients {
-        Clients { inner: Arc::default(), metrics }
+    /// The clients; each runs its lag tick every `lag_tick` once a group is watched on it.
+    pub fn new(metrics: Arc<Metrics>, lag_tick: Duration) -> Clients {
+        Clients { inner: Arc::default(), metrics, lag_tick, ticks: broadcast::channel(256).0 }
+    }
+
+    /// The key of each connection as its lag tick takes a snapshot (a lagging receiver skips the oldest).
+    pub fn ticks(&self) -> broadcast::Receiver<String> {
+        self.ticks.subscribe()
     }
 
     /// The client for `key` (namespace/name of the connection) with these settings.
@@ -29,7 +40,13 @@ impl Clients {
         {
             return Ok(c.clone());
         }
-        let client = Arc::new(ClusterClient::new(key.to_string(), settings, self.metrics.clone())?);
+        let client = Arc::new(ClusterClient::with_lag_tick(
+            key.to_string(),
+            settings,
+            self.metrics.clone(),
+            self.lag_tick,
+            self.ticks.clone(),
+        )?);
         map.insert(key.to_string(), client.clone());
         Ok(client)
     }

@@ -13,6 +13,7 @@ pub mod client_context;
 pub mod clients;
 pub mod error;
 pub mod ffi;
+pub mod lag_tick;
 pub mod redrive;
 pub mod settings;
 mod wire;

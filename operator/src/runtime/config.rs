@@ -42,9 +42,16 @@ pub struct RunArgs {
     /// Seconds between full re-reads of every resource from Kafka.
     #[arg(long, env = "TRIBUTARY_RESYNC_SECONDS")]
     pub resync_seconds: Option<u64>,
-    /// Seconds between lag polls of a ConsumerGroup without `spec.autoscaling.pollSeconds`.
+    /// Seconds between reconciles of a ConsumerGroup when no lag tick drives it (a safety net: ticks drive it).
     #[arg(long, env = "TRIBUTARY_GROUP_POLL_SECONDS")]
     pub group_poll_seconds: Option<u64>,
+    /// Milliseconds between two lag snapshots of a connection's watched groups (its lag tick; at least 100).
+    #[arg(long, env = "TRIBUTARY_LAG_TICK_MILLIS")]
+    pub lag_tick_millis: Option<u64>,
+    /// Seconds between two status writes of a ConsumerGroup whose lag figures alone changed (conditions, scaling
+    /// and offset resets are written at once).
+    #[arg(long, env = "TRIBUTARY_STATUS_INTERVAL_SECONDS")]
+    pub status_interval_seconds: Option<u64>,
     /// Watch only this namespace (default: every namespace).
     #[arg(long, env = "TRIBUTARY_NAMESPACE")]
     pub namespace: Option<String>,
@@ -70,6 +77,8 @@ struct ConfigFile {
     default_connection: Option<String>,
     resync_seconds: Option<u64>,
     group_poll_seconds: Option<u64>,
+    lag_tick_millis: Option<u64>,
+    status_interval_seconds: Option<u64>,
     namespace: Option<String>,
     leader_election: Option<bool>,
     lease_namespace: Option<String>,
@@ -87,8 +96,12 @@ pub struct OperatorConfig {
     pub default_connection: Option<ConnectionRef>,
     /// How often every resource is re-read from Kafka even when nothing changed.
     pub resync: Duration,
-    /// Default lag poll interval of consumer groups.
+    /// How often a ConsumerGroup is reconciled when no lag tick drives it (a safety net: the tick drives it).
     pub group_poll: Duration,
+    /// Period of each connection's lag tick (default 1 s).
+    pub lag_tick: Duration,
+    /// Least time between two status writes of a ConsumerGroup for changed lag figures alone (default 10 s).
+    pub status_interval: Duration,
     /// The one namespace watched, or every namespace.
     pub namespace: Option<String>,
     /// Leader election, when enabled.
@@ -149,6 +162,10 @@ impl OperatorConfig {
                 }
             }),
             group_poll: Duration::from_secs(args.group_poll_seconds.or(file.group_poll_seconds).unwrap_or(5).max(1)),
+            lag_tick: Duration::from_millis(args.lag_tick_millis.or(file.lag_tick_millis).unwrap_or(1000).max(100)),
+            status_interval: Duration::from_secs(
+                args.status_interval_seconds.or(file.status_interval_seconds).unwrap_or(10),
+            ),
         })
     }
 }
@@ -212,6 +229,20 @@ mod tests {
         std::fs::write(&path, "leaseDurationSeconds: 30\n").unwrap();
         assert_eq!(load(&[]), None, "off unless asked");
         assert_eq!(load(&["--leader-election", "--lease-duration-seconds=1"]), Some((2, 1)), "at least 2 s");
+    }
+
+    #[test]
+    fn lag_tick_and_status_interval_default_and_come_from_the_file_and_flags() {
+        let d = OperatorConfig::defaults();
+        assert_eq!((d.lag_tick, d.status_interval), (Duration::from_millis(1000), Duration::from_secs(10)));
+        let dir = std::env::temp_dir().join(format!("tributary-tick-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("operator.yaml");
+        std::fs::write(&path, "lagTickMillis: 500\nstatusIntervalSeconds: 30\n").unwrap();
+        let file = OperatorConfig::load(&RunArgs { config: Some(path.clone()), ..Default::default() }).unwrap();
+        assert_eq!((file.lag_tick, file.status_interval), (Duration::from_millis(500), Duration::from_secs(30)));
+        let args = RunArgs { config: Some(path), lag_tick_millis: Some(5), ..Default::default() };
+        assert_eq!(OperatorConfig::load(&args).unwrap().lag_tick, Duration::from_millis(100), "at least 100 ms");
     }
 
     #[test]

@@ -17,10 +17,10 @@ use tributary_e2e::scale::{
 };
 use tributary_e2e::{Operator, Stack, manifest, wait_for};
 
+use crate::Bench;
 use crate::lag_tracker::LagTracker;
 use crate::retry::retry;
 use crate::units::secs;
-use crate::{Bench, DEFAULT_POLL};
 
 /// Records committed per partition below the end (the lag each partition shows).
 const COMMIT_BEHIND: i64 = 5;
@@ -39,6 +39,10 @@ pub struct Cost {
     pub calls_per_cycle: BTreeMap<String, f64>,
     pub latency_ms: BTreeMap<String, f64>,
     pub status_writes_per_cycle: f64,
+    /// Kafka requests by operation and ConsumerGroup status writes over the whole window, and its length.
+    pub requests_total: BTreeMap<String, f64>,
+    pub status_writes_total: f64,
+    pub window: Duration,
     pub cpu_per_cycle: f64,
     pub leaders: usize,
     pub brokers: usize,
@@ -115,8 +119,8 @@ pub async fn cost_phase(b: &Bench<'_>, partitions: i32) -> anyhow::Result<Cost> 
     let first_pass = last - started;
     eprintln!("  first pass: {n} groups created and showing lag {lag} in {}", secs(first_pass));
 
-    // Let the first pass's status writes pass, then measure whole poll cycles.
-    tokio::time::sleep(DEFAULT_POLL * 2).await;
+    // Let the first pass's status writes pass, then measure whole cycles (ticks or polls).
+    tokio::time::sleep(b.args.period() * 2).await;
     let pid = operator.pid();
     let before = metrics_of(operator).await?;
     let api_before = apiserver_metrics();
@@ -134,6 +138,7 @@ pub async fn cost_phase(b: &Bench<'_>, partitions: i32) -> anyhow::Result<Cost> 
     anyhow::ensure!(cycles > 0.0, "no ConsumerGroup reconcile in the window");
     let requests = delta.kafka_requests();
     let calls_per_cycle = requests.iter().map(|(op, d)| (op.clone(), d / cycles)).collect();
+    let requests_total = requests.clone();
     let latency_ms = requests
         .keys()
         .filter_map(|op| {
@@ -186,6 +191,9 @@ pub async fn cost_phase(b: &Bench<'_>, partitions: i32) -> anyhow::Result<Cost> 
         calls_per_cycle,
         latency_ms,
         status_writes_per_cycle: status_writes / cycles,
+        requests_total,
+        status_writes_total: status_writes,
+        window: b.args.window(),
         cpu_per_cycle: (proc.cpu_seconds - cpu_before) / cycles,
         leaders,
         brokers,

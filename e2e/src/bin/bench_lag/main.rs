@@ -5,11 +5,13 @@
 //! cargo build --release -p tributary
 //! . e2e/stack/env.sh
 //! cargo run --release -p tributary-e2e --bin bench_lag -- [--runs 10] [--burst 2000] [--groups 200]
-//!     [--partitions 16,4] [--window 60] [--bin target/release/tributary] [--skip-reaction] [--skip-cost]
+//!     [--partitions 16,4] [--window 60] [--period 1] [--bin target/release/tributary] [--skip-reaction]
+//!     [--skip-cost]
 //! ```
 //!
 //! One operator (a release build, default `$TRIBUTARY_BIN` or `target/release/tributary`, started here with
-//! `--namespace` set to a namespace of its own and the default poll interval of 5 s) runs on the stack.
+//! `--namespace` set to a namespace of its own and its defaults: a lag tick of 1 s, or the 5 s poll of builds
+//! before the tick, given as `--period 5` so the runs spread over it) runs on the stack.
 //!
 //! 1. Reaction: per run, a 4-partition topic, a Deployment at 1 replica whose consumers the [`ReplicaEmulator`]
 //!    runs for real (100 records/s per replica), and a ConsumerGroup autoscaling it (`lagPerReplica` 100, min 1,
@@ -53,9 +55,6 @@ use crate::report::{print_cost, print_reaction};
 use crate::retry::retry;
 use crate::units::secs;
 
-/// The operator's default lag poll interval (no `pollSeconds`, no `--group-poll-seconds`).
-const DEFAULT_POLL: Duration = Duration::from_secs(5);
-
 #[derive(Parser, Debug)]
 #[command(about = "ConsumerGroup burst → /scale reaction time, and what collecting lag for many groups costs")]
 struct Args {
@@ -80,6 +79,11 @@ struct Args {
     /// The operator binary.
     #[arg(long, value_name = "PATH", env = "TRIBUTARY_BIN", default_value_os_t = release_operator_binary())]
     bin: PathBuf,
+    /// The operator's lag period in seconds: its lag tick (1 s by default), or the poll interval (5 s) of builds
+    /// before the tick. The reaction runs spread over one period; the cost window starts two periods after the first
+    /// pass.
+    #[arg(long = "period", value_name = "SECONDS", default_value_t = 1.0)]
+    period_seconds: f64,
     /// Skip the reaction runs.
     #[arg(long)]
     skip_reaction: bool,
@@ -96,6 +100,10 @@ fn partition_count(s: &str) -> Result<i32, String> {
 impl Args {
     fn window(&self) -> Duration {
         Duration::from_secs(self.window_seconds)
+    }
+
+    fn period(&self) -> Duration {
+        Duration::from_secs_f64(self.period_seconds.max(0.001))
     }
 }
 
@@ -173,10 +181,10 @@ async fn main() -> anyhow::Result<()> {
     );
     let (reactions, costs) = result?;
     if !reactions.is_empty() {
-        print_reaction(&reactions, args.burst);
+        print_reaction(&reactions, args.burst, args.period());
     }
     if !costs.is_empty() {
-        print_cost(&costs, args.window());
+        print_cost(&costs, args.window(), args.period());
     }
     Ok(())
 }
@@ -231,6 +239,9 @@ mod tests {
         assert_eq!((a.runs, a.burst, a.rate, a.groups, a.window_seconds), (10, 2000, 100, 200, 60));
         assert_eq!(a.partitions, vec![16, 4]);
         assert!(!a.skip_reaction && !a.skip_cost);
+        assert_eq!(a.period(), std::time::Duration::from_secs(1));
+        let before = Args::try_parse_from(["bench_lag", "--period", "5", "--bin", "/tmp/before"]).unwrap();
+        assert_eq!(before.period(), std::time::Duration::from_secs(5));
         let readme = "bench_lag --runs 10 --burst 2000 --groups 200 --partitions 16,4 --window 60";
         let a = Args::try_parse_from(readme.split(' ')).unwrap();
         assert_eq!(

@@ -15,8 +15,8 @@ use tributary_e2e::kafka::{create_topics, produce};
 use tributary_e2e::manifest::{self, emulated_deployment};
 use tributary_e2e::{Conditions, wait_status};
 
+use crate::Bench;
 use crate::retry::retry;
-use crate::{Bench, DEFAULT_POLL};
 
 /// One reaction run.
 pub struct Reaction {
@@ -87,8 +87,8 @@ pub async fn reaction_run(b: &Bench<'_>, i: usize) -> anyhow::Result<Reaction> {
     let deployments: Api<Deployment> = b.api();
     let (ready, scaled) = watch_scale_up(deployments.clone(), &deployment);
     tokio::time::timeout(Duration::from_secs(30), ready).await.context("the Deployment watch did not start")??;
-    // Spread the runs evenly over one poll interval, so the burst does not always land at the same poll phase.
-    let phase = DEFAULT_POLL.mul_f64(i as f64 / b.args.runs as f64);
+    // Spread the runs evenly over one period (tick or poll), so the burst does not always land at the same phase.
+    let phase = b.args.period().mul_f64(i as f64 / b.args.runs as f64);
     tokio::time::sleep(phase).await;
 
     let started = Instant::now();

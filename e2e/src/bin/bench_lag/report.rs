@@ -16,17 +16,19 @@ pub fn percentile(samples: &[Duration], p: f64) -> Duration {
 }
 
 /// The reaction table: every run, then p50, p95 and max.
-pub fn print_reaction(reactions: &[Reaction], burst: usize) {
+pub fn print_reaction(reactions: &[Reaction], burst: usize, period: Duration) {
     let to_scale: Vec<Duration> = reactions.iter().map(|r| r.to_scale).collect();
     let produce: Vec<Duration> = reactions.iter().map(|r| r.produce).collect();
     println!();
     println!(
-        "Reaction: burst of {} records to the /scale patch, {} runs, default poll (5 s), lagPerReplica 100, 4 partitions",
+        "Reaction: burst of {} records to the /scale patch, {} runs spread over the operator's period ({}), \
+         lagPerReplica 100, 4 partitions",
         burst,
-        reactions.len()
+        reactions.len(),
+        secs(period)
     );
     println!();
-    println!("| run | poll phase delay | produce (acks) | burst → /scale | scaled 1 → |");
+    println!("| run | phase delay | produce (acks) | burst → /scale | scaled 1 → |");
     println!("|---|---|---|---|---|");
     for (i, r) in reactions.iter().enumerate() {
         println!("| {i} | {} | {} | {} | {} |", secs(r.phase), secs(r.produce), secs(r.to_scale), r.scaled_to);
@@ -53,11 +55,12 @@ pub fn print_reaction(reactions: &[Reaction], burst: usize) {
 }
 
 /// The cost tables: per phase, then Kafka admin calls per cycle by operation.
-pub fn print_cost(costs: &[Cost], window: Duration) {
+pub fn print_cost(costs: &[Cost], window: Duration, period: Duration) {
     println!();
     println!(
-        "Lag collection cost: one operator, one namespace, default poll (5 s); every group on a topic of its own \
-         (RF 1, 3 brokers); measured over {} s",
+        "Lag collection cost: one operator, one namespace, period {}; every group on a topic of its own (RF 1); \
+         measured over {} s",
+        secs(period),
         window.as_secs()
     );
     println!();
@@ -101,7 +104,21 @@ pub fn print_cost(costs: &[Cost], window: Duration) {
             c.groups, c.partitions, c.reconciles_by_kind, c.status_writes_by_kind
         );
     }
-    let ops: BTreeSet<&String> = costs.iter().flat_map(|c| c.calls_per_cycle.keys()).collect();
+    println!();
+    row("per second of the window (= per tick at 1 s)", costs, |c| format!("{} × {}", c.groups, c.partitions));
+    println!("|---|{}", "---|".repeat(costs.len()));
+    row("Kafka requests per second, all operations", costs, |c| {
+        format!("{:.1}", c.requests_total.values().sum::<f64>() / c.window.as_secs_f64())
+    });
+    let ops: BTreeSet<&String> = costs.iter().flat_map(|c| c.requests_total.keys()).collect();
+    for op in &ops {
+        row(&format!("`{op}` per second"), costs, |c| {
+            format!("{:.2}", c.requests_total.get(*op).copied().unwrap_or(0.0) / c.window.as_secs_f64())
+        });
+    }
+    row("ConsumerGroup status writes per minute", costs, |c| {
+        format!("{:.0}", c.status_writes_total * 60.0 / c.window.as_secs_f64())
+    });
     println!();
     row("Kafka admin calls per cycle (mean latency)", costs, |c| format!("{} × {}", c.groups, c.partitions));
     println!("|---|{}", "---|".repeat(costs.len()));

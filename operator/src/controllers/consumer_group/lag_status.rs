@@ -18,7 +18,12 @@ use crate::runtime::metrics::ResourceLabels;
 /// At most this many unhealthy partitions are listed in status.
 const MAX_LISTED_PARTITIONS: usize = 20;
 
-/// Lag, lag seconds and partition health at `now`, with the memory of earlier polls.
+/// Burrow's commit windows take a sample at most this often (the poll interval they were tuned with), however
+/// fast the lag tick: ten samples then span about 50 s, and a consumer that commits every few seconds is not
+/// mistaken for a stalled one. A commit that went backwards is taken at once.
+pub const BURROW_SAMPLE_MS: i64 = 5_000;
+
+/// Lag, lag seconds and partition health at `now`, with the memory of earlier ticks.
 pub fn observe_lag(
     memory: &mut GroupMemory,
     now: i64,
@@ -28,11 +33,14 @@ pub fn observe_lag(
     let mut health = BTreeMap::new();
     for (tp, o) in &observed.offsets {
         let Some(c) = o.committed else { continue };
-        let changed = memory.last_committed.get(tp) != Some(&c);
         let window = memory.commits.entry(tp.clone()).or_default();
-        // OffsetFetch carries no commit time: a sample when the offset moves, and on every poll while the group
-        // has members (so a live but stuck consumer reads as Stall, a dead one as Stop).
-        if changed || observed.members > 0 {
+        // OffsetFetch carries no commit time: a sample when the offset moved, and also while the group has members
+        // (so a live but stuck consumer reads as Stall, a dead one as Stop) — each at most every BURROW_SAMPLE_MS.
+        let newest = window.samples().last();
+        let due = newest.is_none_or(|s| now - s.at_ms >= BURROW_SAMPLE_MS);
+        let rewound = newest.is_some_and(|s| c < s.committed);
+        let moved = newest.is_none_or(|s| s.committed != c);
+        if rewound || (due && (moved || observed.members > 0)) {
             window.record(CommitSample { at_ms: now, committed: c, lag: o.lag() });
         }
         memory.last_committed.insert(tp.clone(), c);
@@ -131,5 +139,41 @@ pub async fn lag_conditions(
             ctx.event(cg, true, worst.as_str(), "Observe", msg.clone()).await;
         }
         d.set(STALLED, true, worst.as_str(), msg);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decisions::lag::PartitionOffsets;
+
+    fn observed(committed: i64, end: i64, members: i32) -> Observed {
+        let tp = TopicPartition { topic: "t".into(), partition: 0 };
+        Observed {
+            state: Some("Stable".into()),
+            members,
+            offsets: [(tp, PartitionOffsets { end, committed: Some(committed), log_start: 0 })].into(),
+            partitions_per_topic: [("t".to_string(), 1)].into(),
+        }
+    }
+
+    fn samples(memory: &GroupMemory) -> Vec<(i64, i64)> {
+        memory.commits.values().flat_map(|w| w.samples().map(|s| (s.at_ms, s.committed))).collect()
+    }
+
+    #[test]
+    fn one_second_ticks_feed_the_commit_window_at_the_burrow_pace() {
+        let mut memory = GroupMemory::default();
+        // A live member commits every 2 s; ticks every second for 12 s.
+        for second in 0..12i64 {
+            let committed = 100 + (second / 2) * 10;
+            observe_lag(&mut memory, second * 1000, &observed(committed, committed + 50, 1));
+        }
+        assert_eq!(samples(&memory), vec![(0, 100), (5_000, 120), (10_000, 150)]);
+        // A rewind is taken at once.
+        observe_lag(&mut memory, 11_500, &observed(20, 200, 1));
+        assert_eq!(samples(&memory).last(), Some(&(11_500, 20)));
+        let (_, health) = observe_lag(&mut memory, 12_000, &observed(20, 200, 1));
+        assert_eq!(health.values().copied().collect::<Vec<_>>(), vec![PartitionStatus::Rewind]);
     }
 }

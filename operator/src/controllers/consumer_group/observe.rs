@@ -1,12 +1,14 @@
-//! One poll's view of the group in Kafka: its state and members, and every partition's offsets.
+//! One lag tick's view of the group: its state and members, and every partition's offsets, taken from its
+//! connection's [`LagSnapshot`] (no request of its own).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::decisions::lag::{PartitionOffsets, TopicPartition};
-use crate::kafka::ffi::OffsetSpec;
-use crate::kafka::{ClusterClient, KafkaError};
+use crate::kafka::KafkaError;
+use crate::kafka::lag_tick::LagSnapshot;
 
-/// One poll's view of the group in Kafka.
+/// One tick's view of the group in Kafka.
+#[derive(Debug, PartialEq)]
 pub struct Observed {
     pub state: Option<String>,
     pub members: i32,
@@ -15,52 +17,113 @@ pub struct Observed {
     pub partitions_per_topic: BTreeMap<String, i32>,
 }
 
-pub async fn observe(
-    client: &ClusterClient,
-    group: &str,
-    topics: &[String],
-) -> Result<Result<Observed, String>, KafkaError> {
-    let (committed, state) = tokio::try_join!(client.group_offsets(group), client.group_state(group))?;
-    let committed: BTreeMap<TopicPartition, i64> = committed
-        .into_iter()
-        .filter(|o| o.offset >= 0)
-        .map(|o| (TopicPartition { topic: o.topic, partition: o.partition }, o.offset))
-        .collect();
+/// What a snapshot says of a group.
+#[derive(Debug)]
+pub enum View {
+    Observed(Observed),
+    /// The group (or a topic it reads) was watched after this tick began: the next tick has it.
+    NotYet,
+    /// A topic of `spec.topics` does not exist.
+    TopicNotFound(String),
+    Failed(KafkaError),
+}
+
+/// The group `group` reading `topics` (Kafka names; empty: every topic it committed on) in `snap`.
+pub fn view(snap: &LagSnapshot, group: &str, topics: &[String]) -> View {
+    if let Some(e) = &snap.error {
+        return View::Failed(e.clone());
+    }
+    let Some(g) = snap.groups.get(group) else { return View::NotYet };
+    let committed = match (&g.committed, &g.state) {
+        (Err(e), _) | (_, Err(e)) => return View::Failed(e.clone()),
+        (Ok(c), Ok(_)) => c,
+    };
     let topics: Vec<String> = if topics.is_empty() {
         committed.keys().map(|tp| tp.topic.clone()).collect::<BTreeSet<_>>().into_iter().collect()
     } else {
         topics.to_vec()
     };
-    let mut partitions_per_topic = BTreeMap::new();
-    let descriptions = futures::future::join_all(topics.iter().map(|t| client.describe_topic(t))).await;
-    for (topic, desc) in topics.iter().zip(descriptions) {
-        match desc? {
-            Some(d) => {
-                partitions_per_topic.insert(topic.clone(), d.partitions.len() as i32);
-            }
-            None => return Ok(Err(format!("topic {topic:?} in spec.topics does not exist"))),
-        }
-    }
-    let all: Vec<(String, i32)> =
-        partitions_per_topic.iter().flat_map(|(t, n)| (0..*n).map(move |p| (t.clone(), p))).collect();
-    let (ends, starts) = tokio::try_join!(
-        client.list_offsets(all.clone(), OffsetSpec::Latest, true),
-        client.list_offsets(all, OffsetSpec::Earliest, false)
-    )?;
-    let starts: HashMap<(String, i32), i64> = starts.into_iter().map(|o| ((o.topic, o.partition), o.offset)).collect();
     let mut offsets = BTreeMap::new();
-    for e in ends {
-        if e.error.is_some() {
-            continue;
+    let mut partitions_per_topic = BTreeMap::new();
+    for t in &topics {
+        let partitions = match snap.topics.get(t) {
+            None => return View::NotYet,
+            Some(None) => return View::TopicNotFound(format!("topic {t:?} in spec.topics does not exist")),
+            Some(Some(ps)) => ps,
+        };
+        partitions_per_topic.insert(t.clone(), partitions.len() as i32);
+        for (p, ends) in partitions {
+            // A partition whose leader did not answer this tick is left out, as before.
+            let Some(end) = ends.end else { continue };
+            let tp = TopicPartition { topic: t.clone(), partition: *p };
+            let c = committed.get(&tp).copied();
+            offsets.insert(tp, PartitionOffsets { end, committed: c, log_start: ends.log_start });
         }
-        let log_start = starts.get(&(e.topic.clone(), e.partition)).copied().unwrap_or(0).max(0);
-        let tp = TopicPartition { topic: e.topic, partition: e.partition };
-        let c = committed.get(&tp).copied();
-        offsets.insert(tp, PartitionOffsets { end: e.offset.max(0), committed: c, log_start });
     }
-    let (state, members) = match state {
-        Some((s, m)) => (Some(s), m),
-        None => (None, 0),
+    let (state, members) = match &g.state {
+        Ok(Some((s, m))) => (Some(s.clone()), *m),
+        _ => (None, 0),
     };
-    Ok(Ok(Observed { state, members, offsets, partitions_per_topic }))
+    View::Observed(Observed { state, members, offsets, partitions_per_topic })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kafka::lag_tick::{GroupSnapshot, PartitionEnds};
+
+    fn tp(topic: &str, partition: i32) -> TopicPartition {
+        TopicPartition { topic: topic.into(), partition }
+    }
+
+    fn snapshot() -> LagSnapshot {
+        let ends = |end: Option<i64>, log_start| PartitionEnds { end, log_start };
+        let mut s = LagSnapshot { tick: 3, at_ms: 1_000, ..Default::default() };
+        s.topics.insert("t".into(), Some([(0, ends(Some(10), 0)), (1, ends(Some(20), 5)), (2, ends(None, 0))].into()));
+        s.topics.insert("u".into(), Some([(0, ends(Some(7), 0))].into()));
+        s.topics.insert("gone".into(), None);
+        s.groups.insert(
+            "g".into(),
+            GroupSnapshot {
+                committed: Ok([(tp("t", 0), 4), (tp("u", 0), 7)].into()),
+                state: Ok(Some(("Stable".into(), 2))),
+            },
+        );
+        s.groups.insert("new".into(), GroupSnapshot { committed: Ok(BTreeMap::new()), state: Ok(None) });
+        s.groups.insert("moved".into(), GroupSnapshot { committed: Err(KafkaError::Timeout), state: Ok(None) });
+        s
+    }
+
+    #[test]
+    fn a_group_is_read_from_the_snapshot() {
+        let s = snapshot();
+        let View::Observed(o) = view(&s, "g", &["t".to_string()]) else { panic!("observed") };
+        assert_eq!((o.state.as_deref(), o.members), (Some("Stable"), 2));
+        assert_eq!(o.partitions_per_topic, [("t".to_string(), 3)].into());
+        // t-2's leader did not answer: left out. t-1 has no commit: counted from its log start.
+        let want: BTreeMap<TopicPartition, PartitionOffsets> = [
+            (tp("t", 0), PartitionOffsets { end: 10, committed: Some(4), log_start: 0 }),
+            (tp("t", 1), PartitionOffsets { end: 20, committed: None, log_start: 5 }),
+        ]
+        .into();
+        assert_eq!(o.offsets, want);
+        assert_eq!(o.offsets[&tp("t", 1)].lag(), 15);
+        // No topics named: those it committed on.
+        let View::Observed(all) = view(&s, "g", &[]) else { panic!("observed") };
+        assert_eq!(all.partitions_per_topic.keys().collect::<Vec<_>>(), vec!["t", "u"]);
+        // A group Kafka does not know, reading nothing yet.
+        let View::Observed(new) = view(&s, "new", &[]) else { panic!("observed") };
+        assert_eq!((new.state, new.members, new.offsets.len()), (None, 0, 0));
+    }
+
+    #[test]
+    fn missing_groups_topics_and_failures_are_told_apart() {
+        let s = snapshot();
+        assert!(matches!(view(&s, "unwatched", &[]), View::NotYet));
+        assert!(matches!(view(&s, "g", &["later".to_string()]), View::NotYet));
+        assert!(matches!(view(&s, "g", &["gone".to_string()]), View::TopicNotFound(m) if m.contains("gone")));
+        assert!(matches!(view(&s, "moved", &[]), View::Failed(KafkaError::Timeout)));
+        let failed = LagSnapshot { error: Some(KafkaError::Unreachable("down".into())), ..snapshot() };
+        assert!(matches!(view(&failed, "g", &[]), View::Failed(KafkaError::Unreachable(_))));
+    }
 }

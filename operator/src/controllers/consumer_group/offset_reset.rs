@@ -79,8 +79,18 @@ async fn reset_offsets(
     if chosen.is_empty() {
         return Err("no partition to reset (check spec.offsetReset.topics and spec.topics)".into());
     }
+    // The tick reads log starts only where lag needs them: read the bounds afresh for the few partitions moved.
+    let parts: Vec<(String, i32)> = chosen.iter().map(|tp| (tp.topic.clone(), tp.partition)).collect();
+    let fresh = |list: Vec<crate::kafka::PartitionOffset>| -> HashMap<(String, i32), i64> {
+        list.into_iter().filter(|o| o.error.is_none()).map(|o| ((o.topic, o.partition), o.offset.max(0))).collect()
+    };
+    let (starts, ends) = tokio::try_join!(
+        client.list_offsets(parts.clone(), OffsetSpec::Earliest, false),
+        client.list_offsets(parts.clone(), OffsetSpec::Latest, true)
+    )
+    .map_err(|e| e.to_string())?;
+    let (starts, ends) = (fresh(starts), fresh(ends));
     let at_ts: HashMap<(String, i32), i64> = if spec.to == OffsetResetTarget::Timestamp {
-        let parts = chosen.iter().map(|tp| (tp.topic.clone(), tp.partition)).collect();
         client
             .list_offsets(parts, OffsetSpec::Timestamp(value), false)
             .await
@@ -95,9 +105,10 @@ async fn reset_offsets(
         .iter()
         .map(|tp| {
             let o = observed.offsets[*tp];
+            let key = (tp.topic.clone(), tp.partition);
             let bounds = PartitionBounds {
-                log_start: o.log_start,
-                end: o.end,
+                log_start: starts.get(&key).copied().unwrap_or(o.log_start),
+                end: ends.get(&key).copied().unwrap_or(o.end),
                 committed: o.committed,
                 at_timestamp: at_ts.get(&(tp.topic.clone(), tp.partition)).copied(),
             };

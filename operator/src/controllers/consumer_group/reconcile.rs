@@ -1,25 +1,29 @@
 //! The `ConsumerGroup` controller: measures the group's lag (in records and seconds), judges its partitions after
 //! Burrow's rules, scales the consumer workload through `/scale`, and runs declarative offset resets.
 //!
-//! Each group is polled every `pollSeconds`; what must be remembered between polls (offset timelines, commit
-//! windows, the autoscaler's state) lives in [`GroupMemory`](crate::controllers::group_memory::GroupMemory), in
-//! memory. A deleted group's memory and metric series are dropped as the watch reports the deletion
-//! ([`on_watch_event`]).
+//! A group does not poll Kafka itself: it is watched in its connection's lag tick
+//! ([`crate::kafka::lag_tick`]), and every tick of that connection reconciles each of its groups from the tick's
+//! snapshot ([`tick_triggers`]), so the autoscaler and /metrics follow Kafka within about one tick. The status is
+//! written at once on a condition change or a scaling action and at most every `statusIntervalSeconds` for lag
+//! figures alone ([`status_write_due`]). What must be remembered between ticks (offset timelines, commit windows, the
+//! autoscaler's state) lives in [`GroupMemory`](crate::controllers::group_memory::GroupMemory), in memory. A deleted
+//! group's memory, metric series and watch are dropped as the watch reports the deletion ([`on_watch_event`]).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::{StreamExt, TryStreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use kube::runtime::controller::{self, Action};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::runtime::{Controller, WatchStreamExt, reflector};
 use kube::{Api, ResourceExt};
+use tokio::sync::broadcast;
 use tokio::sync::watch::Receiver;
 
 use super::lag_status::{fill_lag_status, lag_conditions, observe_lag};
-use super::observe::observe;
+use super::observe::{View, view};
 use super::offset_reset::offset_reset_step;
 use super::scale::autoscale_step;
 use super::shared::{Draft, Error, KafkaNames, SCALING_ACTIVE, SCALING_LIMITED, now_ms};
@@ -32,6 +36,7 @@ use crate::controllers::status::apply_status;
 use crate::controllers::watch;
 use crate::decisions::burrow;
 use crate::decisions::lag::TopicPartition;
+use crate::decisions::status_pace::status_write_due;
 use crate::runtime::metrics::{KindLabels, ReconcileLabels, ResourceLabels, ResultLabel};
 
 /// How long after a deletion a reconcile that was already running may still write memory or metrics: the group is
@@ -46,6 +51,11 @@ pub fn on_watch_event(ctx: &Arc<Context>, store: &Store<ConsumerGroup>, event: &
             let (ns, name) = (cg.namespace().unwrap_or_default(), cg.name_any());
             tracing::debug!(group = %full_name(cg), "consumer group deleted: forgetting it");
             ctx.groups.forget(&ctx.metrics, &ns, &name);
+            if let Some(client) =
+                ctx.config.connection_key(cg.spec.connection_ref.as_ref(), &ns).and_then(|k| ctx.clients.get(&k))
+            {
+                client.unwatch_lag(&full_name(cg));
+            }
             // A reconcile that was running may still write after this: forget again once it surely ended, unless
             // a group of the same name was created meanwhile.
             let (ctx, store) = (ctx.clone(), store.clone());
@@ -78,12 +88,40 @@ pub async fn run(ctx: Arc<Context>, shutdown: Receiver<bool>) {
         })
         .applied_objects()
         .predicate_filter(watch::spec_or_control_changed::<ConsumerGroup>, Default::default());
+    let ticks = tick_triggers(ctx.clone(), reader.clone());
     Controller::for_stream(groups, reader)
+        .reconcile_on(ticks)
         .with_config(controller::Config::default().concurrency(64))
         .graceful_shutdown_on(watch::stopped(shutdown))
         .run(reconcile, error_policy, ctx)
         .for_each(|_| futures::future::ready(()))
         .await;
+}
+
+/// Every ConsumerGroup of a connection, each time that connection's lag tick took a snapshot.
+fn tick_triggers(ctx: Arc<Context>, store: Store<ConsumerGroup>) -> impl Stream<Item = ObjectRef<ConsumerGroup>> {
+    let ticks = futures::stream::unfold(ctx.clients.ticks(), |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(key) => return Some((key, rx)),
+                // Fell behind: the skipped ticks' groups are reconciled by the next one.
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    ticks.flat_map(move |key| {
+        let groups: Vec<ObjectRef<ConsumerGroup>> = store
+            .state()
+            .iter()
+            .filter(|cg| {
+                let ns = cg.namespace().unwrap_or_default();
+                ctx.config.connection_key(cg.spec.connection_ref.as_ref(), &ns).as_deref() == Some(key.as_str())
+            })
+            .map(|cg| ObjectRef::from_obj(cg.as_ref()))
+            .collect();
+        futures::stream::iter(groups)
+    })
 }
 
 #[tracing::instrument(skip_all, fields(group = %full_name(cg.as_ref())))]
@@ -115,15 +153,11 @@ async fn reconcile_inner(cg: &ConsumerGroup, ctx: &Context) -> Result<Action, Er
     let ns = cg.namespace().unwrap_or_default();
     let key = full_name(cg);
     let api: Api<ConsumerGroup> = Api::namespaced(ctx.client.clone(), &ns);
-    let group_id = cg.group_id();
-    let poll = cg
-        .spec
-        .autoscaling
-        .as_ref()
-        .map_or(ctx.config.group_poll, |a| Duration::from_secs(a.poll_seconds.max(1) as u64));
+    // Ticks drive the reconciles; this requeue only renews the watch if no tick comes (a rebuilt client).
+    let fallback = ctx.config.group_poll;
     let mut d = Draft::new(cg.status.clone().unwrap_or_default(), cg.metadata.generation);
     d.status.observed_generation = cg.metadata.generation;
-    d.status.group_id = Some(group_id.clone());
+    d.status.group_id = Some(cg.group_id());
 
     let (names, client) = match resolve_connection(ctx, cg.spec.connection_ref.as_ref(), &ns) {
         Ok((conn, c)) => (KafkaNames::of(cg, &conn), c),
@@ -136,23 +170,36 @@ async fn reconcile_inner(cg: &ConsumerGroup, ctx: &Context) -> Result<Action, Er
     };
     let group_id = names.group_id.clone();
     d.status.group_id = Some(group_id.clone());
-    let observed = match observe(&client, &group_id, &names.topics(&cg.spec.topics)).await {
-        Ok(Ok(o)) => o,
-        Ok(Err(msg)) => {
+    let topics = names.topics(&cg.spec.topics);
+    client.watch_lag(&key, &group_id, topics.clone());
+    let snap = client.lag_snapshot();
+    {
+        // A tick is worked from once: its samples go into the group's memory once.
+        let mut memories = ctx.groups.lock();
+        let memory = memories.entry(key.clone()).or_default();
+        if snap.tick == 0 || memory.last_tick_ms.is_some_and(|t| t >= snap.at_ms) {
+            return Ok(Action::requeue(fallback));
+        }
+        memory.last_tick_ms = Some(snap.at_ms);
+    }
+    let observed = match view(&snap, &group_id, &topics) {
+        View::Observed(o) => o,
+        View::NotYet => return Ok(Action::requeue(fallback)),
+        View::TopicNotFound(msg) => {
             d.set(READY, false, "TopicNotFound", msg);
             write_status(&api, cg, &d, ctx).await?;
-            return Ok(Action::requeue(poll));
+            return Ok(Action::requeue(fallback));
         }
-        Err(e) => {
+        View::Failed(e) => {
             d.set(READY, false, e.reason(), e.to_string());
             write_status(&api, cg, &d, ctx).await?;
-            return Ok(Action::requeue(Duration::from_secs(10)));
+            return Ok(Action::requeue(fallback));
         }
     };
-    let now = now_ms();
+    let now = snap.at_ms;
     let partitions_total: i32 = observed.partitions_per_topic.values().sum();
 
-    // Lag, lag seconds and partition health, with the memory of earlier polls.
+    // Lag, lag seconds and partition health, with the memory of earlier ticks.
     let (lag, health) = observe_lag(ctx.groups.lock().entry(key.clone()).or_default(), now, &observed);
     fill_lag_status(&mut d, &observed, &lag, &health);
     d.set(
@@ -184,13 +231,26 @@ async fn reconcile_inner(cg: &ConsumerGroup, ctx: &Context) -> Result<Action, Er
         ctx.metrics.group_replicas_current.remove(&labels);
     }
     write_status(&api, cg, &d, ctx).await?;
-    Ok(Action::requeue(poll))
+    Ok(Action::requeue(fallback))
 }
 
-/// Writes the status; a ConsumerGroup deleted meanwhile is [`Error::Gone`], not a failure.
+/// Writes the status when [`status_write_due`]: at once for anything but the lag figures, which wait for the
+/// status interval. A ConsumerGroup deleted meanwhile is [`Error::Gone`], not a failure.
 async fn write_status(api: &Api<ConsumerGroup>, cg: &ConsumerGroup, d: &Draft, ctx: &Context) -> Result<(), Error> {
+    let key = full_name(cg);
+    let now = now_ms();
+    let last = ctx.groups.lock().get(&key).and_then(|m| m.last_status_write_ms);
+    let interval = ctx.config.status_interval.as_millis() as i64;
+    if !status_write_due(cg.status.as_ref(), &d.status, last.map(|t| now - t), interval) {
+        return Ok(());
+    }
     match apply_status(api, cg, cg.status.as_ref(), &d.status, &ctx.metrics).await {
-        Ok(_) => Ok(()),
+        Ok(written) => {
+            if written {
+                ctx.groups.lock().entry(key).or_default().last_status_write_ms = Some(now);
+            }
+            Ok(())
+        }
         Err(kube::Error::Api(e)) if e.code == 404 => Err(Error::Gone),
         Err(e) => Err(e.into()),
     }

@@ -123,7 +123,19 @@ pub async fn autoscale_step(
     labels: &ResourceLabels,
 ) -> Result<(), Error> {
     let target = ScaleTarget::new(ctx, ns, a);
-    if let Some(other) = conflicting_autoscaler(ctx, ns, &target).await? {
+    // Listing every HPA and ScaledObject each tick would cost the apiserver more than the group: checked again
+    // once per status interval.
+    let key = full_name(cg);
+    let cached = ctx.groups.lock().get(&key).and_then(|m| m.conflict.clone());
+    let conflict = match cached {
+        Some((at, c)) if now - at < ctx.config.status_interval.as_millis() as i64 => c,
+        _ => {
+            let c = conflicting_autoscaler(ctx, ns, &target).await?;
+            ctx.groups.lock().entry(key).or_default().conflict = Some((now, c.clone()));
+            c
+        }
+    };
+    if let Some(other) = conflict {
         d.set(
             SCALING_ACTIVE,
             false,

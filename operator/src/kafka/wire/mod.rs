@@ -25,6 +25,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 pub mod acl;
+pub mod lag;
 mod scram;
 mod tls;
 pub mod user;
@@ -116,7 +117,7 @@ fn topic_name(name: &str) -> TopicName {
     TopicName(StrBytes::from_string(name.to_string()))
 }
 
-fn check(code: i16, message: Option<&StrBytes>) -> Result<(), KafkaError> {
+pub(super) fn check(code: i16, message: Option<&StrBytes>) -> Result<(), KafkaError> {
     let Some(err) = ResponseError::try_from_code(code) else { return Ok(()) };
     let message = match message.map(|m| m.as_str()).filter(|m| !m.is_empty()) {
         Some(m) => format!("{err:?}: {m}"),
@@ -165,6 +166,21 @@ struct Connection {
 
 impl Connection {
     async fn open(settings: &ClientSettings) -> Result<Connection, KafkaError> {
+        let servers: Vec<&str> =
+            settings.get("bootstrap.servers").unwrap_or_default().split(',').filter(|s| !s.is_empty()).collect();
+        let mut last = KafkaError::Unreachable("no bootstrap servers".into());
+        for server in servers {
+            match Connection::connect(settings, server).await {
+                Ok(conn) => return Ok(conn),
+                Err(e @ KafkaError::Unreachable(_)) => last = e,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+
+    /// An authenticated connection to one broker (`host:port`), with the connection's TLS and SASL settings.
+    async fn connect(settings: &ClientSettings, server: &str) -> Result<Connection, KafkaError> {
         let protocol = settings.get("security.protocol").unwrap_or("plaintext").to_ascii_lowercase();
         let (tls, sasl) = match protocol.as_str() {
             "plaintext" => (false, false),
@@ -173,27 +189,17 @@ impl Connection {
             "sasl_ssl" => (true, true),
             other => return Err(KafkaError::Invalid(format!("unsupported security.protocol {other:?}"))),
         };
-        let servers: Vec<&str> =
-            settings.get("bootstrap.servers").unwrap_or_default().split(',').filter(|s| !s.is_empty()).collect();
-        let mut last = KafkaError::Unreachable("no bootstrap servers".into());
-        for server in servers {
-            match TcpStream::connect(server).await {
-                Ok(tcp) => {
-                    let _ = tcp.set_nodelay(true);
-                    let io: Box<dyn Io> = match tls {
-                        false => Box::new(tcp),
-                        true => Box::new(tls_handshake(settings, server, tcp).await?),
-                    };
-                    let mut conn = Connection { io, correlation: 0 };
-                    if sasl {
-                        conn.authenticate(settings).await?;
-                    }
-                    return Ok(conn);
-                }
-                Err(e) => last = KafkaError::Unreachable(format!("{server}: {e}")),
-            }
+        let tcp = TcpStream::connect(server).await.map_err(|e| KafkaError::Unreachable(format!("{server}: {e}")))?;
+        let _ = tcp.set_nodelay(true);
+        let io: Box<dyn Io> = match tls {
+            false => Box::new(tcp),
+            true => Box::new(tls_handshake(settings, server, tcp).await?),
+        };
+        let mut conn = Connection { io, correlation: 0 };
+        if sasl {
+            conn.authenticate(settings).await?;
         }
-        Err(last)
+        Ok(conn)
     }
 
     async fn send<R: Request>(&mut self, request: &R, version: i16) -> Result<R::Response, KafkaError> {
