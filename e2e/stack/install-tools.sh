@@ -4,20 +4,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/versions.sh"
+. "$here/lib.sh"
 export GOPATH="${GOPATH:-$HOME/go}" GOFLAGS=-buildvcs=false
-
-# go_tool_build NAME PACKAGE VERSION OUTDIR: builds one command through a throw-away module, so that the
-# command's own go.mod replace directives (which forbid `go install pkg@version`) do not matter.
-go_tool_build() {
-  local name=$1 pkg=$2 version=$3 out=$4 ldflags=${5:-}
-  [ -x "$out/$name" ] && { echo "$name $version cached in $out"; return 0; }
-  local start w; start=$(date +%s)
-  mkdir -p "$out"; w=$(mktemp -d)
-  ( cd "$w" && go mod init local/$name >/dev/null 2>&1 && go get -tool "$pkg@$version" \
-      && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$out/$name" "$pkg" )
-  rm -rf "$w"
-  echo "$name $version built in $(( $(date +%s) - start ))s"
-}
 
 go_tool_build etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION" "$CACHE_ROOT/etcd/$ETCD_VERSION"
 # Helm's built-in Kubernetes version (used by `helm template`/`lint` without a cluster) comes from ldflags; without

@@ -75,3 +75,16 @@ stack_healthy() {
       "https://127.0.0.1:$APISERVER_PORT/readyz" >/dev/null
     for port in $KAFKA_BROKER_PORTS; do kafka_broker_up "$port"; done ) >/dev/null 2>&1
 }
+
+# go_tool_build NAME PACKAGE VERSION OUTDIR: builds one command through a throw-away module, so that the
+# command's own go.mod replace directives (which forbid `go install pkg@version`) do not matter.
+go_tool_build() {
+  local name=$1 pkg=$2 version=$3 out=$4 ldflags=${5:-}
+  [ -x "$out/$name" ] && { echo "$name $version cached in $out"; return 0; }
+  local start w; start=$(date +%s)
+  mkdir -p "$out"; w=$(mktemp -d)
+  ( cd "$w" && go mod init local/$name >/dev/null 2>&1 && go get -tool "$pkg@$version" \
+      && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$out/$name" "$pkg" )
+  rm -rf "$w"
+  echo "$name $version built in $(( $(date +%s) - start ))s"
+}
