@@ -78,3 +78,12 @@ bench-topology: ## Benchmark: drawing the map of 500 topics and 200 groups in ev
 	target/release/bench_topology $(BENCH_ARGS)
 
 .PHONY: bench-topology
+
+faults: ## Fault scenarios (numbered, each prints a FIGURE line) on a 3-broker stack behind Toxiproxy; not part of make test
+	$(STACK)/up --brokers 3 --no-node --fault-proxy
+	$(CARGO) build -p tributary
+	. $(STACK)/env.sh && $(CARGO) test -p tributary-e2e --test faults -- --ignored --test-threads=1 --nocapture $(FAULTS_ARGS) \
+		2>&1 | tee $${TRIBUTARY_STACK_DIR:-e2e/.stack}/logs/faults.out; exit $${PIPESTATUS[0]}
+	@grep '^FIGURE' $${TRIBUTARY_STACK_DIR:-e2e/.stack}/logs/faults.out || true
+
+.PHONY: faults

@@ -7,6 +7,7 @@
 pub mod app;
 pub mod conditions;
 pub mod emulator;
+pub mod faults;
 pub mod fixture;
 pub mod kafka;
 pub mod manifest;

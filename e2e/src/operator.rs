@@ -45,23 +45,39 @@ impl Operator {
 
     /// Starts `bin run` with extra arguments and `RUST_LOG=log_filter` (benchmarks run a release build quietly).
     pub fn start_with(stack: &Stack, name: &str, bin: &Path, extra: &[&str], log_filter: &str) -> Operator {
-        assert!(bin.exists(), "operator binary {} missing: run `cargo build -p tributary` first", bin.display());
-        let http_port = free_port();
-        let log = stack.logs.join(format!("operator-{}.log", unique(name)));
-        let file = std::fs::File::create(&log).expect("creating the operator log");
-        // The operator runs as the chart's ServiceAccount (see `rbac`), unless a test asks for admin.
-        let kubeconfig = if std::env::var("TRIBUTARY_E2E_ADMIN").is_ok_and(|v| v == "1") {
+        Operator::spawn(stack, name, bin, &Operator::kubeconfig(stack), extra, log_filter)
+    }
+
+    /// The kubeconfig a test's operator runs with: the chart's ServiceAccount (see `rbac`), unless a test asks for
+    /// admin (`TRIBUTARY_E2E_ADMIN=1`).
+    pub fn kubeconfig(stack: &Stack) -> PathBuf {
+        if std::env::var("TRIBUTARY_E2E_ADMIN").is_ok_and(|v| v == "1") {
             stack.kubeconfig.clone()
         } else {
             let dir = stack.logs.parent().expect("the stack folder").to_path_buf();
             rbac::operator_kubeconfig(&stack.kubeconfig, &dir).expect("a kubeconfig for the chart's ServiceAccount")
-        };
+        }
+    }
+
+    /// Starts `bin run` with `kubeconfig` (e.g. one that reaches the apiserver through a fault proxy).
+    pub fn spawn(
+        stack: &Stack,
+        name: &str,
+        bin: &Path,
+        kubeconfig: &Path,
+        extra: &[&str],
+        log_filter: &str,
+    ) -> Operator {
+        assert!(bin.exists(), "operator binary {} missing: run `cargo build -p tributary` first", bin.display());
+        let http_port = free_port();
+        let log = stack.logs.join(format!("operator-{}.log", unique(name)));
+        let file = std::fs::File::create(&log).expect("creating the operator log");
         let child = Command::new(bin)
             .arg("run")
             .arg("--http-addr")
             .arg(format!("127.0.0.1:{http_port}"))
             .args(extra)
-            .env("KUBECONFIG", &kubeconfig)
+            .env("KUBECONFIG", kubeconfig)
             .env("TRIBUTARY_LOG_FORMAT", "text")
             .env("RUST_LOG", log_filter)
             .stdout(Stdio::null())

@@ -4,7 +4,7 @@
 //! with nothing lost or duplicated. Kafka is
 //! checked with Kafka's own CLI and rdkafka used directly, the operator through its /metrics.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use kube::Api;
@@ -54,58 +54,6 @@ async fn resource_versions(api: &Api<Topic>) -> BTreeMap<String, String> {
             _ => return out,
         }
     }
-}
-
-/// Events with `reason` per object, counting the repeats a series folds into one Event.
-async fn event_counts<O>(f: &Fixture<O>, reason: &str) -> HashMap<String, i32> {
-    let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(f.client.clone(), &f.ns.name);
-    let mut out = HashMap::new();
-    for e in api.list(&ListParams::default()).await.expect("listing Events").items {
-        if e.reason.as_deref() == Some(reason) {
-            let name = e.regarding.and_then(|r| r.name).unwrap_or_default();
-            *out.entry(name).or_default() += e.series.map(|s| s.count).unwrap_or(1);
-        }
-    }
-    out
-}
-
-/// Checks every topic in Kafka with Kafka's own CLI: exactly `names`, each with `partitions` and `config`.
-fn check_in_kafka<O>(
-    f: &Fixture<O>,
-    prefix: &str,
-    names: &[String],
-    partitions: usize,
-    config: &[(&str, &str)],
-) -> HashMap<String, CliTopic> {
-    let mut want = names.to_vec();
-    want.sort();
-    // Each broker serves the topic list from its own copy of the cluster metadata, which follows the controller by
-    // a moment; a broker that has just restarted can answer from an older copy for a few seconds. Wait (bounded)
-    // for the listing to be complete before comparing it; a topic that never appears still fails here.
-    let started = Instant::now();
-    let complete = |l: &Vec<String>| l.len() >= want.len();
-    let listed = wait_for_blocking(
-        "Kafka to list every topic",
-        Duration::from_secs(60),
-        || kafka_topic_names(&f.stack, prefix),
-        complete,
-    )
-    .unwrap_or_else(|_| kafka_topic_names(&f.stack, prefix).expect("listing Kafka topics"));
-    if started.elapsed() > Duration::from_secs(1) {
-        eprintln!("Kafka listed every topic {:.1}s after the check began", started.elapsed().as_secs_f64());
-    }
-    assert_eq!(listed.len(), want.len(), "Kafka has {} topics named {prefix}-*, want {}", listed.len(), want.len());
-    assert_eq!(listed, want, "Kafka's topics differ from the resources");
-    let described = describe_topics_cli(&f.stack, &format!("{prefix}-.*")).expect("describing topics");
-    assert_eq!(described.len(), names.len(), "TopicCommand described {} topics", described.len());
-    for n in names {
-        let t = described.get(n).unwrap_or_else(|| panic!("{n} missing in Kafka"));
-        assert_eq!(t.partitions, partitions, "partitions of {n}");
-        for (k, v) in config {
-            assert_eq!(t.configs.get(*k).map(String::as_str), Some(*v), "{k} of {n}: {:?}", t.configs);
-        }
-    }
-    described
 }
 
 #[tokio::test]
@@ -238,7 +186,7 @@ async fn kafka_controller_outage_during_a_500_topic_reconcile_is_reported_and_re
     );
     drop(guard);
 
-    let described = check_in_kafka(&f, &prefix, &names, 3, &config);
+    let described = check_in_kafka(&f.stack, &prefix, &names, 3, &config);
     for (name, seen) in tracker.topics() {
         assert_eq!(seen.partitions, Some(3), "status.partitions of {name}");
         assert_eq!(seen.topic_id.as_deref(), Some(described[&name].id.as_str()), "status.topicId of {name}");
@@ -287,7 +235,7 @@ async fn leader_pod_lost_mid_batch_converges_with_nothing_lost_or_duplicated() {
         took.as_secs_f64()
     );
 
-    let after = check_in_kafka(&f, &prefix, &names, 2, &config);
+    let after = check_in_kafka(&f.stack, &prefix, &names, 2, &config);
     for (name, t) in &before {
         assert_eq!(after[name].id, t.id, "{name} was recreated (topic id changed)");
     }
@@ -298,7 +246,7 @@ async fn leader_pod_lost_mid_batch_converges_with_nothing_lost_or_duplicated() {
         assert!(s.is_ready() && !s.finalized, "{name} stuck or pinned: {s:?}");
         assert_eq!(s.topic_id.as_deref(), Some(after[name].id.as_str()), "status.topicId of {name}");
     }
-    let created = event_counts(&f, "Created").await;
+    let created = event_counts(&f.client, &f.ns.name, "Created").await;
     let dup: Vec<_> = created.iter().filter(|(_, c)| **c > 1).collect();
     assert!(dup.is_empty(), "\"Created\" more than once: {dup:?}");
     let total: i32 = created.values().sum();

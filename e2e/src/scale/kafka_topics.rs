@@ -3,13 +3,13 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use rdkafka::admin::AdminOptions;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
-use crate::{Patience, Stack, wait_for};
+use crate::{Patience, Stack, wait_for, wait_for_blocking};
 
 /// A topic as Kafka's own `TopicCommand --describe` reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -119,4 +119,43 @@ mod tests {
         assert_eq!((t.partitions, t.replication_factor, t.id.as_str()), (3, 1, "Tt5US3AnQ06ZvwE-vL0bKw"));
         assert_eq!(t.configs.get("retention.ms").map(String::as_str), Some("3600000"));
     }
+}
+
+/// Checks every topic in Kafka with Kafka's own CLI: exactly `names`, each with `partitions` and `config`.
+pub fn check_in_kafka(
+    stack: &Stack,
+    prefix: &str,
+    names: &[String],
+    partitions: usize,
+    config: &[(&str, &str)],
+) -> HashMap<String, CliTopic> {
+    let mut want = names.to_vec();
+    want.sort();
+    // Each broker serves the topic list from its own copy of the cluster metadata, which follows the controller by
+    // a moment; a broker that has just restarted can answer from an older copy for a few seconds. Wait (bounded)
+    // for the listing to be complete before comparing it; a topic that never appears still fails here.
+    let started = Instant::now();
+    let complete = |l: &Vec<String>| l.len() >= want.len();
+    let listed = wait_for_blocking(
+        "Kafka to list every topic",
+        Duration::from_secs(60),
+        || kafka_topic_names(stack, prefix),
+        complete,
+    )
+    .unwrap_or_else(|_| kafka_topic_names(stack, prefix).expect("listing Kafka topics"));
+    if started.elapsed() > Duration::from_secs(1) {
+        eprintln!("Kafka listed every topic {:.1}s after the check began", started.elapsed().as_secs_f64());
+    }
+    assert_eq!(listed.len(), want.len(), "Kafka has {} topics named {prefix}-*, want {}", listed.len(), want.len());
+    assert_eq!(listed, want, "Kafka's topics differ from the resources");
+    let described = describe_topics_cli(stack, &format!("{prefix}-.*")).expect("describing topics");
+    assert_eq!(described.len(), names.len(), "TopicCommand described {} topics", described.len());
+    for n in names {
+        let t = described.get(n).unwrap_or_else(|| panic!("{n} missing in Kafka"));
+        assert_eq!(t.partitions, partitions, "partitions of {n}");
+        for (k, v) in config {
+            assert_eq!(t.configs.get(*k).map(String::as_str), Some(*v), "{k} of {n}: {:?}", t.configs);
+        }
+    }
+    described
 }

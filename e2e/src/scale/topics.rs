@@ -262,3 +262,16 @@ impl Drop for Leftovers {
         }
     }
 }
+
+/// Events with `reason` per object, counting the repeats a series folds into one Event.
+pub async fn event_counts(client: &kube::Client, namespace: &str, reason: &str) -> HashMap<String, i32> {
+    let api: kube::Api<k8s_openapi::api::events::v1::Event> = kube::Api::namespaced(client.clone(), namespace);
+    let mut out = HashMap::new();
+    for e in api.list(&kube::api::ListParams::default()).await.expect("listing Events").items {
+        if e.reason.as_deref() == Some(reason) {
+            let name = e.regarding.and_then(|r| r.name).unwrap_or_default();
+            *out.entry(name).or_default() += e.series.map(|s| s.count).unwrap_or(1);
+        }
+    }
+    out
+}
