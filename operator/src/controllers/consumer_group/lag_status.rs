@@ -154,6 +154,7 @@ mod tests {
             members,
             offsets: [(tp, PartitionOffsets { end, committed: Some(committed), log_start: 0 })].into(),
             partitions_per_topic: [("t".to_string(), 1)].into(),
+            unanswered: Default::default(),
         }
     }
 

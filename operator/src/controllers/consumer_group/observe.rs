@@ -15,6 +15,24 @@ pub struct Observed {
     /// Per partition: log start, end (read-committed), committed.
     pub offsets: BTreeMap<TopicPartition, PartitionOffsets>,
     pub partitions_per_topic: BTreeMap<String, i32>,
+    /// Partitions whose end offset this tick did not bring (their leader did not answer): their lag is unknown,
+    /// not zero, and they are missing from `offsets`.
+    pub unanswered: BTreeSet<TopicPartition>,
+}
+
+impl Observed {
+    /// Why the group's total lag is unknown this tick, if it is: a decision on it (a scale-down above all) would
+    /// take the unanswered partitions for caught up.
+    pub fn lag_unknown_because(&self) -> Option<String> {
+        let first = self.unanswered.first()?;
+        Some(format!(
+            "no end offset for {} partition(s) this tick (e.g. {}-{}: its leader did not answer): the lag is unknown, \
+             scaling holds",
+            self.unanswered.len(),
+            first.topic,
+            first.partition
+        ))
+    }
 }
 
 /// What a snapshot says of a group.
@@ -45,6 +63,7 @@ pub fn view(snap: &LagSnapshot, group: &str, topics: &[String]) -> View {
     };
     let mut offsets = BTreeMap::new();
     let mut partitions_per_topic = BTreeMap::new();
+    let mut unanswered = BTreeSet::new();
     for t in &topics {
         let partitions = match snap.topics.get(t) {
             None => return View::NotYet,
@@ -53,9 +72,12 @@ pub fn view(snap: &LagSnapshot, group: &str, topics: &[String]) -> View {
         };
         partitions_per_topic.insert(t.clone(), partitions.len() as i32);
         for (p, ends) in partitions {
-            // A partition whose leader did not answer this tick is left out, as before.
-            let Some(end) = ends.end else { continue };
             let tp = TopicPartition { topic: t.clone(), partition: *p };
+            // A partition whose leader did not answer this tick is left out of the offsets, and named.
+            let Some(end) = ends.end else {
+                unanswered.insert(tp);
+                continue;
+            };
             let c = committed.get(&tp).copied();
             offsets.insert(tp, PartitionOffsets { end, committed: c, log_start: ends.log_start });
         }
@@ -64,7 +86,7 @@ pub fn view(snap: &LagSnapshot, group: &str, topics: &[String]) -> View {
         Ok(Some((s, m))) => (Some(s.clone()), *m),
         _ => (None, 0),
     };
-    View::Observed(Observed { state, members, offsets, partitions_per_topic })
+    View::Observed(Observed { state, members, offsets, partitions_per_topic, unanswered })
 }
 
 #[cfg(test)]
@@ -108,9 +130,16 @@ mod tests {
         .into();
         assert_eq!(o.offsets, want);
         assert_eq!(o.offsets[&tp("t", 1)].lag(), 15);
+        // …and its lag is unknown, not zero: the group's total is not to be decided on.
+        assert_eq!(o.unanswered, [tp("t", 2)].into());
+        let why = o.lag_unknown_because().expect("the lag is unknown");
+        assert!(why.contains("1 partition(s)") && why.contains("t-2"), "{why}");
         // No topics named: those it committed on.
         let View::Observed(all) = view(&s, "g", &[]) else { panic!("observed") };
         assert_eq!(all.partitions_per_topic.keys().collect::<Vec<_>>(), vec!["t", "u"]);
+        // Every partition of u answered: its lag is known.
+        let View::Observed(u) = view(&s, "g", &["u".to_string()]) else { panic!("observed") };
+        assert_eq!(u.lag_unknown_because(), None);
         // A group Kafka does not know, reading nothing yet.
         let View::Observed(new) = view(&s, "new", &[]) else { panic!("observed") };
         assert_eq!((new.state, new.members, new.offsets.len()), (None, 0, 0));

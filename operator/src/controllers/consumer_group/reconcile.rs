@@ -192,6 +192,9 @@ async fn reconcile_inner(cg: &ConsumerGroup, ctx: &Context) -> Result<Action, Er
         }
         View::Failed(e) => {
             d.set(READY, false, e.reason(), e.to_string());
+            if cg.spec.autoscaling.is_some() {
+                d.set(SCALING_ACTIVE, false, "LagUnknown", format!("no lag this tick ({e}): scaling holds"));
+            }
             write_status(&api, cg, &d, ctx).await?;
             return Ok(Action::requeue(fallback));
         }
@@ -220,6 +223,9 @@ async fn reconcile_inner(cg: &ConsumerGroup, ctx: &Context) -> Result<Action, Er
             d.set(SCALING_ACTIVE, false, "Paused", format!("annotation {PAUSED_ANNOTATION}=true"));
         } else if resetting {
             d.set(SCALING_ACTIVE, false, "OffsetResetInProgress", "scaling waits for the offset reset");
+        } else if let Some(why) = observed.lag_unknown_because() {
+            // Unknown is not zero: a partial total would read as less lag and scale down on missing data.
+            d.set(SCALING_ACTIVE, false, "LagUnknown", why);
         } else {
             let stalled: BTreeSet<TopicPartition> = burrow::held_from_scaling(&health, observed.members);
             autoscale_step(ctx, cg, a, &ns, &lag, &stalled, partitions_total, now, &mut d, &labels).await?;
