@@ -29,9 +29,14 @@ fn read_pid(file: &PathBuf) -> Option<u32> {
     std::fs::read_to_string(file).ok()?.trim().parse().ok()
 }
 
-/// Whether `pid` runs; a zombie has no command line left and counts as gone.
+/// Whether `pid` runs. A zombie (state `Z`, nobody reaped it yet) counts as gone: the kernel gives it that state
+/// only after it closed its files and sockets. (An empty command line is not enough: the memory, and with it the
+/// command line, goes before the sockets, so a port could still answer.)
 pub fn alive(pid: u32) -> bool {
-    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| !c.is_empty())
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    // The state is the first field after the command name, which is in parentheses and may hold spaces.
+    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next());
+    !matches!(state, Some("Z" | "X") | None)
 }
 
 /// Sends `signal` (a name kill(1) knows: STOP, CONT, TERM, KILL) to `pid`.
