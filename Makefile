@@ -84,6 +84,6 @@ faults: ## Fault scenarios (numbered, each prints a FIGURE line) on a 3-broker s
 	$(CARGO) build -p tributary
 	. $(STACK)/env.sh && $(CARGO) test -p tributary-e2e --test faults -- --ignored --test-threads=1 --nocapture $(FAULTS_ARGS) \
 		2>&1 | tee $${TRIBUTARY_STACK_DIR:-e2e/.stack}/logs/faults.out; exit $${PIPESTATUS[0]}
-	@grep '^FIGURE' $${TRIBUTARY_STACK_DIR:-e2e/.stack}/logs/faults.out || true
+	@grep -o 'FIGURE.*' $${TRIBUTARY_STACK_DIR:-e2e/.stack}/logs/faults.out || true
 
 .PHONY: faults
