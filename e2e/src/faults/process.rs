@@ -157,10 +157,11 @@ impl Paused {
 
 impl Drop for Paused {
     fn drop(&mut self) {
-        if !self.resumed && alive(self.pid) {
-            if let Err(e) = signal(self.pid, "CONT") {
-                eprintln!("could not resume {} ({}): {e:#}", self.name, self.pid);
-            }
+        if !self.resumed
+            && alive(self.pid)
+            && let Err(e) = signal(self.pid, "CONT")
+        {
+            eprintln!("could not resume {} ({}): {e:#}", self.name, self.pid);
         }
     }
 }

@@ -159,10 +159,10 @@ impl ToxicGuard {
 
 impl Drop for ToxicGuard {
     fn drop(&mut self) {
-        if !self.lifted {
-            if let Err(e) = self.proxy.expect("DELETE", &self.path, None) {
-                eprintln!("could not lift the toxic {}: {e:#}", self.path);
-            }
+        if !self.lifted
+            && let Err(e) = self.proxy.expect("DELETE", &self.path, None)
+        {
+            eprintln!("could not lift the toxic {}: {e:#}", self.path);
         }
     }
 }
@@ -183,10 +183,10 @@ impl CutGuard {
 
 impl Drop for CutGuard {
     fn drop(&mut self) {
-        if !self.restored {
-            if let Err(e) = self.proxy.set_enabled(&self.name, true) {
-                eprintln!("could not enable the proxy {} again: {e:#}", self.name);
-            }
+        if !self.restored
+            && let Err(e) = self.proxy.set_enabled(&self.name, true)
+        {
+            eprintln!("could not enable the proxy {} again: {e:#}", self.name);
         }
     }
 }
