@@ -100,6 +100,7 @@ fn f0_kafka_controller_restart_keeps_scram_logins() {
             "SIGTERM" => controller.stop(Duration::from_secs(60)).unwrap(),
             _ => controller.process.kill().unwrap(),
         }
+        controller.wait_closed(Duration::from_secs(60)).unwrap();
         let stopped = down.elapsed();
         controller.start().unwrap();
         controller.wait_listening(Duration::from_secs(120)).unwrap();

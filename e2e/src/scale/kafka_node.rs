@@ -48,6 +48,16 @@ impl KafkaNode {
         self.process.start()
     }
 
+    /// Waits until the node's PLAINTEXT listener refuses connections: the process and every socket of it are gone
+    /// (a killed JVM's threads, and with them its sockets, outlive the moment /proc shows it dead).
+    pub fn wait_closed(&self, timeout: Duration) -> anyhow::Result<()> {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
+        let refused = || Ok(std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err());
+        let what = format!("kafka-{} to stop listening on {}", self.node, self.port);
+        wait_for_blocking(&what, Patience::new(timeout, Duration::from_millis(50)), refused, |r| *r)?;
+        Ok(())
+    }
+
     /// Waits until the node's PLAINTEXT listener accepts connections.
     pub fn wait_listening(&self, timeout: Duration) -> anyhow::Result<()> {
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));

@@ -108,19 +108,6 @@ pub async fn purge_kafka_topics(
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_topic_describe() {
-        let out = "Topic: a\tTopicId: Tt5US3AnQ06ZvwE-vL0bKw\tPartitionCount: 3\tReplicationFactor: 1\tConfigs: min.insync.replicas=1,retention.ms=3600000\n\tTopic: a\tPartition: 0\tLeader: 2\tReplicas: 2\tIsr: 2\tElr: \tLastKnownElr: \n";
-        let t = &parse_topic_describe(out)["a"];
-        assert_eq!((t.partitions, t.replication_factor, t.id.as_str()), (3, 1, "Tt5US3AnQ06ZvwE-vL0bKw"));
-        assert_eq!(t.configs.get("retention.ms").map(String::as_str), Some("3600000"));
-    }
-}
-
 /// Checks every topic in Kafka with Kafka's own CLI: exactly `names`, each with `partitions` and `config`.
 pub fn check_in_kafka(
     stack: &Stack,
@@ -158,4 +145,17 @@ pub fn check_in_kafka(
         }
     }
     described
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_topic_describe() {
+        let out = "Topic: a\tTopicId: Tt5US3AnQ06ZvwE-vL0bKw\tPartitionCount: 3\tReplicationFactor: 1\tConfigs: min.insync.replicas=1,retention.ms=3600000\n\tTopic: a\tPartition: 0\tLeader: 2\tReplicas: 2\tIsr: 2\tElr: \tLastKnownElr: \n";
+        let t = &parse_topic_describe(out)["a"];
+        assert_eq!((t.partitions, t.replication_factor, t.id.as_str()), (3, 1, "Tt5US3AnQ06ZvwE-vL0bKw"));
+        assert_eq!(t.configs.get("retention.ms").map(String::as_str), Some("3600000"));
+    }
 }
