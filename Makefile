@@ -78,3 +78,9 @@ bench-topology: ## Benchmark: drawing the map of 500 topics and 200 groups in ev
 	target/release/bench_topology $(BENCH_ARGS)
 
 .PHONY: bench-topology
+
+bad-input: ## The bad-input corpus at volume (220 invalid manifests per kind) and the idempotence check (needs make stack-up)
+	$(CARGO) build -p tributary
+	. $(STACK)/env.sh && BAD_INPUT_PER_KIND=$${BAD_INPUT_PER_KIND:-220} $(CARGO) test -p tributary-e2e --test bad_input -- --test-threads=1 --nocapture
+
+.PHONY: bad-input
