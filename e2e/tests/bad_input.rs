@@ -453,8 +453,10 @@ async fn random_valid_specs_applied_twice_are_written_once() {
             objects.push((kind, name.clone(), bad_input::valid::manifest(kind, &name, &mut rng, &w.env)));
         }
     }
-    for (kind, name, m) in &objects {
-        apply_strict(&dynamic(&w.client, &w.ns.name, *kind), name, m).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+    // Applied as a user does, with kubectl (server-side, strict), both times.
+    for (_, name, m) in &objects {
+        let (ok, text) = kubectl_apply(&w.stack, &w.ns.name, m);
+        assert!(ok, "kubectl apply of {name}: {text}");
     }
     for (kind, name, _) in &objects {
         let api = dynamic(&w.client, &w.ns.name, *kind);
@@ -507,9 +509,26 @@ async fn random_valid_specs_applied_twice_are_written_once() {
     let writes_first = kafka_writes(&w.operator).await;
     let reconciles_first = reconciles_per_kind(&w.operator).await;
 
-    // The second apply: the same manifests, once through kube's server-side apply and once through kubectl.
-    for (kind, name, m) in &objects {
-        apply_strict(&dynamic(&w.client, &w.ns.name, *kind), name, m).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+    // Every version of every object from here on, to show what wrote it if anything does.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<DynamicObject>::new()));
+    let watches: Vec<_> = Kind::ALL
+        .iter()
+        .map(|k| {
+            let (api, seen) = (dynamic(&w.client, &w.ns.name, *k), seen.clone());
+            tokio::spawn(async move {
+                use kube::runtime::{WatchStreamExt as _, watcher};
+                let mut stream = std::pin::pin!(watcher(api, watcher::Config::default()).applied_objects());
+                while let Some(Ok(o)) = stream.next().await {
+                    seen.lock().expect("the list of versions").push(o);
+                }
+            })
+        })
+        .collect();
+
+    // The second apply: the same manifests, the same way. (Mixing clients is not "identical": kubectl's server-side
+    // apply of a KafkaUser manifest that kube's had applied, under the same field manager, moved that manager's
+    // managedFields entry and so the resourceVersion, with no write by the operator; seen here, not yet explained.)
+    for (_, name, m) in &objects {
         let (ok, text) = kubectl_apply(&w.stack, &w.ns.name, m);
         assert!(ok, "kubectl apply of {name}: {text}");
     }
@@ -526,13 +545,45 @@ async fn random_valid_specs_applied_twice_are_written_once() {
     let counts = wait_for("every object reconciled again", Duration::from_secs(90), again, all_again).await.unwrap();
     tokio::time::sleep(Duration::from_secs(5)).await;
     eprintln!("idempotence: reconciles per kind after the second apply: {counts:?}");
+    watches.iter().for_each(|h| h.abort());
     let second = snapshot().await;
     let configs_second = topic_configs();
     let writes_second = kafka_writes(&w.operator).await;
+    let versions = seen.lock().expect("the list of versions").clone();
+    let mut written = vec![];
     for (name, (rv, status)) in &first {
         let (rv2, status2) = &second[name];
-        assert_eq!(rv, rv2, "{name} was written again (status before {status}, after {status2})");
+        if rv == rv2 {
+            continue;
+        }
+        // What each version seen since the snapshot changed: its managed fields say who wrote it.
+        let trail: Vec<String> = versions
+            .iter()
+            .filter(|o| o.metadata.name.as_deref() == Some(name.as_str()) && o.metadata.resource_version != *rv)
+            .map(|o| {
+                let managers: Vec<String> = o
+                    .metadata
+                    .managed_fields
+                    .iter()
+                    .flatten()
+                    .map(|m| {
+                        let time = m.time.as_ref().map(|t| t.0.to_string()).unwrap_or_default();
+                        let sub = m.subresource.clone().unwrap_or_default();
+                        format!(
+                            "{}/{}/{sub}@{time}",
+                            m.manager.clone().unwrap_or_default(),
+                            m.operation.clone().unwrap_or_default()
+                        )
+                    })
+                    .collect();
+                format!("rv {:?} managers {managers:?} status {}", o.metadata.resource_version, o.data["status"])
+            })
+            .collect();
+        written.push(format!(
+            "{name}: rv {rv:?} → {rv2:?}; status before {status}\n  after {status2}\n  versions: {trail:#?}"
+        ));
     }
+    assert!(written.is_empty(), "written again after the second apply:\n{}", written.join("\n"));
     assert_eq!(configs_first, configs_second, "a topic's configs changed in Kafka");
     assert_eq!(writes_second - writes_first, 0.0, "the second apply caused Kafka writes");
     eprintln!(

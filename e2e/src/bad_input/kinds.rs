@@ -294,7 +294,7 @@ fn special(kind: Kind, mutation: Mutation, rng: &mut Rng, env: &Env, m: &mut Val
             }
         },
         (Kind::Topic, Mutation::MissingReference) => {
-            if choice % 2 == 0 {
+            if choice.is_multiple_of(2) {
                 put("spec.connectionRef", json!({"name": missing}));
             } else {
                 put("spec.connectionRef", json!({"name": env.connection, "namespace": missing}));
@@ -306,7 +306,7 @@ fn special(kind: Kind, mutation: Mutation, rng: &mut Rng, env: &Env, m: &mut Val
             ("spec.config[retention.ms]".into(), "retention.ms of 1 MiB".into())
         }
         (Kind::Topic, Mutation::Unicode) => {
-            if choice % 2 == 0 {
+            if choice.is_multiple_of(2) {
                 let k = unicode(rng);
                 put(&format!("spec.config.{}", k.replace('.', "\\.")), json!("1"));
                 (format!("spec.config[{k}]"), format!("config key {k:?}"))
@@ -374,7 +374,7 @@ fn special(kind: Kind, mutation: Mutation, rng: &mut Rng, env: &Env, m: &mut Val
             }
         },
         (Kind::ConsumerGroup, Mutation::MissingReference) => {
-            if choice % 2 == 0 {
+            if choice.is_multiple_of(2) {
                 put("spec.topics", json!([missing]));
                 ("spec.topics".into(), "topics naming a topic that does not exist".into())
             } else {
@@ -508,7 +508,7 @@ fn special(kind: Kind, mutation: Mutation, rng: &mut Rng, env: &Env, m: &mut Val
         },
         (Kind::KafkaConnection, Mutation::MissingReference) => {
             let secret = json!({"name": missing, "key": "value"});
-            if choice % 2 == 0 {
+            if choice.is_multiple_of(2) {
                 put("spec.sasl", json!({"mechanism": "SCRAM-SHA-512", "username": secret, "password": secret}));
                 ("spec.sasl.username".into(), "sasl from a Secret that does not exist".into())
             } else {
@@ -543,7 +543,7 @@ fn special(kind: Kind, mutation: Mutation, rng: &mut Rng, env: &Env, m: &mut Val
             ("spec.clientProperties".into(), format!("clientProperties key {k:?}"))
         }
         (Kind::KafkaConnection, Mutation::OutOfRange) => {
-            if choice % 2 == 0 {
+            if choice.is_multiple_of(2) {
                 let (k, v) = *rng.pick(&[("socket.timeout.ms", "-5"), ("message.max.bytes", "10"), ("retries", "-3")]);
                 put(&format!("spec.clientProperties.{}", k.replace('.', "\\.")), json!(v));
                 ("spec.clientProperties".into(), format!("clientProperties {k}={v}"))
