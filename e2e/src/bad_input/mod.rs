@@ -8,6 +8,7 @@
 //! A user applying it must be told which field is wrong: by `kubectl apply` refusing it, or by a `Ready=False`
 //! condition. [`Case::names_field`] is that check.
 
+mod fields;
 mod kinds;
 mod mutate;
 pub mod valid;
