@@ -87,3 +87,9 @@ faults: ## Fault scenarios (numbered, each prints a FIGURE line) on a 3-broker s
 	@grep -o 'FIGURE.*' $${TRIBUTARY_STACK_DIR:-e2e/.stack}/logs/faults.out || true
 
 .PHONY: faults
+
+bad-input: ## The bad-input corpus at volume (220 invalid manifests per kind) and the idempotence check (needs make stack-up)
+	$(CARGO) build -p tributary
+	. $(STACK)/env.sh && BAD_INPUT_PER_KIND=$${BAD_INPUT_PER_KIND:-220} $(CARGO) test -p tributary-e2e --test bad_input -- --test-threads=1 --nocapture
+
+.PHONY: bad-input

@@ -5,6 +5,7 @@
 //! a message saying so, instead of skipping.
 
 pub mod app;
+pub mod bad_input;
 pub mod conditions;
 pub mod emulator;
 pub mod faults;

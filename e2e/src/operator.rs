@@ -91,6 +91,14 @@ impl Operator {
         self.child.as_ref().expect("running").id()
     }
 
+    /// The exit status, once the process has ended by itself (or was stopped); `None` while it runs.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        match self.child.as_mut() {
+            Some(child) => child.try_wait().ok().flatten(),
+            None => None,
+        }
+    }
+
     /// GETs a path of the operator's HTTP server; returns (status, body).
     pub async fn http_get(&self, path: &str) -> anyhow::Result<(u16, String)> {
         http_get(self.http_port, path).await

@@ -8,6 +8,22 @@ use k8s_openapi::jiff::Timestamp;
 
 pub const READY: &str = "Ready";
 
+/// The longest condition message Kubernetes takes (`metav1.Condition`'s `maxLength`).
+pub const MAX_MESSAGE_BYTES: usize = 32768;
+
+/// `text` cut to at most `max` bytes at a character boundary, ending in `…` when cut: a message that quotes user
+/// input (a megabyte-long value) still fits a condition or an Event note.
+pub fn bounded(text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
 /// The status string of a condition.
 pub fn status_str(value: bool) -> &'static str {
     if value { "True" } else { "False" }
@@ -25,7 +41,7 @@ pub fn condition(
         type_: type_.to_string(),
         status: status_str(status).to_string(),
         reason: reason.to_string(),
-        message: message.into(),
+        message: bounded(message.into(), MAX_MESSAGE_BYTES),
         observed_generation: generation,
         last_transition_time: Time(Timestamp::UNIX_EPOCH),
     }
@@ -111,5 +127,14 @@ mod tests {
         assert_eq!(conds[0].last_transition_time.0, at(30));
         assert!(is_true(&conds, READY));
         assert_eq!(conds.len(), 1);
+    }
+
+    #[test]
+    fn messages_are_bounded_at_a_character_boundary() {
+        assert_eq!(bounded("short".into(), 10), "short");
+        let long = "é".repeat(40_000);
+        let cut = condition("Ready", false, "InvalidConfig", long, Some(1)).message;
+        assert!(cut.len() <= MAX_MESSAGE_BYTES && cut.ends_with('…'), "{}", cut.len());
+        assert_eq!(bounded("abcdef".into(), 5), "ab…");
     }
 }

@@ -29,8 +29,16 @@ use super::common::SecretKeyRef;
 #[x_kube(validation = Rule::new("has(self.tenancy) == has(oldSelf.tenancy) && (!has(self.tenancy) || self.tenancy == oldSelf.tenancy)").message("spec.tenancy is immutable: changing it would rename every Kafka topic, group and transactional id of the connection"))]
 #[serde(rename_all = "camelCase")]
 pub struct KafkaConnectionSpec {
-    /// Bootstrap brokers as `host:port`.
-    #[schemars(length(min = 1, max = 64), inner(regex(pattern = r"^[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5}$")))]
+    /// Bootstrap brokers as `host:port` (a port from 1 to 65535).
+    #[schemars(
+        length(min = 1, max = 64),
+        inner(
+            length(max = 260),
+            regex(
+                pattern = r"^[A-Za-z0-9.\-\[\]:]+:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$"
+            )
+        )
+    )]
     pub bootstrap_servers: Vec<String>,
     /// TLS towards the brokers. Absent: plaintext.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -44,11 +52,15 @@ pub struct KafkaConnectionSpec {
     /// Namespaces whose resources may use this connection, besides its own. `*` allows every namespace.
     /// A reference from any other namespace is refused, so a tenant cannot borrow another team's credentials.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 256))]
+    #[schemars(
+        length(max = 256),
+        inner(length(min = 1, max = 63), regex(pattern = r"^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?)$"))
+    )]
     pub allowed_namespaces: Vec<String>,
     /// Extra librdkafka client properties (for example `client.id`). Security properties are not allowed here:
     /// use `tls` and `sasl`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(length(max = 128))]
     #[x_kube(validation = Rule::new("self.all(k, !k.startsWith('ssl.') && !k.startsWith('sasl.') && k != 'security.protocol' && k != 'bootstrap.servers')").message("clientProperties must not set bootstrap.servers, security.protocol, ssl.* or sasl.*: use spec.tls and spec.sasl"))]
     pub client_properties: BTreeMap<String, String>,
     /// Tenancy by namespace: the Kafka names of every namespace's resources on this connection get the
@@ -249,6 +261,7 @@ fn default_true() -> bool {
 /// A bound on one numeric topic config key. A value of -1 (unlimited) satisfies any minimum.
 #[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[x_kube(validation = Rule::new("has(self.min) || has(self.max)").message("a protectedConfig bound needs min or max"))]
+#[x_kube(validation = Rule::new("!has(self.min) || !has(self.max) || self.min <= self.max").message("a protectedConfig bound's min must not exceed its max: no value could satisfy it"))]
 #[serde(rename_all = "camelCase")]
 pub struct ConfigBound {
     /// The topic config key, e.g. `retention.ms`.

@@ -39,7 +39,8 @@ pub struct ConsumerGroupSpec {
     pub connection_ref: Option<ConnectionRef>,
     /// Kafka topic names the group reads. Empty: every topic the group has committed offsets for.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 256))]
+    #[schemars(length(max = 256), inner(length(min = 1, max = 249), regex(pattern = r"^[a-zA-Z0-9._-]+$")))]
+    #[x_kube(validation = Rule::new("self.all(t, t != '.' && t != '..')").message("spec.topics cannot hold '.' or '..': Kafka refuses those topic names"))]
     pub topics: Vec<String>,
     /// The lag objective.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -187,6 +188,8 @@ pub struct OffsetReset {
     pub value: Option<String>,
     /// Topics to reset; empty: every topic of the group.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 256), inner(length(min = 1, max = 249), regex(pattern = r"^[a-zA-Z0-9._-]+$")))]
+    #[x_kube(validation = Rule::new("self.all(t, t != '.' && t != '..')").message("offsetReset.topics cannot hold '.' or '..': Kafka refuses those topic names"))]
     pub topics: Vec<String>,
 }
 

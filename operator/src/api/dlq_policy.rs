@@ -42,6 +42,7 @@ pub struct DlqPolicySpec {
     pub connection_ref: Option<ConnectionRef>,
     /// The Kafka topic whose failures this policy handles.
     #[schemars(length(min = 1, max = 249), regex(pattern = r"^[a-zA-Z0-9._-]+$"))]
+    #[x_kube(validation = Rule::new("self != '.' && self != '..'").message("spec.sourceTopic cannot be '.' or '..'"))]
     pub source_topic: String,
     /// The consumer group that reads the source topic (for Spring's `kafka_dlt-original-consumer-group`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -60,6 +61,7 @@ pub struct DlqPolicySpec {
     pub redrive: Option<RedriveSpec>,
     /// Topics a redrive may write to, besides `sourceTopic`. `*` allows any topic on the connection.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 256), inner(length(min = 1, max = 249), regex(pattern = r"^(\*|[a-zA-Z0-9._-]+)$")))]
     pub allowed_redrive_topics: Vec<String>,
     /// What happens to the generated topics in Kafka when the policy is deleted.
     #[serde(default)]
@@ -102,8 +104,10 @@ pub struct RetrySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub replication_factor: Option<i32>,
-    /// Topic config of each retry topic.
+    /// Topic config of each retry topic. Checked as a Topic's `spec.config`: a bad key or value gives `Ready=False`
+    /// reason `InvalidConfig`, and no topic of the policy is made.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(length(max = 128))]
     pub config: BTreeMap<String, String>,
 }
 
@@ -159,6 +163,7 @@ pub struct DeadLetterSpec {
     /// Name (default `<sourceTopic><suffix>`, i.e. `<sourceTopic>-dlt`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 249), regex(pattern = r"^[a-zA-Z0-9._-]+$"))]
+    #[x_kube(validation = Rule::new("self != '.' && self != '..'").message("deadLetter.topicName cannot be '.' or '..'"))]
     pub topic_name: Option<String>,
     /// Suffix of the dead-letter topic (default `-dlt`, Spring's `dltTopicSuffix`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -174,8 +179,10 @@ pub struct DeadLetterSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub replication_factor: Option<i32>,
-    /// Topic config of the dead-letter topic; `retentionSeconds` sets `retention.ms` over it.
+    /// Topic config of the dead-letter topic; `retentionSeconds` sets `retention.ms` over it. Checked as
+    /// `retry.config` is.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(length(max = 128))]
     pub config: BTreeMap<String, String>,
 }
 
@@ -203,6 +210,7 @@ pub struct RedriveSpec {
     pub id: String,
     /// Destination topic. Absent: each record's original topic from its headers, else `sourceTopic`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 249), regex(pattern = r"^[a-zA-Z0-9._-]+$"))]
     pub destination: Option<String>,
     /// Records per second at most (default 100); 0 means no limit.
     #[serde(default = "default_max_per_second")]

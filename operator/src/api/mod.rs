@@ -213,6 +213,65 @@ mod cel_tests {
     }
 
     #[test]
+    fn names_kafka_refuses_and_bounds_no_value_meets_are_refused() {
+        // `.` and `..` pass the topic-name pattern but are not Kafka topic names.
+        let topics = |t: serde_json::Value| group(json!({"topics": t}));
+        assert!(topics(json!(["orders", "a..b", ".x"])).validate_cel().is_ok());
+        for bad in [json!([".."]), json!(["orders", "."])] {
+            let err = topics(bad).validate_cel().unwrap_err().to_string();
+            assert!(err.contains("spec.topics cannot hold '.' or '..'"), "{err}");
+        }
+        let reset = group(json!({"offsetReset": {"id": "1", "to": "Earliest", "topics": [".."]}}));
+        assert!(reset.validate_cel().unwrap_err().to_string().contains("offsetReset.topics cannot hold"));
+
+        let dlq = |spec: serde_json::Value| -> DlqPolicy {
+            serde_json::from_value(json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "DlqPolicy",
+                "metadata": {"name": "orders"}, "spec": spec}))
+            .unwrap()
+        };
+        assert!(dlq(json!({"sourceTopic": "orders"})).validate_cel().is_ok());
+        let err = dlq(json!({"sourceTopic": ".."})).validate_cel().unwrap_err().to_string();
+        assert!(err.contains("spec.sourceTopic cannot be '.' or '..'"), "{err}");
+        let err = dlq(json!({"sourceTopic": "o", "deadLetter": {"topicName": "."}})).validate_cel().unwrap_err();
+        assert!(err.to_string().contains("deadLetter.topicName cannot be"), "{err}");
+
+        let bound = |b: serde_json::Value| -> KafkaConnection {
+            serde_json::from_value(json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaConnection",
+                "metadata": {"name": "main"},
+                "spec": {"bootstrapServers": ["127.0.0.1:9092"], "policy": {"protectedConfig": [b]}}}))
+            .unwrap()
+        };
+        assert!(bound(json!({"key": "retention.ms", "min": 5, "max": 5})).validate_cel().is_ok());
+        assert!(bound(json!({"key": "retention.ms", "min": 5})).validate_cel().is_ok());
+        let err = bound(json!({"key": "retention.ms", "min": 6, "max": 5})).validate_cel().unwrap_err().to_string();
+        assert!(err.contains("min must not exceed its max"), "{err}");
+    }
+
+    #[test]
+    fn bootstrap_ports_and_namespaces_follow_the_schema_patterns() {
+        let crd = serde_json::to_value(KafkaConnection::crd()).unwrap();
+        let props = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"];
+        let re = |p: &serde_json::Value| regex::Regex::new(p["items"]["pattern"].as_str().unwrap()).unwrap();
+        let servers = re(&props["bootstrapServers"]);
+        for (s, ok) in [
+            ("127.0.0.1:9092", true),
+            ("kafka-0.kafka:1", true),
+            ("[::1]:65535", true),
+            ("127.0.0.1:65536", false),
+            ("127.0.0.1:99999", false),
+            ("127.0.0.1:0", false),
+            ("127.0.0.1:09092", false),
+            ("127.0.0.1", false),
+        ] {
+            assert_eq!(servers.is_match(s), ok, "{s}");
+        }
+        let namespaces = re(&props["allowedNamespaces"]);
+        for (n, ok) in [("*", true), ("team-a", true), ("Team_A", false), ("-a", false), ("a*", false)] {
+            assert_eq!(namespaces.is_match(n), ok, "{n}");
+        }
+    }
+
+    #[test]
     fn schema_registry_url_carries_no_credentials() {
         let conn = |url: &str| -> KafkaConnection {
             serde_json::from_value(json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaConnection",

@@ -2,7 +2,7 @@
 //! that the cluster answers, and reports it in status.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
@@ -21,6 +21,7 @@ use crate::api::connection::{KafkaConnection, SaslMechanism};
 use crate::api::full_name;
 use crate::decisions::problem::Problem;
 use crate::kafka::{ClientSettings, ClusterDescription};
+use crate::runtime::metrics::{KindLabels, ReconcileLabels, ResultLabel};
 
 /// How often a connection is re-checked.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(30);
@@ -102,6 +103,26 @@ async fn settings_for(conn: &KafkaConnection, secrets: &Api<Secret>) -> Result<C
     Ok(s)
 }
 
+/// The guardrails' own shape: a `topicNamePattern` that is no regular expression would refuse every Topic on the
+/// connection with a message about the connection, so the connection itself says so.
+fn check_policy(conn: &KafkaConnection) -> Result<(), Problem> {
+    let Some(pattern) = conn.spec.policy.as_ref().and_then(|p| p.topic_name_pattern.as_deref()) else { return Ok(()) };
+    regex::Regex::new(&format!("^(?:{pattern})$")).map(|_| ()).map_err(|e| {
+        Problem::new("InvalidSpec", format!("spec.policy.topicNamePattern is not a valid regular expression: {e}"))
+    })
+}
+
+/// librdkafka refused the client's settings: name the `spec.clientProperties` key it refused, when it is one.
+fn client_config_problem(conn: &KafkaConnection, error: String) -> Problem {
+    let key =
+        conn.spec.client_properties.keys().find(|k| error.contains(&format!("\"{k}\"")) || error.contains(k.as_str()));
+    let message = match key {
+        Some(k) => format!("spec.clientProperties.{k}: {error}"),
+        None => error,
+    };
+    Problem::new("InvalidClientConfig", message)
+}
+
 /// Runs the controller until `shutdown`, keeping `cache` (the [`Context`]'s connections) filled.
 pub async fn run(ctx: Arc<Context>, cache: Writer<KafkaConnection>, shutdown: Receiver<bool>) {
     let api = watch::watched::<KafkaConnection>(&ctx.client, &ctx.config);
@@ -115,13 +136,27 @@ pub async fn run(ctx: Arc<Context>, cache: Writer<KafkaConnection>, shutdown: Re
 
 #[tracing::instrument(skip_all, fields(connection = %full_name(conn.as_ref())))]
 pub async fn reconcile(conn: Arc<KafkaConnection>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let result = check(conn, &ctx).await;
+    // Counted like every other kind's reconciles, so `tributary_reconciles_total` covers connections too.
+    let label = if result.is_ok() { ResultLabel::Success } else { ResultLabel::Error };
+    ctx.metrics.reconciles.get_or_create(&ReconcileLabels { kind: "KafkaConnection", result: label }).inc();
+    ctx.metrics
+        .reconcile_duration
+        .get_or_create(&KindLabels { kind: "KafkaConnection" })
+        .observe(started.elapsed().as_secs_f64());
+    result
+}
+
+/// Connects (or reuses the client), and records in status whether the cluster answers.
+async fn check(conn: Arc<KafkaConnection>, ctx: &Context) -> Result<Action, Error> {
     let ns = conn.namespace().unwrap_or_default();
     let key = full_name(conn.as_ref());
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
     let mut draft = Draft::new(conn.status.clone().unwrap_or_default(), conn.metadata.generation);
     draft.status.observed_generation = conn.metadata.generation;
     let was_ready = conditions::is_true(&draft.status.conditions, READY);
-    let outcome = connect(&ctx, &key, &conn, &secrets).await;
+    let outcome = connect(ctx, &key, &conn, &secrets).await;
     let labels = crate::runtime::metrics::ResourceLabels { namespace: ns.clone(), name: conn.name_any() };
     ctx.metrics.connection_ready.get_or_create(&labels).set(i64::from(outcome.is_ok()));
     let (reason, message) = match outcome {
@@ -153,15 +188,18 @@ async fn connect(
     conn: &KafkaConnection,
     secrets: &Api<Secret>,
 ) -> Result<ClusterDescription, Problem> {
-    let settings = match settings_for(conn, secrets).await {
+    let settings = match check_policy(conn) {
+        Ok(()) => settings_for(conn, secrets).await,
+        Err(p) => Err(p),
+    };
+    let settings = match settings {
         Ok(s) => s,
         Err(p) => {
             ctx.clients.remove(key);
             return Err(p);
         }
     };
-    let client =
-        ctx.clients.get_or_create(key, &settings).map_err(|e| Problem::new("InvalidClientConfig", e.to_string()))?;
+    let client = ctx.clients.get_or_create(key, &settings).map_err(|e| client_config_problem(conn, e.to_string()))?;
     client.describe_cluster().await.map_err(|e| e.problem())
 }
 

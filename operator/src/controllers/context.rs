@@ -61,6 +61,21 @@ impl Context {
     }
 }
 
+/// A resource's connection (`spec.connectionRef`, or the operator's default) that does not exist.
+pub fn connection_not_found(key: &str) -> Problem {
+    Problem::new("ConnectionNotFound", format!("spec.connectionRef: KafkaConnection {key} does not exist"))
+}
+
+/// A resource's connection that does not let the resource's namespace use it.
+pub fn connection_not_allowed(key: &str, namespace: &str) -> Problem {
+    Problem::new(
+        "ConnectionNotAllowed",
+        format!(
+            "spec.connectionRef: KafkaConnection {key} does not allow namespace {namespace:?}: add it to the connection's spec.allowedNamespaces"
+        ),
+    )
+}
+
 /// Finds the connection a resource uses and its shared client, or says why it cannot be used.
 pub fn resolve_connection(
     ctx: &Context,
@@ -76,15 +91,10 @@ pub fn resolve_connection(
     let (conn_ns, conn_name) = key.split_once('/').unwrap_or(("", &key));
     let obj_ref = kube::runtime::reflector::ObjectRef::new(conn_name).within(conn_ns);
     let Some(conn) = ctx.connections.get(&obj_ref) else {
-        return Err(Problem::new("ConnectionNotFound", format!("KafkaConnection {key} does not exist")));
+        return Err(connection_not_found(&key));
     };
     if !conn.allows_namespace(namespace) {
-        return Err(Problem::new(
-            "ConnectionNotAllowed",
-            format!(
-                "KafkaConnection {key} does not allow namespace {namespace:?}: add it to the connection's spec.allowedNamespaces"
-            ),
-        ));
+        return Err(connection_not_allowed(&key, namespace));
     }
     let ready = conn.status.as_ref().and_then(|s| conditions::find(&s.conditions, conditions::READY));
     match (ready, ctx.clients.get(&key)) {

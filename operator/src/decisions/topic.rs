@@ -72,6 +72,8 @@ pub fn validate(
     for (k, v) in &desired.config {
         topic_config::validate(k, v).map_err(|message| Problem::new("InvalidConfig", message))?;
     }
+    topic_config::validate_together("spec.config", &desired.config)
+        .map_err(|message| Problem::new("InvalidConfig", message))?;
     let Some(policy) = policy else { return Ok(()) };
     let violation = |message: String| Problem::new("PolicyViolation", message);
     if let Some(max) = policy.max_partitions

@@ -66,13 +66,28 @@ fn kind(key: &str) -> Option<Kind> {
     KEYS.iter().find(|(k, _)| *k == key).map(|(_, kind)| *kind)
 }
 
-/// Checks one key and value; the error names the key and says what is wrong.
+/// Checks one key and value of a Topic's `spec.config`; the error names the key and says what is wrong.
 pub fn validate(key: &str, value: &str) -> Result<(), String> {
+    validate_at("spec.config", key, value)
+}
+
+/// A value as a message quotes it: in full when short, else its start and its length (a message carries no
+/// megabyte-long value into a condition or an Event).
+pub fn quoted(value: &str) -> String {
+    const SHOWN: usize = 64;
+    match value.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{:?}… ({} bytes)", &value[..cut], value.len()),
+        None => format!("{value:?}"),
+    }
+}
+
+/// Checks one key and value of the config map at `field` (`spec.config`, `spec.retry.config`, ...).
+pub fn validate_at(field: &str, key: &str, value: &str) -> Result<(), String> {
     let Some(kind) = kind(key) else {
-        return Err(format!("spec.config: unknown topic config key {key:?}"));
+        return Err(format!("{field}.{key}: unknown topic config key {}", quoted(key)));
     };
     let v = value.trim();
-    let bad = |what: &str| Err(format!("spec.config.{key}: {value:?} is not {what}"));
+    let bad = |what: &str| Err(format!("{field}.{key}: {} is not {what}", quoted(value)));
     match kind {
         Kind::Long { min } | Kind::Int { min } => {
             let max = if matches!(kind, Kind::Int { .. }) { i32::MAX as i64 } else { i64::MAX };
@@ -107,6 +122,28 @@ pub fn validate(key: &str, value: &str) -> Result<(), String> {
         }
         Kind::AnyList => Ok(()),
     }
+}
+
+/// Checks the keys of the config map at `field` against each other, as Kafka's `LogConfig.validateValues` does
+/// when it creates or alters a topic: values valid one by one that Kafka refuses together.
+pub fn validate_together(field: &str, config: &std::collections::BTreeMap<String, String>) -> Result<(), String> {
+    let long = |k: &str| config.get(k).and_then(|v| v.trim().parse::<i64>().ok());
+    if let (Some(min), Some(max)) = (long("min.compaction.lag.ms"), long("max.compaction.lag.ms"))
+        && min > max
+    {
+        return Err(format!(
+            "{field}.min.compaction.lag.ms {min} is greater than {field}.max.compaction.lag.ms {max}: Kafka refuses the pair"
+        ));
+    }
+    let remote = config.get("remote.storage.enable").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    let compacted =
+        config.get("cleanup.policy").is_some_and(|v| v.split(',').any(|p| p.trim().eq_ignore_ascii_case("compact")));
+    if remote && compacted {
+        return Err(format!(
+            "{field}.remote.storage.enable: Kafka has no tiered storage for compacted topics ({field}.cleanup.policy contains compact)"
+        ));
+    }
+    Ok(())
 }
 
 /// The form in which two values of `key` compare equal when Kafka treats them as equal.
@@ -161,6 +198,30 @@ mod tests {
         assert!(err.contains("retention.hours"), "{err}");
         let err = validate("retention.ms", "a week").unwrap_err();
         assert!(err.contains("spec.config.retention.ms"), "{err}");
+    }
+
+    #[test]
+    fn refuses_what_kafka_refuses_together_and_quotes_huge_values_short() {
+        let config = |pairs: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        };
+        let lag = config(&[("min.compaction.lag.ms", "900000"), ("max.compaction.lag.ms", "1000")]);
+        let err = validate_together("spec.retry.config", &lag).unwrap_err();
+        assert!(err.starts_with("spec.retry.config.min.compaction.lag.ms 900000 is greater than"), "{err}");
+        let ok = config(&[("min.compaction.lag.ms", "1000"), ("max.compaction.lag.ms", "1000")]);
+        assert!(validate_together("spec.config", &ok).is_ok());
+        let tiered = config(&[("remote.storage.enable", "true"), ("cleanup.policy", "delete,compact")]);
+        assert!(
+            validate_together("spec.config", &tiered).unwrap_err().starts_with("spec.config.remote.storage.enable")
+        );
+        let tiered_delete = config(&[("remote.storage.enable", "true"), ("cleanup.policy", "delete")]);
+        assert!(validate_together("spec.config", &tiered_delete).is_ok());
+
+        let huge = "9".repeat(1 << 20);
+        let err = validate("retention.ms", &huge).unwrap_err();
+        assert!(err.len() < 200 && err.contains("1048576 bytes"), "{}", &err[..err.len().min(300)]);
+        let err = validate_at("spec.deadLetter.config", "ünï", "1").unwrap_err();
+        assert!(err.starts_with("spec.deadLetter.config.ünï: unknown topic config key"), "{err}");
     }
 
     #[test]

@@ -94,7 +94,8 @@ impl EventPublisher {
             metadata: ObjectMeta { name: Some(name.clone()), namespace: Some(ns), ..ObjectMeta::default() },
             action: Some(ev.action.to_string()),
             reason: Some(ev.reason.to_string()),
-            note: Some(ev.note),
+            // events.k8s.io/v1 refuses a note over 1 kB.
+            note: Some(crate::api::conditions::bounded(ev.note, 1024)),
             type_: Some(if ev.warning { "Warning" } else { "Normal" }.to_string()),
             event_time: Some(MicroTime(stamp)),
             regarding: Some(regarding.clone()),

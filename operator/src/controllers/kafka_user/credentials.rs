@@ -114,7 +114,10 @@ pub async fn tls(
 ) -> Result<(), Halt> {
     let Some(ca) = &conn.spec.client_ca else {
         return Err(Halt::loud(
-            Problem::new("ClientCaMissing", "the connection has no spec.clientCa"),
+            Problem::new(
+                "ClientCaMissing",
+                "spec.authentication.type is tls, but the connection has no spec.clientCa to issue a certificate",
+            ),
             ctx.config.resync,
         ));
     };

@@ -70,14 +70,9 @@ pub async fn registry_settings(sctx: &SchemaContext, key: &str, ns: &str) -> Res
     let conn: std::sync::Arc<KafkaConnection> = ctx
         .connections
         .get(&ObjectRef::new(conn_name).within(conn_ns))
-        .ok_or_else(|| Problem::new("ConnectionNotFound", format!("KafkaConnection {key} does not exist")))?;
+        .ok_or_else(|| crate::controllers::context::connection_not_found(key))?;
     if !conn.allows_namespace(ns) {
-        return Err(Problem::new(
-            "ConnectionNotAllowed",
-            format!(
-                "KafkaConnection {key} does not allow namespace {ns:?}: add it to the connection's spec.allowedNamespaces"
-            ),
-        ));
+        return Err(crate::controllers::context::connection_not_allowed(key, ns));
     }
     let Some(spec) = &conn.spec.schema_registry else {
         return Err(Problem::new("NoSchemaRegistry", format!("KafkaConnection {key} has no spec.schemaRegistry")));

@@ -214,7 +214,12 @@ fn validate(topic: &Topic, name: String, conn: &KafkaConnection) -> Result<Desir
         })?),
         None => None,
     };
-    plan::validate(&desired, policy, pattern.as_ref())?;
+    plan::validate(&desired, policy, pattern.as_ref()).map_err(|p| match p.reason {
+        // Say which field the Kafka name comes from.
+        "InvalidTopicName" if topic.spec.topic_name.is_some() => p.context("spec.topicName"),
+        "InvalidTopicName" => p.context("metadata.name (the Kafka topic name while spec.topicName is unset)"),
+        _ => p,
+    })?;
     Ok(desired)
 }
 

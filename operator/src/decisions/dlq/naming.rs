@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 
 use crate::decisions::problem::Problem;
+use crate::decisions::topic_config;
 
 /// The default retry suffix (Spring's `RetryTopicConstants.DEFAULT_RETRY_SUFFIX`).
 pub const DEFAULT_RETRY_SUFFIX: &str = "-retry";
@@ -64,15 +65,15 @@ fn invalid(message: String) -> Problem {
 /// - neither: fixed 1000 ms.
 pub fn retry_delays(attempts: i32, backoff: Option<BackoffMs>, delays: &[i64]) -> Result<Vec<i64>, Problem> {
     if attempts < 1 {
-        return Err(invalid(format!("retry.attempts must be at least 1, got {attempts}")));
+        return Err(invalid(format!("spec.retry.attempts must be at least 1, got {attempts}")));
     }
     let retries = (attempts - 1) as usize;
     if let Some(d) = delays.iter().find(|d| **d < 1) {
-        return Err(invalid(format!("retry.delaysMs must be positive, got {d}")));
+        return Err(invalid(format!("spec.retry.delaysMs must be positive, got {d}")));
     }
     if delays.len() > retries {
         return Err(invalid(format!(
-            "retry.delaysMs has {} delays but attempts {attempts} allows {retries} retries",
+            "spec.retry.delaysMs has {} delays but attempts {attempts} allows {retries} retries",
             delays.len()
         )));
     }
@@ -81,7 +82,7 @@ pub fn retry_delays(attempts: i32, backoff: Option<BackoffMs>, delays: &[i64]) -
     }
     let b = backoff.unwrap_or(BackoffMs { initial: DEFAULT_DELAY_MS, multiplier: 1.0, max: None });
     if b.initial < 1 {
-        return Err(invalid(format!("retry.backoff.initialSeconds must be at least 0.001, got {} ms", b.initial)));
+        return Err(invalid(format!("spec.retry.backoff.initialSeconds must be at least 0.001, got {} ms", b.initial)));
     }
     if b.multiplier <= 1.0 {
         return Ok(vec![b.initial; retries]);
@@ -195,6 +196,14 @@ pub struct TopicsSpec {
 /// Every topic a policy generates: its retry topics (only when `attempts` is set, i.e. `spec.retry` is present)
 /// in attempt order, then the dead-letter topic.
 pub fn generated_topics(policy: &str, source: &str, spec: &TopicsSpec) -> Result<Vec<GeneratedTopic>, Problem> {
+    // The configs first: one bad value refuses the whole policy, so no child topic is made for it.
+    for (field, config) in [("spec.retry.config", &spec.retry_config), ("spec.deadLetter.config", &spec.dlt_config)] {
+        let bad = |message: String| Problem::new("InvalidConfig", message);
+        for (k, v) in config {
+            topic_config::validate_at(field, k, v).map_err(bad)?;
+        }
+        topic_config::validate_together(field, config).map_err(bad)?;
+    }
     let mut out = vec![];
     if let Some(attempts) = spec.attempts {
         let delays = retry_delays(attempts, spec.backoff, &spec.delays_ms)?;
@@ -229,23 +238,26 @@ pub fn generated_topics(policy: &str, source: &str, spec: &TopicsSpec) -> Result
     for t in &mut out {
         if t.kafka_name.len() > MAX_TOPIC_NAME {
             return Err(invalid(format!(
-                "generated topic name {:?} is {} characters, longer than Kafka's {MAX_TOPIC_NAME}",
-                t.kafka_name,
+                "spec.sourceTopic: the generated topic name {} is {} characters, longer than Kafka's {MAX_TOPIC_NAME} \
+                 (a shorter source topic, spec.retry.suffix or spec.deadLetter.suffix)",
+                topic_config::quoted(&t.kafka_name),
                 t.kafka_name.len()
             )));
         }
         if !t.kafka_name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
             return Err(invalid(format!(
-                "generated topic name {:?} has characters Kafka does not allow",
-                t.kafka_name
+                "spec.sourceTopic: the generated topic name {} has characters Kafka does not allow",
+                topic_config::quoted(&t.kafka_name)
             )));
         }
         if t.kafka_name == source {
-            return Err(invalid(format!("generated topic {:?} is the source topic itself", t.kafka_name)));
+            let field = if t.role == Role::DeadLetter { "spec.deadLetter.topicName" } else { "spec.retry.suffix" };
+            return Err(invalid(format!("{field}: the generated topic {:?} is the source topic itself", t.kafka_name)));
         }
         if !seen.insert(t.kafka_name.clone()) {
             return Err(invalid(format!(
-                "two generated topics are both named {:?}: use different retry and dead-letter suffixes",
+                "spec.retry.suffix: two generated topics are both named {:?}: use different retry and dead-letter \
+                 suffixes (spec.retry.suffix, spec.deadLetter.suffix or spec.deadLetter.topicName)",
                 t.kafka_name
             )));
         }
@@ -410,6 +422,34 @@ mod tests {
         assert!(generated_topics("p", &long, &TopicsSpec::default()).unwrap_err().message.contains("longer than"));
         let bad = TopicsSpec { dlt_suffix: Some("/x".into()), ..Default::default() };
         assert!(generated_topics("p", "o", &bad).is_err());
+    }
+
+    #[test]
+    fn bad_input_names_the_field_and_refuses_every_topic() {
+        let config = |k: &str, v: &str| BTreeMap::from([(k.to_string(), v.to_string())]);
+        // A bad retry config refuses the policy as a whole: not even the dead-letter topic is generated.
+        let spec = TopicsSpec { attempts: Some(2), retry_config: config("ünï", "1"), ..Default::default() };
+        let p = generated_topics("p", "o", &spec).unwrap_err();
+        assert_eq!(p.reason, "InvalidConfig");
+        assert!(p.message.starts_with("spec.retry.config.ünï: unknown topic config key"), "{}", p.message);
+        let spec = TopicsSpec { dlt_config: config("retention.ms", "-2"), ..Default::default() };
+        let p = generated_topics("p", "o", &spec).unwrap_err();
+        assert!(p.message.starts_with("spec.deadLetter.config.retention.ms: \"-2\" is not"), "{}", p.message);
+        let mut lag = config("min.compaction.lag.ms", "900000");
+        lag.insert("max.compaction.lag.ms".into(), "1000".into());
+        let spec = TopicsSpec { attempts: Some(2), retry_config: lag, ..Default::default() };
+        let p = generated_topics("p", "o", &spec).unwrap_err();
+        assert!(p.message.starts_with("spec.retry.config.min.compaction.lag.ms 900000 is greater"), "{}", p.message);
+
+        let itself = TopicsSpec { dlt_name: Some("o".into()), ..Default::default() };
+        let p = generated_topics("p", "o", &itself).unwrap_err();
+        assert!(p.message.starts_with("spec.deadLetter.topicName: "), "{}", p.message);
+        let clash = TopicsSpec { attempts: Some(2), retry_suffix: Some("-dlt".into()), ..Default::default() };
+        assert!(generated_topics("p", "o", &clash).unwrap_err().message.starts_with("spec.retry.suffix: "));
+        let long = "a".repeat(245);
+        let spec = TopicsSpec { attempts: Some(2), ..Default::default() };
+        assert!(generated_topics("p", &long, &spec).unwrap_err().message.starts_with("spec.sourceTopic: "));
+        assert!(retry_delays(0, None, &[]).unwrap_err().message.starts_with("spec.retry.attempts"));
     }
 
     #[test]
