@@ -274,7 +274,10 @@ async fn real_consumer_pods_scaled_by_tributary_drain_a_burst_and_sleep_at_zero(
     timeline.push(format!("lag 0, LagWithinSLO=True: {:.1}s", since(burst)));
     let last_scale = |g: &ConsumerGroup| g.status.as_ref().and_then(|s| s.last_scale.clone());
     let g = wait_status(&groups, "billing", "the scale-up recorded", T, |g| last_scale(g).is_some()).await.unwrap();
-    let peak = last_scale(&g).expect("a scale").to;
+    // Lag figures reach status at most every statusIntervalSeconds: on a slow machine the drained lag may show only
+    // after the window's scale to zero, whose `from` is then the peak.
+    let l = last_scale(&g).expect("a scale");
+    let peak = if l.to > 0 { l.to } else { l.from };
     assert!((2..=4).contains(&peak.max(most)), "scaled to between 2 and 4 pods (4 partitions), got {peak}/{most}");
 
     // Every record was processed and committed by the pods (Kafka's own tool).
