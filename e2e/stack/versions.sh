@@ -14,3 +14,6 @@ CONFLUENT_KAFKA_PY_VERSION=${CONFLUENT_KAFKA_PY_VERSION:-2.16.1}
 # The TCP fault proxy of `make faults` (e2e/stack/install-toxiproxy.sh, e2e/src/faults/).
 TOXIPROXY_VERSION=${TOXIPROXY_VERSION:-v2.5.0}
 TOXIPROXY_DIR=$CACHE_ROOT/toxiproxy/$TOXIPROXY_VERSION
+# KEDA (operator + metrics API server), built from the Go module proxy for the KEDA phase of `make bench-lag`.
+KEDA_VERSION=${KEDA_VERSION:-v2.21.0}
+KEDA_DIR=$CACHE_ROOT/keda/$KEDA_VERSION

@@ -23,9 +23,9 @@ use crate::retry::retry;
 use crate::units::secs;
 
 /// Records committed per partition below the end (the lag each partition shows).
-const COMMIT_BEHIND: i64 = 5;
+pub const COMMIT_BEHIND: i64 = 5;
 /// Records produced per partition before the commits.
-const PRELOAD: i64 = 10;
+pub const PRELOAD: i64 = 10;
 
 /// One cost phase: every group on a topic of `partitions` partitions.
 pub struct Cost {
@@ -212,7 +212,7 @@ pub async fn cost_phase(b: &Bench<'_>, partitions: i32) -> anyhow::Result<Cost> 
 }
 
 /// Produces `per_partition` records to every partition of every topic; waits for every acknowledgement.
-async fn produce_each_partition(
+pub async fn produce_each_partition(
     stack: &Stack,
     topics: &[String],
     partitions: i32,
@@ -232,7 +232,7 @@ async fn produce_each_partition(
 }
 
 /// Commits `offset` on every partition of `topic` for `group` (a consumer that commits and leaves, no member).
-fn commit_all(stack: &Stack, group: &str, topic: &str, partitions: i32, offset: i64) -> anyhow::Result<()> {
+pub fn commit_all(stack: &Stack, group: &str, topic: &str, partitions: i32, offset: i64) -> anyhow::Result<()> {
     let offsets: Vec<(&str, i32, i64)> = (0..partitions).map(|p| (topic, p, offset)).collect();
     commit_offsets(stack, group, &offsets)
 }

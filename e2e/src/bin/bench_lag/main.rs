@@ -1,12 +1,12 @@
 //! Benchmark: how fast the ConsumerGroup controller reacts to a burst, and what collecting lag for many groups
-//! costs.
+//! costs — with KEDA beside it, for real, when `e2e/stack/keda up` started it.
 //!
 //! ```text
 //! cargo build --release -p tributary
-//! . e2e/stack/env.sh
+//! . e2e/stack/env.sh && e2e/stack/keda up
 //! cargo run --release -p tributary-e2e --bin bench_lag -- [--runs 10] [--burst 2000] [--groups 200]
-//!     [--partitions 16,4] [--window 60] [--period 1] [--bin target/release/tributary] [--skip-reaction]
-//!     [--skip-cost]
+//!     [--partitions 16,4] [--window 60] [--period 1] [--follow 30] [--bin target/release/tributary]
+//!     [--skip-reaction] [--skip-cost] [--skip-keda] [--keda-tuned] [--keda-partitions 16]
 //! ```
 //!
 //! One operator (a release build, default `$TRIBUTARY_BIN` or `target/release/tributary`, started here with
@@ -24,11 +24,21 @@
 //!    Kafka admin calls per cycle by operation, status writes, CPU and RSS; and the wall-clock time until every
 //!    group shows a change made in Kafka.
 //!
+//! 3. KEDA (v2.21, built from the Go module proxy by `e2e/stack/install-keda.sh`, running as host processes behind
+//!    the apiserver's aggregation layer; see `e2e/stack/keda`): the same reaction runs, one after Tributary's in the
+//!    same run, with a ScaledObject (Kafka trigger, `lagThreshold` = `lagPerReplica` = 100, min 1, max 4) at KEDA's
+//!    defaults (pollingInterval 30 s; kube-controller-manager's HPA sync 15 s), the runs spread over the HPA's sync
+//!    period; with `--keda-tuned`, once more with pollingInterval 1 s. Every run follows the replicas for `--follow`
+//!    seconds after the burst, for both scalers. Then KEDA's cost: `--groups` ScaledObjects on topics of
+//!    `--keda-partitions` partitions, CPU and RSS of its operator and metrics server over `--window`. Without KEDA
+//!    running (or with `--skip-keda`), these are skipped and the report says so.
+//!
 //! Everything made is deleted afterwards: the namespace, the Kafka topics and the Kafka consumer groups.
 //!
 //! [`ReplicaEmulator`]: tributary_e2e::emulator::ReplicaEmulator
 
 mod cost;
+mod keda;
 mod lag_tracker;
 mod reaction;
 mod report;
@@ -50,8 +60,9 @@ use tributary_e2e::{
 };
 
 use crate::cost::{Cost, cost_phase};
-use crate::reaction::{Reaction, reaction_run};
-use crate::report::{print_cost, print_reaction};
+use crate::keda::{KedaCost, KedaProcesses, keda_cost_phase};
+use crate::reaction::{Reaction, Scaler, reaction_run};
+use crate::report::{print_cost, print_keda_cost, print_reaction, print_trajectories};
 use crate::retry::retry;
 use crate::units::secs;
 
@@ -90,6 +101,25 @@ struct Args {
     /// Skip the lag collection cost.
     #[arg(long)]
     skip_cost: bool,
+    /// Seconds each reaction run follows the Deployment's replicas after the burst (the trajectory).
+    #[arg(long = "follow", value_name = "SECONDS", default_value_t = 30)]
+    follow_seconds: u64,
+    /// Skip KEDA even when `e2e/stack/keda up` started it.
+    #[arg(long)]
+    skip_keda: bool,
+    /// KEDA's pollingInterval (seconds) for its reaction runs and cost phase: its default, 30.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    keda_polling_interval: u32,
+    /// After KEDA's runs at its defaults, run them again with pollingInterval 1 s (labelled tuned).
+    #[arg(long)]
+    keda_tuned: bool,
+    /// kube-controller-manager's HPA sync period (the stack's `--horizontal-pod-autoscaler-sync-period`): KEDA's
+    /// reaction runs spread over it.
+    #[arg(long = "hpa-sync", value_name = "SECONDS", default_value_t = 15.0)]
+    hpa_sync_seconds: f64,
+    /// Partitions of each KEDA cost-phase topic: one phase per count.
+    #[arg(long, value_delimiter = ',', default_value = "16", value_parser = partition_count)]
+    keda_partitions: Vec<i32>,
 }
 
 /// A partition count in `--partitions 16, 4`.
@@ -105,6 +135,14 @@ impl Args {
     fn period(&self) -> Duration {
         Duration::from_secs_f64(self.period_seconds.max(0.001))
     }
+
+    fn follow(&self) -> Duration {
+        Duration::from_secs(self.follow_seconds)
+    }
+
+    fn hpa_sync(&self) -> Duration {
+        Duration::from_secs_f64(self.hpa_sync_seconds.max(0.001))
+    }
 }
 
 /// What every phase works with.
@@ -117,6 +155,8 @@ struct Bench<'a> {
     operator: &'a Operator,
     args: &'a Args,
     made: &'a Made,
+    /// KEDA's processes, when it runs and is not skipped.
+    keda: Option<KedaProcesses>,
 }
 
 impl Bench<'_> {
@@ -149,6 +189,18 @@ async fn main() -> anyhow::Result<()> {
     let operator = Operator::start_with(&stack, "bench-lag", &args.bin, &["--namespace", &ns.name], "info");
     operator.wait_ready().await;
     let made = Made::default();
+    let keda = if args.skip_keda {
+        eprintln!("bench_lag: KEDA skipped (--skip-keda)");
+        None
+    } else {
+        match KedaProcesses::of_stack(&keda::stack_dir(&stack)) {
+            Ok(k) => Some(k),
+            Err(e) => {
+                eprintln!("bench_lag: KEDA skipped: {e:#}");
+                None
+            }
+        }
+    };
     let bench = Bench {
         stack: &stack,
         client: &client,
@@ -157,6 +209,7 @@ async fn main() -> anyhow::Result<()> {
         operator: &operator,
         args: &args,
         made: &made,
+        keda,
     };
     let result = measure(&bench).await;
 
@@ -179,36 +232,71 @@ async fn main() -> anyhow::Result<()> {
         topics.len(),
         secs(cleanup.elapsed())
     );
-    let (reactions, costs) = result?;
-    if !reactions.is_empty() {
-        print_reaction(&reactions, args.burst, args.period());
+    let results = result?;
+    for (scaler, reactions) in &results.reactions {
+        let period = if *scaler == Scaler::Tributary { args.period() } else { args.hpa_sync() };
+        print_reaction(*scaler, reactions, args.burst, period);
     }
-    if !costs.is_empty() {
-        print_cost(&costs, args.window(), args.period());
+    if !results.reactions.is_empty() {
+        print_trajectories(&results.reactions, args.follow());
+        if keda.is_none() {
+            println!(
+                "KEDA did not run here (not started with e2e/stack/keda up, or --skip-keda); its documented defaults: \
+                 pollingInterval 30 s and the HPA's 15 s sync period, so up to 15 s before the HPA acts."
+            );
+        }
+    }
+    if !results.costs.is_empty() {
+        print_cost(&results.costs, args.window(), args.period());
+    }
+    if !results.keda_costs.is_empty() {
+        print_keda_cost(&results.keda_costs, args.keda_polling_interval);
     }
     Ok(())
 }
 
+/// What the phases measured.
+#[derive(Default)]
+struct Results {
+    /// Per scaler, in the order run: Tributary, KEDA at its defaults, KEDA tuned.
+    reactions: Vec<(Scaler, Vec<Reaction>)>,
+    costs: Vec<Cost>,
+    keda_costs: Vec<KedaCost>,
+}
+
 /// Connects the operator to Kafka, then runs the phases.
-async fn measure(b: &Bench<'_>) -> anyhow::Result<(Vec<Reaction>, Vec<Cost>)> {
+async fn measure(b: &Bench<'_>) -> anyhow::Result<Results> {
     let args = b.args;
     b.apply::<KafkaConnection>(manifest::kafka_connection("main", &b.stack.bootstrap)).await?;
     wait_condition(&b.api::<KafkaConnection>(), "main", "Ready", "True", None, Duration::from_secs(60)).await?;
-    let mut reactions = vec![];
+    let mut results = Results::default();
     if !args.skip_reaction {
-        for i in 0..args.runs {
-            let r = reaction_run(b, i).await?;
-            eprintln!(
-                "reaction run {i}: burst → /scale {} (produce {}, phase delay {}), scaled 1 → {}",
-                secs(r.to_scale),
-                secs(r.produce),
-                secs(r.phase),
-                r.scaled_to
-            );
-            reactions.push(r);
+        let mut scalers = vec![(Scaler::Tributary, args.period())];
+        if b.keda.is_some() {
+            scalers.push((Scaler::Keda { polling_interval: args.keda_polling_interval }, args.hpa_sync()));
+            if args.keda_tuned {
+                scalers.push((Scaler::Keda { polling_interval: 1 }, args.hpa_sync()));
+            }
+        }
+        for (scaler, period) in scalers {
+            let mut reactions = vec![];
+            for i in 0..args.runs {
+                let r = reaction_run(b, scaler, (i, args.runs), period).await?;
+                eprintln!(
+                    "{} run {i}: burst → /scale {} (produce {}, phase delay {}), scaled 1 → {}, trajectory {}",
+                    scaler.label(),
+                    secs(r.to_scale),
+                    secs(r.produce),
+                    secs(r.phase),
+                    r.scaled_to,
+                    report::trajectory(&r)
+                );
+                reactions.push(r);
+            }
+            results.reactions.push((scaler, reactions));
         }
     }
-    let mut costs = vec![];
+    let costs = &mut results.costs;
     if !args.skip_cost {
         for &p in &args.partitions {
             eprintln!("cost: {} groups x {p} partitions", args.groups);
@@ -223,7 +311,21 @@ async fn measure(b: &Bench<'_>) -> anyhow::Result<(Vec<Reaction>, Vec<Cost>)> {
             costs.push(c);
         }
     }
-    Ok((reactions, costs))
+    if let (false, Some(keda)) = (args.skip_cost, b.keda) {
+        for &p in &args.keda_partitions {
+            eprintln!("KEDA cost: {} ScaledObjects x {p} partitions", args.groups);
+            let c = keda_cost_phase(b, p, keda).await?;
+            eprintln!(
+                "  KEDA: {:.2} CPU s over {} s, RSS operator {:.1} MB + adapter {:.1} MB",
+                c.cpu_seconds,
+                c.window.as_secs(),
+                c.operator_rss_kb as f64 / 1024.0,
+                c.adapter_rss_kb as f64 / 1024.0
+            );
+            results.keda_costs.push(c);
+        }
+    }
+    Ok(results)
 }
 
 #[cfg(test)]
@@ -238,7 +340,9 @@ mod tests {
         let a = Args::try_parse_from(["bench_lag"]).unwrap();
         assert_eq!((a.runs, a.burst, a.rate, a.groups, a.window_seconds), (10, 2000, 100, 200, 60));
         assert_eq!(a.partitions, vec![16, 4]);
-        assert!(!a.skip_reaction && !a.skip_cost);
+        assert!(!a.skip_reaction && !a.skip_cost && !a.skip_keda && !a.keda_tuned);
+        assert_eq!((a.follow_seconds, a.keda_polling_interval, a.keda_partitions.clone()), (30, 30, vec![16]));
+        assert_eq!(a.hpa_sync(), std::time::Duration::from_secs(15));
         assert_eq!(a.period(), std::time::Duration::from_secs(1));
         let before = Args::try_parse_from(["bench_lag", "--period", "5", "--bin", "/tmp/before"]).unwrap();
         assert_eq!(before.period(), std::time::Duration::from_secs(5));

@@ -4,7 +4,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::cost::Cost;
-use crate::reaction::Reaction;
+use crate::keda::KedaCost;
+use crate::reaction::{MAX_REPLICAS, MIN_REPLICAS, PARTITIONS, Reaction, Scaler};
 use crate::units::secs;
 
 /// Nearest-rank percentile of `samples` (sorted here).
@@ -15,15 +16,19 @@ pub fn percentile(samples: &[Duration], p: f64) -> Duration {
     s[rank.min(s.len()) - 1]
 }
 
-/// The reaction table: every run, then p50, p95 and max.
-pub fn print_reaction(reactions: &[Reaction], burst: usize, period: Duration) {
+/// The reaction table of one scaler: every run, then p50, p95 and max.
+pub fn print_reaction(scaler: Scaler, reactions: &[Reaction], burst: usize, period: Duration) {
     let to_scale: Vec<Duration> = reactions.iter().map(|r| r.to_scale).collect();
     let produce: Vec<Duration> = reactions.iter().map(|r| r.produce).collect();
+    let spread = match scaler {
+        Scaler::Tributary => "the operator's lag tick",
+        Scaler::Keda { .. } => "the HPA's sync period",
+    };
     println!();
     println!(
-        "Reaction: burst of {} records to the /scale patch, {} runs spread over the operator's period ({}), \
-         lagPerReplica 100, 4 partitions",
-        burst,
+        "Reaction, {}: burst of {burst} records to the /scale patch, {} runs spread over {spread} ({}), \
+         lagPerReplica 100, {PARTITIONS} partitions, replicas {MIN_REPLICAS}..{MAX_REPLICAS}",
+        scaler.label(),
         reactions.len(),
         secs(period)
     );
@@ -36,8 +41,9 @@ pub fn print_reaction(reactions: &[Reaction], burst: usize, period: Duration) {
     println!();
     println!("| metric | p50 | p95 | max | target |");
     println!("|---|---|---|---|---|");
+    let target = if scaler == Scaler::Tributary { "p95 ≤ 1.5 s at the 1 s tick" } else { "" };
     println!(
-        "| burst start → /scale patch | {} | {} | {} | p95 < 10 s |",
+        "| burst start → /scale patch | {} | {} | {} | {target} |",
         secs(percentile(&to_scale, 50.0)),
         secs(percentile(&to_scale, 95.0)),
         secs(percentile(&to_scale, 100.0))
@@ -48,10 +54,98 @@ pub fn print_reaction(reactions: &[Reaction], burst: usize, period: Duration) {
         secs(percentile(&produce, 95.0)),
         secs(percentile(&produce, 100.0))
     );
+}
+
+/// One run's replicas after the burst: `1 → 4 @0.9 s → 1 @12.3 s`.
+pub fn trajectory(r: &Reaction) -> String {
+    let mut steps = r.trajectory.iter();
+    let mut out = steps.next().map_or(String::from("?"), |(_, n)| n.to_string());
+    for (t, n) in steps {
+        out.push_str(&format!(" → {n} @{}", secs(*t)));
+    }
+    out
+}
+
+/// The trajectories of every scaler side by side, run by run, then the scale-up steps and reversals per scaler.
+pub fn print_trajectories(all: &[(Scaler, Vec<Reaction>)], follow: Duration) {
+    println!();
     println!(
-        "KEDA with defaults: pollingInterval 30 s (0 → 1) and the HPA's 15 s sync period (1 → N, metrics read from \
-         KEDA's metrics server at that moment), so 15-30 s before the HPA acts."
+        "Replica trajectories: spec.replicas from the burst start until {} after it (time since the burst start)",
+        secs(follow)
     );
+    println!();
+    let labels: Vec<String> = all.iter().map(|(s, _)| s.label()).collect();
+    println!("| run | {} |", labels.join(" | "));
+    println!("|---|{}", "---|".repeat(all.len()));
+    let runs = all.iter().map(|(_, r)| r.len()).max().unwrap_or(0);
+    for i in 0..runs {
+        let cells: Vec<String> = all.iter().map(|(_, rs)| rs.get(i).map_or(String::new(), trajectory)).collect();
+        println!("| {i} | {} |", cells.join(" | "));
+    }
+    println!();
+    println!(
+        "| scaler | runs reaching {MAX_REPLICAS} | mean steps up to the peak | runs with a reversal (flapping) | reversals |"
+    );
+    println!("|---|---|---|---|---|");
+    for (scaler, rs) in all {
+        let at_max = rs.iter().filter(|r| r.trajectory.iter().any(|(_, n)| *n == MAX_REPLICAS)).count();
+        let steps_up: usize = rs.iter().map(steps_to_peak).sum();
+        let flapping = rs.iter().filter(|r| r.reversals() > 0).count();
+        let reversals: usize = rs.iter().map(Reaction::reversals).sum();
+        println!(
+            "| {} | {at_max} / {} | {:.1} | {flapping} | {reversals} |",
+            scaler.label(),
+            rs.len(),
+            steps_up as f64 / rs.len().max(1) as f64
+        );
+    }
+}
+
+/// Increases of spec.replicas before the trajectory's first peak.
+fn steps_to_peak(r: &Reaction) -> usize {
+    let peak = r.trajectory.iter().map(|(_, n)| *n).max().unwrap_or(0);
+    let mut steps = 0;
+    for w in r.trajectory.windows(2) {
+        if w[1].1 > w[0].1 {
+            steps += 1;
+        }
+        if w[1].1 == peak {
+            break;
+        }
+    }
+    steps
+}
+
+/// KEDA's cost: its operator and metrics API server together.
+pub fn print_keda_cost(costs: &[KedaCost], polling_interval: u32) {
+    println!();
+    println!(
+        "KEDA's cost: one ScaledObject (Kafka trigger, pollingInterval {polling_interval} s) and one Deployment at 1 \
+         replica per group, every group on a topic of its own with lag on every partition; the HPA controller reads \
+         each metric every 15 s"
+    );
+    println!();
+    println!(
+        "| ScaledObjects × partitions | first pass (create → every HPA read its metric) | CPU s per second of the \
+         window (operator + metrics server) | VmRSS operator / metrics server | VmHWM operator / metrics server | \
+         load avg |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for c in costs {
+        println!(
+            "| {} × {} | {} | {:.3} (over {} s) | {:.1} MB / {:.1} MB | {:.1} MB / {:.1} MB | {:.1} |",
+            c.groups,
+            c.partitions,
+            secs(c.first_pass),
+            c.cpu_seconds / c.window.as_secs_f64(),
+            c.window.as_secs(),
+            c.operator_rss_kb as f64 / 1024.0,
+            c.adapter_rss_kb as f64 / 1024.0,
+            c.operator_hwm_kb as f64 / 1024.0,
+            c.adapter_hwm_kb as f64 / 1024.0,
+            c.load
+        );
+    }
 }
 
 /// The cost tables: per phase, then Kafka admin calls per cycle by operation.
