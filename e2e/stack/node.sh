@@ -12,7 +12,7 @@ CONTAINERD_DIR=$STATE/containerd
 CONTAINERD_SOCKET=$CONTAINERD_DIR/containerd.sock
 KUBELET_DIR=$STATE/kubelet
 
-ctr_node() { ctr --address "$CONTAINERD_SOCKET" -n k8s.io "$@"; }
+ctr_node() { timeout 60 ctr --address "$CONTAINERD_SOCKET" -n k8s.io "$@"; }
 
 # node_pki: the kubelet's client certificate (its node identity), and the apiserver's client certificate for the
 # kubelet API (logs, exec). The kubelet serves with the stack's serving certificate (IP SAN 127.0.0.1).
@@ -171,6 +171,13 @@ node_stop() {
   if pid_alive containerd; then
     local c
     for c in $(ctr_node tasks ls -q 2>/dev/null); do ctr_node tasks kill -s SIGKILL "$c" >/dev/null 2>&1 || true; done
+    # A task whose kill did not take (seen after tests were interrupted: `tasks delete -f` then hung for minutes):
+    # its process, by the PID containerd records for it.
+    sleep 0.5
+    local p
+    for p in $(ctr_node tasks ls 2>/dev/null | awk 'NR > 1 && $3 == "RUNNING" && $2 > 0 {print $2}'); do
+      kill -KILL "$p" 2>/dev/null || true
+    done
     for _ in $(seq 1 50); do [ -z "$(ctr_node tasks ls -q 2>/dev/null | head -n1)" ] && break
       for c in $(ctr_node tasks ls -q 2>/dev/null); do ctr_node tasks delete -f "$c" >/dev/null 2>&1 || true; done; sleep 0.2; done
     for c in $(ctr_node containers ls -q 2>/dev/null); do ctr_node containers delete "$c" >/dev/null 2>&1 || true; done
