@@ -74,27 +74,14 @@ impl Cost {
 
 /// The cost of collecting lag for `--groups` groups of `partitions` partitions each, over `--window`.
 pub async fn cost_phase(b: &Bench<'_>, partitions: i32) -> anyhow::Result<Cost> {
-    let (stack, run, made, operator) = (b.stack, b.run, b.made, b.operator);
+    let (stack, run, operator) = (b.stack, b.run, b.operator);
     let n = b.args.groups;
     let prefix = format!("{run}-cost{partitions}");
     let topics: Vec<String> = (0..n).map(|i| format!("{prefix}-t{i:03}")).collect();
     let group_ids: Vec<String> = (0..n).map(|i| format!("{prefix}-g{i:03}")).collect();
     let names: Vec<String> = (0..n).map(|i| format!("p{partitions}-g{i:03}")).collect();
-    made.topics.lock().unwrap().extend(topics.iter().cloned());
-    made.groups.lock().unwrap().extend(group_ids.iter().cloned());
-
     let setup = Instant::now();
-    create_topics(&stack.admin(), &topics, partitions, 1, 50).await?;
-    produce_each_partition(stack, &topics, partitions, PRELOAD).await?;
-    let committed = PRELOAD - COMMIT_BEHIND;
-    futures::stream::iter(topics.iter().zip(&group_ids))
-        .map(|(t, g)| {
-            let (stack, t, g) = (stack.clone(), t.clone(), g.clone());
-            async move { tokio::task::spawn_blocking(move || commit_all(&stack, &g, &t, partitions, committed)).await? }
-        })
-        .buffer_unordered(16)
-        .try_collect::<Vec<()>>()
-        .await?;
+    let committed = make_lagging_groups(b, &topics, &group_ids, partitions).await?;
     let (leaders, brokers) = leaders(stack, &prefix)?;
     let leaders = leaders.len();
     eprintln!(
@@ -212,6 +199,31 @@ pub async fn cost_phase(b: &Bench<'_>, partitions: i32) -> anyhow::Result<Cost> 
 }
 
 /// Produces `per_partition` records to every partition of every topic; waits for every acknowledgement.
+/// Makes `topics` (one per group, recorded for deletion with `group_ids`), fills every partition with [`PRELOAD`]
+/// records and commits each group [`COMMIT_BEHIND`] below the end; the offset committed.
+pub async fn make_lagging_groups(
+    b: &Bench<'_>,
+    topics: &[String],
+    group_ids: &[String],
+    partitions: i32,
+) -> anyhow::Result<i64> {
+    let stack = b.stack;
+    b.made.topics.lock().unwrap().extend(topics.iter().cloned());
+    b.made.groups.lock().unwrap().extend(group_ids.iter().cloned());
+    create_topics(&stack.admin(), topics, partitions, 1, 50).await?;
+    produce_each_partition(stack, topics, partitions, PRELOAD).await?;
+    let committed = PRELOAD - COMMIT_BEHIND;
+    futures::stream::iter(topics.iter().zip(group_ids))
+        .map(|(t, g)| {
+            let (stack, t, g) = (stack.clone(), t.clone(), g.clone());
+            async move { tokio::task::spawn_blocking(move || commit_all(&stack, &g, &t, partitions, committed)).await? }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<()>>()
+        .await?;
+    Ok(committed)
+}
+
 pub async fn produce_each_partition(
     stack: &Stack,
     topics: &[String],

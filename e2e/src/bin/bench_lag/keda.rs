@@ -23,7 +23,7 @@ use tributary_e2e::scale::{create_all, delete_kafka_topics, load_average, proc_s
 use tributary_e2e::{Stack, wait_for};
 
 use crate::Bench;
-use crate::cost::{COMMIT_BEHIND, PRELOAD, commit_all, produce_each_partition};
+use crate::cost::make_lagging_groups;
 use crate::reaction::MIN_REPLICAS;
 use crate::retry::retry;
 use crate::units::secs;
@@ -156,27 +156,14 @@ pub struct KedaCost {
 
 /// KEDA at `--groups` × `partitions`: the same topic shape and committed offsets as Tributary's cost phase.
 pub async fn keda_cost_phase(b: &Bench<'_>, partitions: i32, keda: KedaProcesses) -> anyhow::Result<KedaCost> {
-    let (stack, run, made) = (b.stack, b.run, b.made);
+    let (stack, run) = (b.stack, b.run);
     let n = b.args.groups;
     let prefix = format!("{run}-kedacost{partitions}");
     let topics: Vec<String> = (0..n).map(|i| format!("{prefix}-t{i:03}")).collect();
     let group_ids: Vec<String> = (0..n).map(|i| format!("{prefix}-g{i:03}")).collect();
     let names: Vec<String> = (0..n).map(|i| format!("keda-p{partitions}-{i:03}")).collect();
-    made.topics.lock().unwrap().extend(topics.iter().cloned());
-    made.groups.lock().unwrap().extend(group_ids.iter().cloned());
-
     let setup = Instant::now();
-    tributary_e2e::kafka::create_topics(&stack.admin(), &topics, partitions, 1, 50).await?;
-    produce_each_partition(stack, &topics, partitions, PRELOAD).await?;
-    let committed = PRELOAD - COMMIT_BEHIND;
-    futures::stream::iter(topics.iter().zip(&group_ids))
-        .map(|(t, g)| {
-            let (stack, t, g) = (stack.clone(), t.clone(), g.clone());
-            async move { tokio::task::spawn_blocking(move || commit_all(&stack, &g, &t, partitions, committed)).await? }
-        })
-        .buffer_unordered(16)
-        .try_collect::<Vec<()>>()
-        .await?;
+    let committed = make_lagging_groups(b, &topics, &group_ids, partitions).await?;
     eprintln!(
         "  KEDA: {n} topics x {partitions} partitions made, offsets committed at {committed} in {}",
         secs(setup.elapsed())
