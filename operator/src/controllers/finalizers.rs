@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 
 use crate::kafka::KafkaError;
 
-/// A reconcile's error in a controller with a finalizer (Topic, KafkaUser).
+/// A reconcile's error in a controller with a finalizer (Topic, KafkaUser, DlqPolicy, Schema).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]

@@ -23,13 +23,7 @@ pub struct DlqContext {
     pub wake: mpsc::UnboundedSender<ObjectRef<DlqPolicy>>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Kube(#[from] kube::Error),
-    #[error(transparent)]
-    Finalizer(#[from] Box<kube::runtime::finalizer::Error<Error>>),
-}
+pub use crate::controllers::finalizers::Error;
 
 pub type Draft = conditions::Draft<DlqPolicyStatus>;
 

@@ -37,12 +37,4 @@ impl SchemaContext {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Kube(#[from] kube::Error),
-    #[error(transparent)]
-    Finalizer(#[from] Box<kube::runtime::finalizer::Error<Error>>),
-    #[error(transparent)]
-    Refused(#[from] Problem),
-}
+pub use crate::controllers::finalizers::Error;
