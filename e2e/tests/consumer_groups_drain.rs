@@ -60,8 +60,24 @@ async fn max_drain_seconds_uses_measured_rates_and_holds_when_throughput_saturat
         wait_for("scaled up on the measured rates", Duration::from_secs(150), current, |n| *n >= 2).await.unwrap();
     let groups = f.api::<ConsumerGroup>();
     let saturated = Some("ThroughputSaturated");
-    let g =
-        wait_condition(&groups, "drain", "ScalingLimited", "True", saturated, Duration::from_secs(180)).await.unwrap();
+    let g = match wait_condition(&groups, "drain", "ScalingLimited", "True", saturated, Duration::from_secs(180)).await
+    {
+        Ok(g) => g,
+        Err(e) => {
+            // What the autoscaler did, in order, and what the replicas consumed: the reasons carry its numbers.
+            for line in scale_history(&f).await {
+                eprintln!("{line}");
+            }
+            let started = emulator.replicas_seen.lock().unwrap().first().map(|(at, _)| *at);
+            for (at, n) in emulator.replicas_seen.lock().unwrap().iter() {
+                eprintln!(
+                    "emulator: {n} replicas at +{:.1} s",
+                    started.map_or(0.0, |s| at.duration_since(s).as_secs_f64())
+                );
+            }
+            panic!("{e}");
+        }
+    };
     let held_at = g.status.as_ref().and_then(|s| s.current_replicas).unwrap();
     tokio::time::sleep(Duration::from_secs(10)).await;
     let now = replicas(deployments.get("consumer").await.unwrap());
@@ -73,4 +89,23 @@ async fn max_drain_seconds_uses_measured_rates_and_holds_when_throughput_saturat
     );
     let msg = g.condition("ScalingLimited").unwrap().message;
     assert!(msg.contains("throughput"), "{msg}");
+}
+
+/// The group's scale Events, oldest first, as `time reason: note`.
+async fn scale_history<O>(f: &Fixture<O>) -> Vec<String> {
+    let api: Api<k8s_openapi::api::events::v1::Event> = f.api();
+    let mut events: Vec<_> = api
+        .list(&Default::default())
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| matches!(e.reason.as_deref(), Some("ScaledUp" | "ScaledDown")))
+        .map(|e| {
+            let at = e.event_time.map(|t| t.0.to_string()).unwrap_or_default();
+            (at, format!("{} {}", e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
+        })
+        .collect();
+    events.sort();
+    events.into_iter().map(|(at, what)| format!("{at} {what}")).collect()
 }

@@ -15,8 +15,10 @@
 //!   [`BACKLOG_SECONDS`] of arrivals over the whole rate window, which started after the last rebalance). When they
 //!   keep up, μ per replica only raises c (they can do at least that); a c lowered by a slowdown is forgotten after
 //!   [`THROUGHPUT_MEMORY`] without a backlog, since idle consumers cannot show that it is over.
+//! - Rates over less than [`MIN_MEASUREMENT`] (the operator just began watching) are neither learned from nor
+//!   sized on: they mostly show consumers starting.
 //! - Fallbacks while c is unknown: μ per consumer now (a lower bound, so it over-provisions); with no rates either
-//!   (first poll, or zero replicas), the lag alone: keep the current count, or wake to one replica when the lag is
+//!   (first polls, or zero replicas), the lag alone: keep the current count, or wake to one replica when the lag is
 //!   above `activationLag`. It measures before it extrapolates.
 //!
 //! Then:
@@ -29,7 +31,8 @@
 //!   HPA's), at most `maxStep` at a time (default: unlimited). A scale-up counts as a recommendation of its new
 //!   count, and a count that just had to be scaled up from is not returned to within [`THROUGHPUT_MEMORY`] unless
 //!   arrivals fell by [`RETRY_RATE_DROP`] since (the flapping of keda#1556).
-//! - If per-replica throughput fell by more than [`SATURATION_DROP`] after a scale-up while the backlog persists,
+//! - If per-replica throughput fell by more than [`SATURATION_DROP`] after a scale-up (against a fair measurement
+//!   before it: long enough, after the previous rebalance; else the c learned last) while the backlog persists,
 //!   more replicas do not help (a downstream bottleneck, keda#7092): hold, reported as
 //!   [`Limit::ThroughputSaturated`], until the backlog is gone or the throughput recovers. The verdict needs a busy
 //!   rate window after the scale-up's rebalance, so a group that scales up several times within one window reaches
@@ -55,6 +58,10 @@ pub const THROUGHPUT_MEMORY: Duration = Duration::from_secs(600);
 
 /// A count that had to be scaled up from is not returned to unless arrivals fell by more than this fraction since.
 pub const RETRY_RATE_DROP: f64 = 0.1;
+
+/// Rates over a shorter window (the first seconds after the operator started watching the group) mostly show
+/// the consumers starting up: they are neither learned from nor sized on.
+pub const MIN_MEASUREMENT: Duration = Duration::from_secs(10);
 
 /// Longest hold after a scale-up while its consumers are measured; past it, scaling up resumes.
 pub const EVALUATION_LIMIT: Duration = Duration::from_secs(60);
@@ -268,10 +275,8 @@ impl AutoscaleState {
         self.backlogged_since_ms = if backlogged { Some(self.backlogged_since_ms.unwrap_or(now_ms)) } else { None };
 
         let Some(rates) = observation.rates else { return };
-        let pause_ms = millis(config.rebalance_pause);
-        let settled = self.last_change_ms.is_none_or(|changed| rates.window_start_ms >= changed + pause_ms);
         let active = config.active_consumers(observation.current_replicas.max(0));
-        if !settled || active == 0 {
+        if !self.fair(config, &rates, now_ms) || active == 0 {
             return;
         }
         let per_replica = rates.consume_per_s.max(0.0) / f64::from(active);
@@ -304,6 +309,14 @@ impl AutoscaleState {
         } else if self.saturation.is_some_and(|saturation| per_replica >= saturation.per_replica_before * floor) {
             self.saturation = None;
         }
+    }
+
+    /// Whether `rates` show what the consumers do: measured over at least [`MIN_MEASUREMENT`], all of it after the
+    /// last change's rebalance (or the first look at the group).
+    fn fair(&self, config: &AutoscaleConfig, rates: &Rates, now_ms: i64) -> bool {
+        let settled =
+            self.last_change_ms.is_none_or(|changed| rates.window_start_ms >= changed + millis(config.rebalance_pause));
+        settled && long_enough(rates, now_ms)
     }
 
     /// True between a scale-up from a measured count and the first settled measurement after it, while the
@@ -342,6 +355,11 @@ pub fn desired_replicas(config: &AutoscaleConfig, observation: &Observation, sta
     let now_ms = observation.now_ms;
     let current = observation.current_replicas.max(0);
     let lag = observation.lag.max(0);
+    if state.last_desired.is_none() && state.last_change_ms.is_none() {
+        // The first look at the group: its consumers may be starting or rebalancing right now, and rates measured
+        // over that understate them. Measured from here on, like after a change.
+        state.last_change_ms = Some(now_ms);
+    }
     if state.last_desired.is_some_and(|desired| desired != current) {
         // Someone else changed the count (a person, a rollout): the group rebalances now too.
         state.last_change_ms = Some(now_ms);
@@ -439,6 +457,7 @@ pub fn desired_replicas(config: &AutoscaleConfig, observation: &Observation, sta
         newest.down = newest.down.max(desired);
     }
     if desired != current {
+        let previous_change = state.last_change_ms;
         state.last_change_ms = Some(now_ms);
         let produce = observation.rates.map_or(0.0, |rates| rates.produce_per_s.max(0.0));
         // Going to zero leaves no consumer to rebalance: whatever lag comes next is new and must wake the group.
@@ -447,12 +466,21 @@ pub fn desired_replicas(config: &AutoscaleConfig, observation: &Observation, sta
         if desired > current && current > 0 {
             state.too_few = Some(TooFew { replicas: current, produce_per_s: produce, at_ms: now_ms });
         }
-        // What one replica consumed before the scale-up, to compare with once the new replicas settle.
+        // What one replica consumed before the scale-up, to compare with once the new replicas settle: measured
+        // now if the window is a fair one (long enough, after the last rebalance), else the throughput learned from
+        // the last fair one. A window that includes a rebalance or the consumers' start understates it, and a drop
+        // from an understated figure goes unseen.
         let active = config.active_consumers(current);
-        state.per_replica_at_scale_up = observation
-            .rates
-            .filter(|_| desired > current && active > 0)
-            .map(|rates| rates.consume_per_s.max(0.0) / f64::from(active));
+        let fair = observation.rates.filter(|rates| {
+            long_enough(rates, now_ms)
+                && previous_change
+                    .is_none_or(|changed| rates.window_start_ms >= changed + millis(config.rebalance_pause))
+        });
+        state.per_replica_at_scale_up = (desired > current && active > 0)
+            .then(|| {
+                fair.map(|rates| rates.consume_per_s.max(0.0) / f64::from(active)).or(state.per_replica_throughput)
+            })
+            .flatten();
     }
     state.last_desired = Some(desired);
     state.previous_lag = Some(lag);
@@ -499,7 +527,9 @@ fn size(config: &AutoscaleConfig, observation: &Observation, state: &AutoscaleSt
             let active = config.active_consumers(current);
             let measured_now = observation
                 .rates
-                .filter(|rates| rates.consume_per_s > 0.0 && active > 0)
+                .filter(|rates| {
+                    rates.consume_per_s > 0.0 && active > 0 && state.fair(config, rates, observation.now_ms)
+                })
                 .map(|rates| rates.consume_per_s / f64::from(active));
             let (Some(produce), Some(per_replica)) = (
                 observation.rates.map(|rates| rates.produce_per_s.max(0.0)),
@@ -534,6 +564,11 @@ fn size(config: &AutoscaleConfig, observation: &Observation, state: &AutoscaleSt
 /// `ceil(count)`, a hair under so that float noise on an exact fit does not add a replica.
 fn replicas_for(count: f64) -> i32 {
     if count.is_nan() { 0 } else { (count - 1e-9).ceil().clamp(0.0, f64::from(i32::MAX)) as i32 }
+}
+
+/// Whether `rates` cover at least [`MIN_MEASUREMENT`].
+fn long_enough(rates: &Rates, now_ms: i64) -> bool {
+    now_ms - rates.window_start_ms >= millis(MIN_MEASUREMENT)
 }
 
 fn millis(duration: Duration) -> i64 {

@@ -171,6 +171,7 @@ pub async fn autoscale_step(
         );
         // Events with the same reason and action fold into one series; the transition in the action keeps each
         // distinct change its own Event with its own numbers.
+        tracing::info!(group = %full_name(cg), from = current, to = decision.desired, reason = %decision.reason, "scaled");
         let (reason, action) =
             if decision.desired > current { ("ScaledUp", "ScaleUp") } else { ("ScaledDown", "ScaleDown") };
         ctx.event(cg, false, reason, &format!("{action}{current}To{}", decision.desired), msg).await;

@@ -23,12 +23,17 @@ fn observe(now_s: i64, lag: i64, rates: Option<Rates>, current_replicas: i32) ->
     Observation { now_ms: now_s * SECOND, lag, rates, current_replicas }
 }
 
+/// A state that has followed the group for an hour without a change, and learned nothing yet.
+fn watched_for_an_hour() -> AutoscaleState {
+    AutoscaleState { last_change_ms: Some(-3600 * SECOND), ..AutoscaleState::default() }
+}
+
 /// A state that already learned c.
 fn knowing(per_replica: f64) -> AutoscaleState {
     AutoscaleState {
         per_replica_throughput: Some(per_replica),
         best_per_replica_throughput: Some(per_replica),
-        ..AutoscaleState::default()
+        ..watched_for_an_hour()
     }
 }
 
@@ -202,7 +207,7 @@ fn max_drain_falls_back_when_throughput_is_unknown() {
 fn throughput_saturated_holds_scale_up() {
     let mut config = drain_config(30.0);
     config.max_replicas = 50;
-    let mut state = AutoscaleState::default();
+    let mut state = watched_for_an_hour();
     // 4 replicas consume 20000/s (5000 each) and fall behind 30000/s arrivals: scale up.
     let decision = desired_replicas(&config, &observe(0, 300_000, rates(0, 30_000.0, 20_000.0), 4), &mut state);
     let scaled = decision.desired;
@@ -288,8 +293,9 @@ fn a_count_that_proved_too_few_is_not_returned_to() {
 fn changes_by_someone_else_restart_the_rebalance_clock() {
     let config = lag_config(1000);
     let mut state = AutoscaleState::default();
+    // The first look counts as a change: the consumers may be starting.
     desired_replicas(&config, &observe(0, 3000, None, 3), &mut state);
-    assert_eq!(state.last_change_ms(), None);
+    assert_eq!(state.last_change_ms(), Some(0));
     desired_replicas(&config, &observe(5, 3000, None, 5), &mut state);
     assert_eq!(state.last_change_ms(), Some(5000));
 }
@@ -301,4 +307,94 @@ fn limit_words() {
         .map(|limit| limit.as_str())
         .collect();
     assert_eq!(words, ["ThroughputSaturated", "AtMax", "AtPartitionCount", "AtMin"]);
+}
+
+/// A closed loop like the e2e saturation test's: 6 partitions, 250 records/s arriving, replicas that each manage
+/// 100/s alone but share a downstream of 150/s (150/n each), consumption stopped for `rebalance_s` after every
+/// change, commits every 500 ms, and the decision fed from a real [`GroupLagTracker`] every `tick_s`. Returns the
+/// replica count over time and whether the hold engaged.
+fn saturating_downstream(rebalance_s: f64, tick_s: f64, seconds: f64) -> (Vec<(f64, i32)>, bool) {
+    use crate::decisions::lag::{GroupLagTracker, PartitionOffsets, TopicPartition};
+    let mut config = AutoscaleConfig::new(1, 6, 6, ScalingTarget::MaxDrainSeconds(20.0));
+    config.scale_up = ScalingRules::SCALE_UP;
+    let mut state = AutoscaleState::default();
+    let mut tracker = GroupLagTracker::default();
+    let (step, partitions) = (0.1, 6usize);
+    let mut end = vec![0.0f64; partitions];
+    let mut consumed = vec![0.0f64; partitions];
+    let mut committed = vec![0i64; partitions];
+    let (mut replicas, mut paused_until, mut trajectory) = (1i32, rebalance_s, vec![(0.0, 1)]);
+    let (mut next_tick, mut next_commit, mut t) = (tick_s, 0.5, 0.0);
+    let mut saturated = false;
+    while t < seconds {
+        t += step;
+        for e in end.iter_mut() {
+            *e += 250.0 / partitions as f64 * step;
+        }
+        if t >= paused_until {
+            let per_replica = 100f64.min(150.0 / f64::from(replicas));
+            // Round-robin assignment: replica r reads partitions r, r + n, …
+            for r in 0..replicas as usize {
+                let mine: Vec<usize> = (r..partitions).step_by(replicas as usize).collect();
+                let share = per_replica * step / mine.len() as f64;
+                for p in mine {
+                    consumed[p] = (consumed[p] + share).min(end[p].floor());
+                }
+            }
+        }
+        if t >= next_commit {
+            next_commit += 0.5;
+            for p in 0..partitions {
+                committed[p] = consumed[p].floor() as i64;
+            }
+        }
+        if t >= next_tick {
+            next_tick += tick_s;
+            let now_ms = (t * 1000.0).round() as i64;
+            let offsets = (0..partitions).map(|p| {
+                let tp = TopicPartition { topic: "t".into(), partition: p as i32 };
+                (tp, PartitionOffsets { end: end[p].floor() as i64, committed: Some(committed[p]), log_start: 0 })
+            });
+            let lag = tracker.observe(now_ms, offsets.collect::<Vec<_>>());
+            let observation =
+                Observation { now_ms, lag: lag.total_lag(), rates: lag.rates(), current_replicas: replicas };
+            let decision = desired_replicas(&config, &observation, &mut state);
+            saturated |= decision.limited == Some(Limit::ThroughputSaturated);
+            if decision.desired != replicas {
+                replicas = decision.desired;
+                paused_until = t + rebalance_s;
+                trajectory.push((t, replicas));
+            }
+        }
+    }
+    (trajectory, saturated)
+}
+
+#[test]
+fn the_first_look_at_a_group_is_not_sized_on_until_its_rates_settle() {
+    let config = drain_config(20.0);
+    let mut state = AutoscaleState::default();
+    // At first sight, 1 replica seems to do 30/s against 250/s arriving: the window may hold its start-up.
+    let decision = desired_replicas(&config, &observe(30, 5000, rates(30, 250.0, 30.0), 1), &mut state);
+    assert_eq!(decision.desired, 1, "{}", decision.reason);
+    assert!(decision.reason.contains("not measured yet"), "{}", decision.reason);
+    assert_eq!(state.per_replica_throughput(), None);
+    // A whole window after the first look's rebalance pause: 100/s is learned and sized on.
+    let decision = desired_replicas(&config, &observe(75, 9000, rates(75, 250.0, 100.0), 1), &mut state);
+    assert_eq!(state.per_replica_throughput(), Some(100.0));
+    assert!(decision.desired > 1, "{}", decision.reason);
+}
+
+#[test]
+fn a_saturating_downstream_is_found_before_the_maximum() {
+    for rebalance_s in [1.0, 3.0, 8.0, 15.0] {
+        for tick_s in [1.0, 2.0, 5.0] {
+            let (trajectory, saturated) = saturating_downstream(rebalance_s, tick_s, 400.0);
+            let last = trajectory.last().unwrap().1;
+            assert!(
+                saturated && last < 6,
+                "rebalance {rebalance_s} s, tick {tick_s} s: {trajectory:?} (saturated: {saturated})"
+            );
+        }
+    }
 }
