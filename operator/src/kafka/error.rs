@@ -83,6 +83,16 @@ impl KafkaError {
         Problem::new(self.reason(), self.to_string())
     }
 
+    /// True for faults that pass by themselves (a timeout, a lost connection, a broker error during a leader or
+    /// coordinator move): trying again later can succeed. Refusals (authentication, authorization, invalid
+    /// requests, unknown topics) and protocol surprises are not.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            KafkaError::Timeout | KafkaError::Unreachable(_) | KafkaError::CircuitOpen(_) | KafkaError::Broker { .. }
+        )
+    }
+
     /// True for faults that say the cluster (not one request) is unhealthy.
     pub fn is_cluster_fault(&self) -> bool {
         matches!(

@@ -10,14 +10,26 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::clients::{MOVER_SLOTS, fence_slots, rd, redrive_consumer};
 use super::control::{MoveControl, MoveRequest, now_ms};
-use super::mover::{End, Event, Gate, Mover, Part, Shared};
+use super::mover::{End, Event, Gate, Mover, Part, Shared, is_marks_not_written};
 use super::pacer::Pacer;
 use crate::decisions::dlq::moves::{self, MoveMark, MovePhase, MoveProgress};
 use crate::kafka::ffi::{OffsetSpec, PartitionOffset};
 use crate::kafka::{ClusterClient, KafkaError};
 
+/// How long passing Kafka faults may keep a move from moving any record before it fails.
+pub const RETRY_WITHOUT_PROGRESS: Duration = Duration::from_secs(600);
+
+/// Longest wait between two tries of a move that met a passing fault.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
+
 /// Runs a move to its end: completion, cancellation or failure. `report` is called after every committed
-/// transaction and at the end.
+/// transaction, at every retry and at the end.
+///
+/// A passing Kafka fault (a timeout, a lost connection, a broker error during a failover) does not end the move:
+/// it starts again after a backoff the way a restarted operator resumes it (fence every slot, read the marks the
+/// committed transactions left, go on), so no record is lost or moved twice. It fails on a fault that is not
+/// passing (the dead-letter topic is gone, a refused authorization, another instance took the producers over), or
+/// when faults keep it from moving any record for [`RETRY_WITHOUT_PROGRESS`].
 pub fn run_move(
     client: &ClusterClient,
     rt: &tokio::runtime::Handle,
@@ -27,18 +39,73 @@ pub fn run_move(
 ) -> MoveProgress {
     let started = now_ms();
     let moved = AtomicI64::new(0);
-    match coordinate(client, rt, req, control, &moved, report) {
-        Ok(p) => p,
-        Err(e) => MoveProgress {
-            phase: MovePhase::Failed,
-            moved: moved.load(Ordering::SeqCst),
+    let mut last: Option<MoveProgress> = None;
+    let mut attempt: u32 = 0;
+    let mut progress_seen = (Instant::now(), 0i64);
+    loop {
+        let mut follow = |p: &MoveProgress| {
+            last = Some(p.clone());
+            report(p);
+        };
+        let e = match coordinate(client, rt, req, control, &moved, &mut follow) {
+            Ok(p) => return p,
+            Err(e) => e,
+        };
+        let so_far = moved.load(Ordering::SeqCst);
+        if so_far > progress_seen.1 {
+            progress_seen = (Instant::now(), so_far);
+            attempt = 0;
+        }
+        let base = last.clone().unwrap_or(MoveProgress {
+            phase: MovePhase::Running,
+            moved: so_far,
             total: None,
             started_ms: started,
-            finished_ms: Some(now_ms()),
-            message: Some(format!("redrive stopped: {e}")),
-        },
+            finished_ms: None,
+            message: None,
+        });
+        let end = |phase: MovePhase, message: String| MoveProgress {
+            phase,
+            moved: so_far,
+            finished_ms: (phase != MovePhase::Running).then(now_ms),
+            message: Some(message),
+            ..base.clone()
+        };
+        if control.is_cancelled() {
+            return end(MovePhase::Cancelled, format!("cancelled after {so_far} record(s)"));
+        }
+        if control.is_interrupted() {
+            return end(MovePhase::Running, INTERRUPTED.to_string());
+        }
+        let stalled_for = progress_seen.0.elapsed();
+        if !e.is_transient() || stalled_for >= RETRY_WITHOUT_PROGRESS {
+            let why = if e.is_transient() {
+                format!("redrive stopped: no record moved for {} s of Kafka faults, last: {e}", stalled_for.as_secs())
+            } else {
+                format!("redrive stopped: {e}")
+            };
+            return end(MovePhase::Failed, why);
+        }
+        let delay = retry_delay(attempt);
+        attempt += 1;
+        tracing::warn!(redrive = %req.id, error = %e, attempt, delay_s = delay.as_secs(), "redrive met a Kafka fault; resuming after a pause");
+        report(&end(
+            MovePhase::Running,
+            format!("Kafka fault ({e}): resuming in {} s, from the last committed transaction", delay.as_secs()),
+        ));
+        let until = Instant::now() + delay;
+        while Instant::now() < until && !control.is_cancelled() && !control.is_interrupted() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
+
+/// 1 s, doubling, at most [`MAX_RETRY_DELAY`].
+fn retry_delay(attempt: u32) -> Duration {
+    Duration::from_secs(1u64 << attempt.min(5)).min(MAX_RETRY_DELAY)
+}
+
+const INTERRUPTED: &str = "interrupted: the operator stopped; the move resumes when it restarts";
 
 /// Fences, reads where the move stands, writes the marks of a new move, then runs its movers and follows them.
 fn coordinate(
@@ -202,9 +269,14 @@ fn coordinate(
     });
 
     progress.moved = moved_so_far.load(Ordering::SeqCst);
+    // A mover that waited for the first marks only echoes the failure of the one that wrote them: that one is the
+    // cause to report (and to judge whether the move can go on).
+    if let Some(cause) = ends.iter().filter_map(|end| end.as_ref().err()).find(|e| !is_marks_not_written(e)) {
+        return Err(cause.clone());
+    }
     let mut outcome = End::Completed;
     for end in ends {
-        // The first error or failure names the move's end; an interrupt or a cancel outranks both.
+        // The first failure names the move's end; an interrupt or a cancel outranks it.
         outcome = match (outcome, end?) {
             (End::Interrupted, _) | (_, End::Interrupted) => End::Interrupted,
             (End::Cancelled, _) | (_, End::Cancelled) => End::Cancelled,
@@ -214,7 +286,7 @@ fn coordinate(
     }
     match outcome {
         End::Interrupted => {
-            progress.message = Some("interrupted: the operator stopped; the move resumes when it restarts".into());
+            progress.message = Some(INTERRUPTED.into());
         }
         End::Cancelled => {
             progress.phase = MovePhase::Cancelled;
@@ -237,4 +309,15 @@ fn coordinate(
         }
     }
     Ok(progress)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_to_thirty_seconds() {
+        let delays: Vec<u64> = (0..8).map(|a| retry_delay(a).as_secs()).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 30, 30, 30]);
+    }
 }

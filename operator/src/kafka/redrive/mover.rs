@@ -100,6 +100,14 @@ pub(super) struct Part {
     pub(super) pending: i64,
 }
 
+/// What a mover that waited for the move's first marks says when the mover writing them failed.
+const MARKS_NOT_WRITTEN: &str = "the move's first marks could not be written";
+
+/// Whether `e` only echoes another mover's failure to write the first marks.
+pub(super) fn is_marks_not_written(e: &KafkaError) -> bool {
+    matches!(e, KafkaError::Protocol(m) if m == MARKS_NOT_WRITTEN)
+}
+
 impl Part {
     fn done(&self) -> bool {
         self.position >= self.stop
@@ -120,7 +128,7 @@ impl Mover<'_> {
         }
         match shared.gate.wait() {
             true => Ok(()),
-            false => Err(KafkaError::Protocol("the move's first marks could not be written".into())),
+            false => Err(KafkaError::Protocol(MARKS_NOT_WRITTEN.into())),
         }
     }
 
@@ -231,7 +239,11 @@ impl Mover<'_> {
                         }
                         self.assign()?;
                         if aborts >= 5 {
-                            return Err(KafkaError::Protocol(format!("five transactions in a row failed, last: {m}")));
+                            // Each abort rewound to the last commit: nothing is lost, the move can try again.
+                            return Err(KafkaError::Broker {
+                                code: "TransactionsAborted".into(),
+                                message: format!("five transactions in a row failed, last: {m}"),
+                            });
                         }
                         std::thread::sleep(Duration::from_millis(200 * aborts as u64));
                     }
