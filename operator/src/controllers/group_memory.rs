@@ -23,6 +23,9 @@ pub struct GroupMemory {
     pub last_status_write_ms: Option<i64>,
     /// Another autoscaler of the same workload, and when that was last checked (ms).
     pub conflict: Option<(i64, Option<String>)>,
+    /// The workload's replica count as last read from its `/scale` (`None`: no such workload) or set by the
+    /// autoscaler, and when (ms).
+    pub replicas: Option<(i64, Option<i32>)>,
 }
 
 /// Memory of every group, by `namespace/name`.

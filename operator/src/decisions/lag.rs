@@ -86,8 +86,8 @@ impl OffsetTimeline {
 
     /// An empty timeline keeping at most `capacity` points (at least 2, the fewest that interpolate).
     pub fn with_capacity(capacity: usize) -> Self {
-        let capacity = capacity.max(2);
-        Self { points: VecDeque::with_capacity(capacity), capacity }
+        // The table grows as points come: an idle partition keeps two points, not room for sixty.
+        Self { points: VecDeque::new(), capacity: capacity.max(2) }
     }
 
     /// Adds the end offset seen at `at_ms`.
@@ -181,6 +181,10 @@ struct RateSample {
 }
 
 /// A sliding window of one partition's offsets, from which λ and μ are computed.
+///
+/// Rates need only the window's oldest and newest samples, so the samples between are kept at most every sixth of
+/// the span ([`RateWindow::spacing_ms`]): a sample that comes sooner after the one before the newest replaces the
+/// newest. At a 1 s lag tick and a 30 s span a partition keeps at most 10 samples, not 31, and its rates are the same.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RateWindow {
     span_ms: i64,
@@ -197,6 +201,11 @@ impl RateWindow {
         Self { span_ms, samples: VecDeque::new() }
     }
 
+    /// The least time between two kept samples other than the newest.
+    fn spacing_ms(&self) -> i64 {
+        self.span_ms / 6
+    }
+
     /// Adds the end offset and consumer position seen at `at_ms`.
     ///
     /// Either going backwards (topic recreated, offsets reset) breaks the series: the window starts afresh rather
@@ -209,6 +218,10 @@ impl RateWindow {
             if end < newest.end || position < newest.position {
                 self.samples.clear();
             }
+        }
+        let len = self.samples.len();
+        if len >= 2 && at_ms - self.samples[len - 2].at_ms < self.spacing_ms() {
+            self.samples.pop_back();
         }
         self.samples.push_back(RateSample { at_ms, end, position });
         // Keep the newest sample at or before `now − span` so the window always covers the whole span.
@@ -472,6 +485,33 @@ mod tests {
             }
             let got = window.rates().map(|rates| (rates.produce_per_s, rates.consume_per_s, rates.window_start_ms));
             assert_eq!(got, expected, "{why}");
+        }
+    }
+
+    #[test]
+    fn a_fast_tick_keeps_few_rate_samples_and_the_same_rates() {
+        // One sample a second for two minutes, at varying rates: the thinned window answers like one keeping every
+        // sample (a window of the same span over the dense series, computed here by hand).
+        let series: Vec<(i64, i64, i64)> =
+            (0..=120).map(|s| (s * 1000, s * s * 10, s * 7 + if s > 60 { (s - 60) * 20 } else { 0 })).collect();
+        let mut window = RateWindow::new(Duration::from_secs(30));
+        for (i, &(at_ms, end, position)) in series.iter().enumerate() {
+            window.record(at_ms, end, position);
+            assert!(window.samples.len() <= 10, "at {at_ms} ms: {} samples", window.samples.len());
+            let rates = window.rates();
+            if i == 0 {
+                assert_eq!(rates, None);
+                continue;
+            }
+            let rates = rates.expect("two samples");
+            // The window starts at the newest kept sample at or before now − 30 s (or the first one).
+            let start = series[..=i].iter().rev().find(|s| s.0 <= at_ms - 30_000).unwrap_or(&series[0]);
+            assert!(rates.window_start_ms <= start.0, "the window covers the span at {at_ms} ms");
+            assert!(start.0 - rates.window_start_ms <= 5_000, "at most one spacing more at {at_ms} ms");
+            let from = series.iter().find(|s| s.0 == rates.window_start_ms).expect("a sample of the series");
+            let seconds = (at_ms - from.0) as f64 / 1000.0;
+            assert_eq!(rates.produce_per_s, (end - from.1) as f64 / seconds, "λ at {at_ms} ms");
+            assert_eq!(rates.consume_per_s, (position - from.2) as f64 / seconds, "μ at {at_ms} ms");
         }
     }
 

@@ -9,6 +9,7 @@ use super::observe::Observed;
 use super::scale::ScaleTarget;
 use super::shared::{Draft, Error, KafkaNames};
 use crate::api::consumer_group::{ConsumerGroup, OffsetReset, OffsetResetTarget};
+use crate::api::full_name;
 use crate::controllers::context::Context;
 use crate::decisions::lag::TopicPartition;
 use crate::decisions::offset_reset::steps::{self, Action, Facts};
@@ -49,7 +50,13 @@ pub async fn offset_reset_step(
         }
         match (step.action, &target) {
             (Some(Action::ReadReplicas), Some(t)) => facts.replicas = Some(t.replicas().await?.unwrap_or(0)),
-            (Some(Action::ScaleTo(n)), Some(t)) => t.set(n).await?,
+            (Some(Action::ScaleTo(n)), Some(t)) => {
+                t.set(n).await?;
+                // The autoscaler's remembered count is no longer the workload's: it reads /scale again.
+                if let Some(m) = ctx.groups.lock().get_mut(&full_name(cg)) {
+                    m.replicas = None;
+                }
+            }
             (Some(Action::WriteOffsets), _) => {
                 facts.written = Some(reset_offsets(client, &group, &names.topics(&spec.topics), spec, observed).await)
             }

@@ -131,7 +131,7 @@ pub async fn autoscale_step(
         Some((at, c)) if now - at < ctx.config.status_interval.as_millis() as i64 => c,
         _ => {
             let c = conflicting_autoscaler(ctx, ns, &target).await?;
-            ctx.groups.lock().entry(key).or_default().conflict = Some((now, c.clone()));
+            ctx.groups.lock().entry(key.clone()).or_default().conflict = Some((now, c.clone()));
             c
         }
     };
@@ -144,7 +144,18 @@ pub async fn autoscale_step(
         );
         return Ok(());
     }
-    let Some(current) = target.replicas().await? else {
+    // The count is read from /scale once per status interval, not every tick (1,000 autoscaled groups would be
+    // 1,000 GETs a second), and read again before any change, so a change is never made from an old count.
+    let known = ctx.groups.lock().get(&key).and_then(|m| m.replicas);
+    let (fresh, read) = match known {
+        Some((at, r)) if now - at < ctx.config.status_interval.as_millis() as i64 => (false, r),
+        _ => (true, target.replicas().await?),
+    };
+    let remember = |r: Option<i32>| ctx.groups.lock().entry(key.clone()).or_default().replicas = Some((now, r));
+    if fresh {
+        remember(read);
+    }
+    let Some(current) = read else {
         d.set(SCALING_ACTIVE, false, "TargetNotFound", format!("{} {} has no /scale here", target.kind, target.name));
         return Ok(());
     };
@@ -161,8 +172,18 @@ pub async fn autoscale_step(
         autoscale::desired_replicas(&config, &observation, &mut memory.autoscale)
     };
     let mut replicas = current;
+    if decision.desired != current && !fresh {
+        let now_read = target.replicas().await?;
+        remember(now_read);
+        if now_read != Some(current) {
+            // Someone else changed the count since it was read: decide again from the new count next tick.
+            tracing::debug!(group = %key, "the workload's replica count changed under the autoscaler; deciding again");
+            return Ok(());
+        }
+    }
     if decision.desired != current {
         target.set(decision.desired).await?;
+        remember(Some(decision.desired));
         replicas = decision.desired;
         ctx.metrics.group_scale_events.get_or_create(&KindLabels { kind: "ConsumerGroup" }).inc();
         let msg = format!(
