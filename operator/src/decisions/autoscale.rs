@@ -15,8 +15,10 @@
 //!   [`BACKLOG_SECONDS`] of arrivals over the whole rate window, which started after the last rebalance). When they
 //!   keep up, μ per replica only raises c (they can do at least that); a c lowered by a slowdown is forgotten after
 //!   [`THROUGHPUT_MEMORY`] without a backlog, since idle consumers cannot show that it is over.
-//! - Rates over less than [`MIN_MEASUREMENT`] (the operator just began watching) are neither learned from nor
-//!   sized on: they mostly show consumers starting.
+//! - Rates are learned from and sized on only when fair: over at least [`MIN_MEASUREMENT`], and begun after the
+//!   last change's rebalance pause. A group Kafka reports as not `Stable` (rebalancing, or its consumers not joined
+//!   yet) restarts that clock like a change: a window holding the consumers' start understates them, and a
+//!   scale-up sized on it hides the drop that would show a bottleneck.
 //! - Fallbacks while c is unknown: μ per consumer now (a lower bound, so it over-provisions); with no rates either
 //!   (first polls, or zero replicas), the lag alone: keep the current count, or wake to one replica when the lag is
 //!   above `activationLag`. It measures before it extrapolates.
@@ -171,6 +173,9 @@ pub struct Observation {
     pub rates: Option<Rates>,
     /// Replicas of the target now.
     pub current_replicas: i32,
+    /// Kafka reports the group `Stable`: not rebalancing, its consumers joined. Rates measured over a window in
+    /// which it was not show consumers starting or moving, not what they can do.
+    pub stable: bool,
 }
 
 /// Why the desired count is not what the lag alone asks for (the `ScalingLimited` condition's reason).
@@ -312,7 +317,7 @@ impl AutoscaleState {
     }
 
     /// Whether `rates` show what the consumers do: measured over at least [`MIN_MEASUREMENT`], all of it after the
-    /// last change's rebalance (or the first look at the group).
+    /// last change's rebalance (or the last time Kafka reported the group rebalancing).
     fn fair(&self, config: &AutoscaleConfig, rates: &Rates, now_ms: i64) -> bool {
         let settled =
             self.last_change_ms.is_none_or(|changed| rates.window_start_ms >= changed + millis(config.rebalance_pause));
@@ -355,9 +360,9 @@ pub fn desired_replicas(config: &AutoscaleConfig, observation: &Observation, sta
     let now_ms = observation.now_ms;
     let current = observation.current_replicas.max(0);
     let lag = observation.lag.max(0);
-    if state.last_desired.is_none() && state.last_change_ms.is_none() {
-        // The first look at the group: its consumers may be starting or rebalancing right now, and rates measured
-        // over that understate them. Measured from here on, like after a change.
+    if !observation.stable && current > 0 {
+        // Kafka says the group is rebalancing, or its consumers have not joined yet (they may be starting): rates
+        // that include this understate them, so the rebalance clock starts again, as after a change.
         state.last_change_ms = Some(now_ms);
     }
     if state.last_desired.is_some_and(|desired| desired != current) {

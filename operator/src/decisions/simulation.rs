@@ -137,7 +137,8 @@ impl Scaler for Tributary {
 
     fn decide(&mut self, now_ms: i64, lag: i64, produced: i64, consumed: i64, current: i32) -> (i32, String) {
         self.rates.record(now_ms, produced, consumed);
-        let observation = Observation { now_ms, lag, rates: self.rates.rates(), current_replicas: current };
+        let observation =
+            Observation { now_ms, lag, rates: self.rates.rates(), current_replicas: current, stable: true };
         let decision = desired_replicas(&self.config, &observation, &mut self.state);
         (decision.desired, decision.reason)
     }

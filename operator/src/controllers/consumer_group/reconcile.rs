@@ -228,7 +228,8 @@ async fn reconcile_inner(cg: &ConsumerGroup, ctx: &Context) -> Result<Action, Er
             d.set(SCALING_ACTIVE, false, "LagUnknown", why);
         } else {
             let stalled: BTreeSet<TopicPartition> = burrow::held_from_scaling(&health, observed.members);
-            autoscale_step(ctx, cg, a, &ns, &lag, &stalled, partitions_total, now, &mut d, &labels).await?;
+            let stable = observed.state.as_deref() == Some("Stable");
+            autoscale_step(ctx, cg, a, &ns, &lag, stable, &stalled, partitions_total, now, &mut d, &labels).await?;
         }
     } else {
         d.drop_condition(SCALING_ACTIVE);

@@ -116,6 +116,7 @@ pub async fn autoscale_step(
     a: &Autoscaling,
     ns: &str,
     lag: &GroupLag,
+    stable: bool,
     stalled: &BTreeSet<TopicPartition>,
     partitions: i32,
     now: i64,
@@ -165,6 +166,7 @@ pub async fn autoscale_step(
         lag: lag.total_lag_excluding(stalled),
         rates: lag.rates(),
         current_replicas: current,
+        stable,
     };
     let decision = {
         let mut memories = ctx.groups.lock();

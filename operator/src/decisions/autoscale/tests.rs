@@ -20,7 +20,7 @@ fn rates(now_s: i64, produce_per_s: f64, consume_per_s: f64) -> Option<Rates> {
 }
 
 fn observe(now_s: i64, lag: i64, rates: Option<Rates>, current_replicas: i32) -> Observation {
-    Observation { now_ms: now_s * SECOND, lag, rates, current_replicas }
+    Observation { now_ms: now_s * SECOND, lag, rates, current_replicas, stable: true }
 }
 
 /// A state that has followed the group for an hour without a change, and learned nothing yet.
@@ -293,9 +293,8 @@ fn a_count_that_proved_too_few_is_not_returned_to() {
 fn changes_by_someone_else_restart_the_rebalance_clock() {
     let config = lag_config(1000);
     let mut state = AutoscaleState::default();
-    // The first look counts as a change: the consumers may be starting.
     desired_replicas(&config, &observe(0, 3000, None, 3), &mut state);
-    assert_eq!(state.last_change_ms(), Some(0));
+    assert_eq!(state.last_change_ms(), None);
     desired_replicas(&config, &observe(5, 3000, None, 5), &mut state);
     assert_eq!(state.last_change_ms(), Some(5000));
 }
@@ -356,8 +355,10 @@ fn saturating_downstream(rebalance_s: f64, tick_s: f64, seconds: f64) -> (Vec<(f
                 (tp, PartitionOffsets { end: end[p].floor() as i64, committed: Some(committed[p]), log_start: 0 })
             });
             let lag = tracker.observe(now_ms, offsets.collect::<Vec<_>>());
+            // Kafka reports the group rebalancing while consumption is stopped.
+            let stable = t >= paused_until;
             let observation =
-                Observation { now_ms, lag: lag.total_lag(), rates: lag.rates(), current_replicas: replicas };
+                Observation { now_ms, lag: lag.total_lag(), rates: lag.rates(), current_replicas: replicas, stable };
             let decision = desired_replicas(&config, &observation, &mut state);
             saturated |= decision.limited == Some(Limit::ThroughputSaturated);
             if decision.desired != replicas {
@@ -371,11 +372,13 @@ fn saturating_downstream(rebalance_s: f64, tick_s: f64, seconds: f64) -> (Vec<(f
 }
 
 #[test]
-fn the_first_look_at_a_group_is_not_sized_on_until_its_rates_settle() {
+fn a_group_kafka_reports_rebalancing_is_not_sized_on_until_its_rates_settle() {
     let config = drain_config(20.0);
     let mut state = AutoscaleState::default();
-    // At first sight, 1 replica seems to do 30/s against 250/s arriving: the window may hold its start-up.
-    let decision = desired_replicas(&config, &observe(30, 5000, rates(30, 250.0, 30.0), 1), &mut state);
+    // At first sight the consumer is still joining and seems to do 30/s against 250/s arriving: the window holds
+    // its start-up.
+    let joining = Observation { stable: false, ..observe(30, 5000, rates(30, 250.0, 30.0), 1) };
+    let decision = desired_replicas(&config, &joining, &mut state);
     assert_eq!(decision.desired, 1, "{}", decision.reason);
     assert!(decision.reason.contains("not measured yet"), "{}", decision.reason);
     assert_eq!(state.per_replica_throughput(), None);
