@@ -7,7 +7,7 @@
 //!
 //! OffsetFetch v8 and FindCoordinator v4 came with Kafka 3.0; every other version here is older.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use kafka_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
@@ -108,26 +108,41 @@ impl BrokerPool {
         out
     }
 
-    /// A node to send a cluster-wide request to: one already connected, else the bootstrap servers.
-    fn any_node(&self) -> i32 {
-        self.connections
-            .keys()
-            .copied()
-            .find(|n| *n != BOOTSTRAP && self.addresses.contains_key(n))
-            .unwrap_or(BOOTSTRAP)
-    }
-
-    async fn send_one<R: Request + Send + Sync>(&mut self, request: R, version: i16) -> Result<R::Response, KafkaError>
+    async fn send_one<R: Request + Clone + Send + Sync>(
+        &mut self,
+        request: R,
+        version: i16,
+    ) -> Result<R::Response, KafkaError>
     where
         R::Response: Send,
     {
-        let node = self.any_node();
-        let mut answers = self.send_each(vec![(node, request)], version).await;
-        match answers.pop() {
-            Some((_, answer)) => answer,
-            None => Err(KafkaError::Protocol("no answer".into())),
+        // A broker that stopped answering must not take the whole tick with it: the next one is tried.
+        let mut last = Err(KafkaError::Protocol("no broker to ask".into()));
+        for node in cluster_request_nodes(self.connections.keys().copied(), &self.addresses) {
+            let mut answers = self.send_each(vec![(node, request.clone())], version).await;
+            last = match answers.pop() {
+                Some((_, answer)) => answer,
+                None => Err(KafkaError::Protocol("no answer".into())),
+            };
+            if last.is_ok() {
+                break;
+            }
         }
+        last
     }
+}
+
+/// At most this many brokers are tried in turn for a cluster-wide request (each may take [`TICK_TIMEOUT`]).
+const CLUSTER_REQUEST_TRIES: usize = 3;
+
+/// The nodes to try, in turn, for a request any broker can answer: those already connected (lowest id first),
+/// then the other known brokers, then the bootstrap servers; at most [`CLUSTER_REQUEST_TRIES`].
+fn cluster_request_nodes(connected: impl Iterator<Item = i32>, addresses: &BTreeMap<i32, String>) -> Vec<i32> {
+    let connected: BTreeSet<i32> = connected.filter(|n| *n != BOOTSTRAP && addresses.contains_key(n)).collect();
+    let others = addresses.keys().copied().filter(|n| !connected.contains(n));
+    let mut nodes: Vec<i32> = connected.iter().copied().chain(others).take(CLUSTER_REQUEST_TRIES - 1).collect();
+    nodes.push(BOOTSTRAP);
+    nodes
 }
 
 /// The cluster as Metadata describes it for some topics.
@@ -373,6 +388,16 @@ mod tests {
         let mut buf = bytes::BytesMut::new();
         r.encode(&mut buf, version).unwrap();
         R::decode(&mut buf.freeze(), version).unwrap()
+    }
+
+    #[test]
+    fn a_cluster_wide_request_tries_connected_brokers_then_others_then_bootstrap() {
+        let addresses: BTreeMap<i32, String> = (1..=4).map(|n| (n, format!("127.0.0.1:{}", 9090 + n))).collect();
+        assert_eq!(cluster_request_nodes([3, BOOTSTRAP].into_iter(), &addresses), vec![3, 1, BOOTSTRAP]);
+        assert_eq!(cluster_request_nodes([4, 2].into_iter(), &addresses), vec![2, 4, BOOTSTRAP]);
+        // Before the first Metadata only the bootstrap servers are known; a broker that left is not asked.
+        assert_eq!(cluster_request_nodes([BOOTSTRAP].into_iter(), &BTreeMap::new()), vec![BOOTSTRAP]);
+        assert_eq!(cluster_request_nodes([7].into_iter(), &addresses), vec![1, 2, BOOTSTRAP]);
     }
 
     #[test]
