@@ -102,8 +102,10 @@ enum Outcome {
 struct Inventory {
     topics: BTreeSet<String>,
     groups: BTreeSet<String>,
-    acls: String,
-    users: String,
+    /// `resource | entry`, one per ACL: kafka-acls lists resources and their entries in no stable order.
+    acls: BTreeSet<String>,
+    /// Lines of kafka-configs' description, sorted the same way.
+    users: BTreeSet<String>,
     subjects: BTreeSet<String>,
     user_secrets: BTreeSet<String>,
 }
@@ -123,8 +125,8 @@ async fn inventory(stack: &Stack, client: &Client, ns: &str) -> Inventory {
     Inventory {
         topics: lines(topics.expect("kafka-topics --list")),
         groups: lines(groups.expect("kafka-consumer-groups --list")),
-        acls: without_log_lines(acls.expect("kafka-acls --list")),
-        users: without_log_lines(users.expect("kafka-configs --describe --entity-type users")),
+        acls: acl_entries(&without_log_lines(acls.expect("kafka-acls --list"))),
+        users: lines(users.expect("kafka-configs --describe --entity-type users")),
         subjects: registry_subjects(),
         user_secrets: labelled.items.into_iter().filter_map(|s| s.metadata.name).collect(),
     }
@@ -390,6 +392,20 @@ async fn bad_input_is_refused_with_the_field_named_and_never_reaches_kafka() {
 }
 
 /// A CLI's output without the log lines some of Kafka's tools print first (`[time] INFO ...`).
+/// kafka-acls' `Current ACLs for resource …:` blocks as `resource | entry` lines.
+fn acl_entries(listing: &str) -> BTreeSet<String> {
+    let mut resource = "";
+    let mut entries = BTreeSet::new();
+    for line in listing.lines() {
+        if let Some(r) = line.strip_prefix("Current ACLs for resource ") {
+            resource = r.trim_end_matches(':');
+        } else if !line.trim().is_empty() {
+            entries.insert(format!("{resource} | {}", line.trim()));
+        }
+    }
+    entries
+}
+
 fn without_log_lines(out: String) -> String {
     out.lines().filter(|l| !l.starts_with('[')).map(|l| format!("{l}\n")).collect()
 }
