@@ -8,7 +8,7 @@ use futures::{StreamExt, TryStreamExt};
 use kube::Api;
 use kube::api::{DeleteParams, ListParams};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::FutureRecord;
+use rdkafka::producer::{FutureRecord, Producer as _};
 use serde_json::json;
 use tributary::api::ConsumerGroup;
 use tributary_e2e::kafka::{Acks, commit_offsets, create_topics, delete_groups};
@@ -231,6 +231,24 @@ pub async fn produce_each_partition(
     per_partition: i64,
 ) -> anyhow::Result<()> {
     let producer = stack.producer();
+    // A producer refuses a partition its metadata does not know yet (UnknownPartition): on a loaded cluster new
+    // topics take a while to show everywhere.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let md = producer.client().fetch_metadata(None, Duration::from_secs(30))?;
+        let ready: BTreeSet<&str> = md
+            .topics()
+            .iter()
+            .filter(|t| t.partitions().len() == partitions as usize && t.partitions().iter().all(|p| p.leader() >= 0))
+            .map(|t| t.name())
+            .collect();
+        let missing = topics.iter().filter(|t| !ready.contains(t.as_str())).count();
+        if missing == 0 {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "{missing} new topic(s) still without all partition leaders");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     let mut acks = Acks::default();
     for t in topics {
         for p in 0..partitions {
