@@ -108,14 +108,21 @@ pub fn log_start_needed(
     if tick.is_multiple_of(LOG_START_REFRESH_TICKS) {
         return partitions.clone();
     }
+    // The readers of each topic, looked up once per partition: asking every reader about every partition cost
+    // 16 million set lookups a tick at 1,000 groups of 16 partitions (half the operator's CPU).
+    let mut by_topic: BTreeMap<&str, Vec<&BTreeMap<TopicPartition, i64>>> = BTreeMap::new();
+    for (topics, committed) in readers {
+        for t in topics.iter() {
+            by_topic.entry(t.as_str()).or_default().push(committed);
+        }
+    }
     partitions
         .iter()
         .filter(|tp| match known.get(*tp) {
             None => true,
-            Some(start) => readers
-                .iter()
-                .filter(|(topics, _)| topics.contains(&tp.topic))
-                .any(|(_, c)| c.get(*tp).is_none_or(|c| *c <= *start)),
+            Some(start) => by_topic
+                .get(tp.topic.as_str())
+                .is_some_and(|readers| readers.iter().any(|c| c.get(*tp).is_none_or(|c| *c <= *start))),
         })
         .cloned()
         .collect()
