@@ -104,7 +104,7 @@ struct Inventory {
     groups: BTreeSet<String>,
     /// `resource | entry`, one per ACL: kafka-acls lists resources and their entries in no stable order.
     acls: BTreeSet<String>,
-    /// Lines of kafka-configs' description, sorted the same way.
+    /// `principal's configs | item`, one per SCRAM credential or quota: kafka-configs lists them in no stable order.
     users: BTreeSet<String>,
     subjects: BTreeSet<String>,
     user_secrets: BTreeSet<String>,
@@ -126,7 +126,7 @@ async fn inventory(stack: &Stack, client: &Client, ns: &str) -> Inventory {
         topics: lines(topics.expect("kafka-topics --list")),
         groups: lines(groups.expect("kafka-consumer-groups --list")),
         acls: acl_entries(&without_log_lines(acls.expect("kafka-acls --list"))),
-        users: lines(users.expect("kafka-configs --describe --entity-type users")),
+        users: user_configs(&without_log_lines(users.expect("kafka-configs --describe --entity-type users"))),
         subjects: registry_subjects(),
         user_secrets: labelled.items.into_iter().filter_map(|s| s.metadata.name).collect(),
     }
@@ -406,6 +406,18 @@ fn acl_entries(listing: &str) -> BTreeSet<String> {
     entries
 }
 
+/// kafka-configs' `… for user-principal 'u' are a=1, b=2` lines as `… for user-principal 'u' | a=1` items.
+fn user_configs(listing: &str) -> BTreeSet<String> {
+    let mut items = BTreeSet::new();
+    for line in listing.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        match line.split_once(" are ") {
+            Some((whose, list)) => items.extend(list.split(", ").map(|item| format!("{whose} | {}", item.trim()))),
+            None => drop(items.insert(line.to_string())),
+        }
+    }
+    items
+}
+
 fn without_log_lines(out: String) -> String {
     out.lines().filter(|l| !l.starts_with('[')).map(|l| format!("{l}\n")).collect()
 }
@@ -615,4 +627,20 @@ async fn random_valid_specs_applied_twice_are_written_once() {
          ({writes_second} counted) changed",
         objects.len()
     );
+}
+
+#[test]
+fn listings_compare_whatever_order_kafka_prints_them_in() {
+    let users =
+        |order: &str| user_configs(&format!("SCRAM credential configs for user-principal 'tributary' are {order}\n"));
+    let a = users("SCRAM-SHA-512=iterations=4096, SCRAM-SHA-256=iterations=4096");
+    assert_eq!(a, users("SCRAM-SHA-256=iterations=4096, SCRAM-SHA-512=iterations=4096"));
+    assert_ne!(a, users("SCRAM-SHA-256=iterations=4096"));
+    let acls = |first: &str, second: &str| {
+        acl_entries(&format!(
+            "Current ACLs for resource `T`:\n\t{first}\n\t{second}\n\nCurrent ACLs for resource `G`:\n\t(g)\n"
+        ))
+    };
+    assert_eq!(acls("(a)", "(b)"), acls("(b)", "(a)"));
+    assert_ne!(acls("(a)", "(b)"), acls("(a)", "(c)"));
 }
