@@ -113,3 +113,29 @@ impl From<rdkafka::error::KafkaError> for KafkaError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passing_faults_are_told_from_refusals() {
+        let broker = KafkaError::Broker { code: "NotCoordinator".into(), message: "moved".into() };
+        for transient in
+            [KafkaError::Timeout, KafkaError::Unreachable("down".into()), KafkaError::CircuitOpen("x".into()), broker]
+        {
+            assert!(transient.is_transient(), "{transient}");
+        }
+        let refusals = [
+            KafkaError::Authentication("bad password".into()),
+            KafkaError::Authorization("no ACL".into()),
+            KafkaError::Invalid("bad config".into()),
+            KafkaError::UnknownTopic("gone".into()),
+            KafkaError::Protocol("another instance took over".into()),
+            KafkaError::Closed,
+        ];
+        for refusal in refusals {
+            assert!(!refusal.is_transient(), "{refusal}");
+        }
+    }
+}
