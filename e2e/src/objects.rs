@@ -38,19 +38,16 @@ pub async fn apply_in<K: Namespaced>(client: &Client, namespace: &str, manifest:
     server_side_apply(&api, &manifest).await.unwrap_or_else(|e| panic!("applying {}: {e}", manifest_name(&manifest)))
 }
 
-/// Events about objects in `namespace`, as `(reason, note)`.
+/// Events about objects in `namespace`, oldest first, as `(regarding, reason, note)`.
 pub async fn events_in(client: &Client, namespace: &str) -> Vec<(String, String, String)> {
     let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), namespace);
-    api.list(&Default::default())
-        .await
-        .map(|l| {
-            l.items
-                .into_iter()
-                .map(|e| {
-                    let regarding = e.regarding.and_then(|r| r.name).unwrap_or_default();
-                    (regarding, e.reason.unwrap_or_default(), e.note.unwrap_or_default())
-                })
-                .collect()
+    let mut events = api.list(&Default::default()).await.map(|l| l.items).unwrap_or_default();
+    events.sort_by_key(|e| e.event_time.as_ref().map(|t| t.0));
+    events
+        .into_iter()
+        .map(|e| {
+            let regarding = e.regarding.and_then(|r| r.name).unwrap_or_default();
+            (regarding, e.reason.unwrap_or_default(), e.note.unwrap_or_default())
         })
-        .unwrap_or_default()
+        .collect()
 }

@@ -65,8 +65,10 @@ async fn max_drain_seconds_uses_measured_rates_and_holds_when_throughput_saturat
         Ok(g) => g,
         Err(e) => {
             // What the autoscaler did, in order, and what the replicas consumed: the reasons carry its numbers.
-            for line in scale_history(&f).await {
-                eprintln!("{line}");
+            for (_, reason, note) in events_in(&f.client, &f.ns.name).await {
+                if reason == "ScaledUp" || reason == "ScaledDown" {
+                    eprintln!("{reason}: {note}");
+                }
             }
             let started = emulator.replicas_seen.lock().unwrap().first().map(|(at, _)| *at);
             for (at, n) in emulator.replicas_seen.lock().unwrap().iter() {
@@ -89,23 +91,4 @@ async fn max_drain_seconds_uses_measured_rates_and_holds_when_throughput_saturat
     );
     let msg = g.condition("ScalingLimited").unwrap().message;
     assert!(msg.contains("throughput"), "{msg}");
-}
-
-/// The group's scale Events, oldest first, as `time reason: note`.
-async fn scale_history<O>(f: &Fixture<O>) -> Vec<String> {
-    let api: Api<k8s_openapi::api::events::v1::Event> = f.api();
-    let mut events: Vec<_> = api
-        .list(&Default::default())
-        .await
-        .map(|l| l.items)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|e| matches!(e.reason.as_deref(), Some("ScaledUp" | "ScaledDown")))
-        .map(|e| {
-            let at = e.event_time.map(|t| t.0.to_string()).unwrap_or_default();
-            (at, format!("{} {}", e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
-        })
-        .collect();
-    events.sort();
-    events.into_iter().map(|(at, what)| format!("{at} {what}")).collect()
 }

@@ -462,7 +462,18 @@ pub fn desired_replicas(config: &AutoscaleConfig, observation: &Observation, sta
         newest.down = newest.down.max(desired);
     }
     if desired != current {
-        let previous_change = state.last_change_ms;
+        // What one replica consumed before the scale-up, to compare with once the new replicas settle: measured
+        // now if the window is a fair one (judged before this change is recorded), else the throughput learned from
+        // the last fair one. A window that includes a rebalance or the consumers' start understates it, and a drop
+        // from an understated figure goes unseen.
+        let active = config.active_consumers(current);
+        let fair_now = observation.rates.filter(|rates| state.fair(config, rates, now_ms));
+        let per_replica_before = (desired > current && active > 0)
+            .then(|| {
+                fair_now.map(|rates| rates.consume_per_s.max(0.0) / f64::from(active)).or(state.per_replica_throughput)
+            })
+            .flatten();
+        state.per_replica_at_scale_up = per_replica_before;
         state.last_change_ms = Some(now_ms);
         let produce = observation.rates.map_or(0.0, |rates| rates.produce_per_s.max(0.0));
         // Going to zero leaves no consumer to rebalance: whatever lag comes next is new and must wake the group.
@@ -471,21 +482,6 @@ pub fn desired_replicas(config: &AutoscaleConfig, observation: &Observation, sta
         if desired > current && current > 0 {
             state.too_few = Some(TooFew { replicas: current, produce_per_s: produce, at_ms: now_ms });
         }
-        // What one replica consumed before the scale-up, to compare with once the new replicas settle: measured
-        // now if the window is a fair one (long enough, after the last rebalance), else the throughput learned from
-        // the last fair one. A window that includes a rebalance or the consumers' start understates it, and a drop
-        // from an understated figure goes unseen.
-        let active = config.active_consumers(current);
-        let fair = observation.rates.filter(|rates| {
-            long_enough(rates, now_ms)
-                && previous_change
-                    .is_none_or(|changed| rates.window_start_ms >= changed + millis(config.rebalance_pause))
-        });
-        state.per_replica_at_scale_up = (desired > current && active > 0)
-            .then(|| {
-                fair.map(|rates| rates.consume_per_s.max(0.0) / f64::from(active)).or(state.per_replica_throughput)
-            })
-            .flatten();
     }
     state.last_desired = Some(desired);
     state.previous_lag = Some(lag);
