@@ -38,6 +38,8 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
     // the Lease runs the controllers, so only it writes to Kafka and to status.
     let mut leadership = match &config.leader_election {
         Some(le) => {
+            // Every write waits for a live term of the Lease from here on (see runtime::leadership).
+            crate::runtime::leadership::gate().require_lease();
             let identity =
                 std::env::var("POD_NAME").unwrap_or_else(|_| format!("{}-{}", hostname(), std::process::id()));
             let signal = wait_for_signal();
@@ -75,6 +77,11 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
                 info!(identity, "the Lease was released; asking for it now");
             };
             info!(identity, "became leader");
+            // The term just taken runs for the Lease's duration from about now; the Lease's own renewals extend it.
+            let duration = std::time::Duration::from_secs(le.duration_seconds);
+            let margin = std::time::Duration::from_millis(le.grace_seconds * 500);
+            crate::runtime::leadership::gate().held_until(std::time::Instant::now() + duration - margin);
+            tokio::spawn(follow_term(client.clone(), le.namespace.clone(), le.lease_name.clone(), identity, margin));
             Some(acquired)
         }
         None => None,
@@ -113,6 +120,51 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
     }
     info!("stopped");
     Ok(())
+}
+
+/// Keeps this replica's write gate on the Lease as the apiserver shows it: each renewal seen extends the term to
+/// renewTime + leaseDurationSeconds − `margin` (by this process's clock, which wrote renewTime); another holder, or
+/// none, closes it. A renewal read late (after a freeze) gives a term already past, so the gate stays closed.
+async fn follow_term(
+    client: kube::Client,
+    namespace: String,
+    name: String,
+    identity: String,
+    margin: std::time::Duration,
+) {
+    use futures::StreamExt as _;
+    use k8s_openapi::api::coordination::v1::Lease;
+    use kube::runtime::{WatchStreamExt as _, watcher};
+    let gate = crate::runtime::leadership::gate();
+    let api: kube::Api<Lease> = kube::Api::namespaced(client, &namespace);
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let mut leases = std::pin::pin!(watcher(api, config).default_backoff().applied_objects());
+    while let Some(event) = leases.next().await {
+        let Ok(lease) = event else { continue };
+        let Some(spec) = lease.spec else { continue };
+        if spec.holder_identity.as_deref() != Some(identity.as_str()) {
+            gate.lost();
+            continue;
+        }
+        let (Some(renewed), Some(seconds)) = (spec.renew_time, spec.lease_duration_seconds) else { continue };
+        let duration = std::time::Duration::from_secs(u64::try_from(seconds).unwrap_or(0));
+        let renewed: std::time::SystemTime = renewed.0.into();
+        match crate::runtime::leadership::term_end(
+            renewed,
+            duration,
+            margin,
+            std::time::SystemTime::now(),
+            std::time::Instant::now(),
+        ) {
+            Some(until) => gate.held_until(until),
+            None => {
+                tracing::warn!(
+                    "the leader Lease's last renewal is older than its term: writes stop until it is renewed"
+                );
+                gate.lost();
+            }
+        }
+    }
 }
 
 /// Returns once the Lease, held by another replica when first seen, has no holder: released by a leaving

@@ -61,6 +61,38 @@ impl Context {
     }
 }
 
+/// Confirms, with a read from the apiserver just before a write to Kafka, that the spec this reconcile acts on is
+/// still the object's spec (same uid and generation, not being deleted). A reconcile runs on the watch's cached copy,
+/// which goes stale while the apiserver is unreachable (or this replica is cut off from it): Kafka is written only
+/// from a spec the apiserver confirms, never from a view a later spec contradicts.
+pub async fn confirm_spec<K>(client: &Client, obj: &K) -> Result<(), Problem>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    use kube::ResourceExt as _;
+    let api: kube::Api<K> = kube::Api::namespaced(client.clone(), &obj.namespace().unwrap_or_default());
+    let current = api.get(&obj.name_any()).await.map_err(|e| {
+        Problem::new(
+            "ApiServerUnreachable",
+            format!("not writing to Kafka: the spec could not be confirmed with the Kubernetes API server ({e})"),
+        )
+    })?;
+    let (seen, now) = (obj.meta(), current.meta());
+    if seen.uid != now.uid || seen.generation != now.generation || now.deletion_timestamp.is_some() {
+        return Err(Problem::transient(
+            "SpecChanged",
+            format!(
+                "not writing to Kafka: the spec changed since this reconcile began (generation {:?} → {:?}); acting on the new one",
+                seen.generation, now.generation
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A resource's connection (`spec.connectionRef`, or the operator's default) that does not exist.
 pub fn connection_not_found(key: &str) -> Problem {
     Problem::new("ConnectionNotFound", format!("spec.connectionRef: KafkaConnection {key} does not exist"))

@@ -25,6 +25,7 @@ where
     if current == Some(status) {
         return Ok(false);
     }
+    fenced_kube()?;
     let body = serde_json::json!({
         "apiVersion": K::api_version(&()),
         "kind": K::kind(&()),
@@ -33,6 +34,11 @@ where
     api.patch_status(&obj.name_any(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(&body)).await?;
     metrics.status_writes.get_or_create(&KindLabels { kind: leak_kind(&K::kind(&())) }).inc();
     Ok(true)
+}
+
+/// A write to the apiserver withheld by this replica's write gate (see `runtime::leadership`), as a kube error.
+pub fn fenced_kube() -> Result<(), kube::Error> {
+    crate::runtime::leadership::gate().permit().map_err(|f| kube::Error::Service(Box::new(f)))
 }
 
 /// Kinds are few and fixed: a `&'static str` label without allocating per write.

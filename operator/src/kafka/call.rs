@@ -25,6 +25,21 @@ impl Breaker {
     }
 }
 
+/// The operations that change the cluster: each passes this replica's write gate (a live leader Lease term, under
+/// leader election) just before it is sent.
+pub const WRITES: &[&str] = &[
+    "create_topics",
+    "create_partitions",
+    "incremental_alter_configs",
+    "delete_topics",
+    "alter_group_offsets",
+    "alter_partition_reassignments",
+    "create_acls",
+    "delete_acls",
+    "alter_user_scram_credentials",
+    "alter_client_quotas",
+];
+
 /// Wraps one Kafka request: circuit breaker, metrics, and client-error enrichment.
 #[derive(Clone)]
 pub(super) struct Call {
@@ -39,6 +54,9 @@ impl Call {
     where
         Fut: std::future::Future<Output = Result<T, KafkaError>>,
     {
+        if WRITES.contains(&self.op) {
+            crate::runtime::leadership::gate().permit()?;
+        }
         self.check_open()?;
         let started = Instant::now();
         let result = fut.await;

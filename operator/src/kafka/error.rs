@@ -32,6 +32,9 @@ pub enum KafkaError {
     CircuitOpen(String),
     #[error("client closed")]
     Closed,
+    /// A write withheld: this replica does not hold a live leader Lease term (see `runtime::leadership`).
+    #[error("{0}")]
+    Fenced(#[from] crate::runtime::leadership::Fenced),
 }
 
 impl KafkaError {
@@ -74,6 +77,7 @@ impl KafkaError {
             KafkaError::Authentication(_) => "AuthenticationFailed",
             KafkaError::Authorization(_) => "NotAuthorized",
             KafkaError::Invalid(_) => "KafkaRejected",
+            KafkaError::Fenced(_) => "NotLeader",
             _ => "KafkaError",
         }
     }
@@ -84,12 +88,16 @@ impl KafkaError {
     }
 
     /// True for faults that pass by themselves (a timeout, a lost connection, a broker error during a leader or
-    /// coordinator move): trying again later can succeed. Refusals (authentication, authorization, invalid
+    /// coordinator move, a lapsed lease term that a renewal reopens): trying again later can succeed. Refusals (authentication, authorization, invalid
     /// requests, unknown topics) and protocol surprises are not.
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            KafkaError::Timeout | KafkaError::Unreachable(_) | KafkaError::CircuitOpen(_) | KafkaError::Broker { .. }
+            KafkaError::Timeout
+                | KafkaError::Unreachable(_)
+                | KafkaError::CircuitOpen(_)
+                | KafkaError::Broker { .. }
+                | KafkaError::Fenced(_)
         )
     }
 
@@ -121,9 +129,15 @@ mod tests {
     #[test]
     fn passing_faults_are_told_from_refusals() {
         let broker = KafkaError::Broker { code: "NotCoordinator".into(), message: "moved".into() };
-        for transient in
-            [KafkaError::Timeout, KafkaError::Unreachable("down".into()), KafkaError::CircuitOpen("x".into()), broker]
-        {
+        // A replica whose lease term lapsed (an apiserver outage) writes again once it renews: a redrive waits.
+        let fenced = KafkaError::Fenced(crate::runtime::leadership::Fenced("term ended"));
+        for transient in [
+            KafkaError::Timeout,
+            KafkaError::Unreachable("down".into()),
+            KafkaError::CircuitOpen("x".into()),
+            broker,
+            fenced,
+        ] {
             assert!(transient.is_transient(), "{transient}");
         }
         let refusals = [

@@ -18,6 +18,7 @@ pub mod redrive;
 pub mod settings;
 mod wire;
 
+pub use self::call::WRITES as WRITE_OPERATIONS;
 pub use self::client::{ClusterClient, ConfigValue, NewTopicRequest, OffsetsRequest, TopicConfig};
 pub use self::clients::Clients;
 pub use self::error::KafkaError;

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod events;
 pub mod http;
+pub mod leadership;
 pub mod metrics;
 pub mod sync;
 pub mod telemetry;

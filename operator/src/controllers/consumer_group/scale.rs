@@ -49,6 +49,7 @@ impl ScaleTarget {
     }
 
     pub async fn set(&self, replicas: i32) -> Result<(), kube::Error> {
+        crate::controllers::status::fenced_kube()?;
         let patch = json!({"spec": {"replicas": replicas}});
         self.api.patch_scale(&self.name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
         Ok(())

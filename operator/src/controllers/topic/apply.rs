@@ -18,7 +18,7 @@ use crate::api::PAUSED_ANNOTATION;
 use crate::api::common::ManagementPolicy;
 use crate::api::conditions::{self, READY};
 use crate::api::topic::{ConfigDrift, Topic};
-use crate::controllers::context::{Context, resolve_connection};
+use crate::controllers::context::{Context, confirm_spec, resolve_connection};
 use crate::decisions::drift::{self, DriftSeen};
 use crate::decisions::problem::Problem;
 use crate::decisions::reassign::PartitionReplicas;
@@ -123,6 +123,12 @@ async fn converge(topic: &Topic, ctx: &Context, draft: &mut StatusDraft) -> Resu
     // Observe, plan, act.
     let observed = observe(&client, &desired.name).await.map_err(|e| Halt::quiet(e.problem(), KAFKA_RETRY))?;
     let the_plan = plan::plan(&desired, observed.as_ref().map(|(o, _)| o));
+    if !the_plan.actions.is_empty() {
+        confirm_spec(&ctx.client, topic).await.map_err(|p| {
+            let retry = p.retry_after(KAFKA_RETRY);
+            Halt::quiet(p, retry)
+        })?;
+    }
     for action in &the_plan.actions {
         apply_action(ctx, &client, topic, &desired, &the_plan.drift, action).await.map_err(|e| Halt {
             event: Announce::Always("Apply", format!("{action:?} failed: {e}")),

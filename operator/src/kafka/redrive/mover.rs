@@ -139,6 +139,7 @@ impl Mover<'_> {
             .consumer
             .group_metadata()
             .ok_or_else(|| KafkaError::Protocol("the redrive consumer has no group metadata".into()))?;
+        crate::runtime::leadership::gate().permit()?;
         self.producer.begin_transaction().map_err(rd)?;
         self.producer.send_offsets_to_transaction(&tpl, &cgm, Duration::from_secs(30)).map_err(rd)?;
         self.producer.commit_transaction(Duration::from_secs(60)).map_err(rd)
@@ -400,6 +401,9 @@ impl Mover<'_> {
                 }
             }
         }
+        // A replica that is no longer the leader by its own clock commits nothing: the transaction is aborted and
+        // the new leader moves these records (the transactional id fences this producer there too).
+        crate::runtime::leadership::gate().permit().map_err(|f| TxnError::Abortable(f.to_string()))?;
         tries = 0;
         loop {
             match self.producer.commit_transaction(Duration::from_secs(60)).map_err(classify) {
