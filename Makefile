@@ -87,6 +87,10 @@ faults: ## Fault scenarios (numbered, each prints a FIGURE line) on a 3-broker s
 	$(CARGO) build -p tributary
 	. $(STACK)/env.sh && $(CARGO) test -p tributary-e2e --test faults -- --ignored --test-threads=1 --nocapture $(FAULTS_ARGS) \
 		2>&1 | tee $${TRIBUTARY_STACK_DIR:-e2e/.stack}/logs/faults.out; exit $${PIPESTATUS[0]}
+	@# F7: the bad-input corpus at volume (220 invalid manifests per kind) and the idempotence of random valid specs.
+	. $(STACK)/env.sh && BAD_INPUT_PER_KIND=$${BAD_INPUT_PER_KIND:-220} $(CARGO) test -p tributary-e2e --test bad_input \
+		-- --test-threads=1 --nocapture $(FAULTS_ARGS) 2>&1 | tee -a $${TRIBUTARY_STACK_DIR:-e2e/.stack}/logs/faults.out; \
+		exit $${PIPESTATUS[0]}
 	@grep -o 'FIGURE.*' $${TRIBUTARY_STACK_DIR:-e2e/.stack}/logs/faults.out || true
 
 .PHONY: faults

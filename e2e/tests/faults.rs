@@ -17,6 +17,14 @@
 //! F4. A redrive of 200,000 dead letters while every connection to kafka-2 is reset 3 s after it opens and the
 //!     operator is killed (SIGKILL) twice mid-move: read_committed by an independent client, 0 lost, 0 duplicated,
 //!     and the move resumed to Completed.
+//! F5. Two replicas with a Lease. The leader cut off from the apiserver for 60 s (it keeps Kafka), a standby takes
+//!     over and a new spec lands; then the new leader frozen (SIGSTOP) past three terms while the other takes over
+//!     and a newer spec lands, and resumed. Kafka, watched every 250 ms by the test's own client, never shows a value
+//!     go back to an older spec; both stale leaders step down.
+//! F6. A soak: the samples (config/samples) with steady traffic and bursts, consumers scaled by Tributary, for
+//!     `SOAK_MINUTES` (30) under random faults from F0–F5's list plus etcd and apiserver kills and operator kills
+//!     (seeded, `SOAK_SEED`): every acknowledged record processed, every resource Ready and Kafka as the samples say,
+//!     nothing created twice, no Kafka write and few status writes at rest, and the operator's memory flat.
 
 use std::time::{Duration, Instant};
 
@@ -457,4 +465,578 @@ async fn f4_redrive_under_connection_resets_and_two_operator_kills_moves_every_r
     assert_eq!((lost, duplicated, foreign), (0, 0, 0), "lost, duplicated, foreign records");
     drop(operator);
     let _ = stack.admin().delete_topics(&[src.as_str(), dlt.as_str()], &rdkafka::admin::AdminOptions::new()).await;
+}
+
+/// The operator identity a replica started here takes (no POD_NAME): `<hostname>-<pid>`.
+fn identity_of(op: &Operator) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("{}-{}", host.trim(), op.pid())
+}
+
+async fn lease_holder(client: &kube::Client) -> Option<String> {
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(client.clone(), rbac::OPERATOR_NAMESPACE);
+    leases.get_opt("tributary-leader").await.ok().flatten().and_then(|l| l.spec.and_then(|s| s.holder_identity))
+}
+
+/// Every value of `retention.ms` seen on each topic, in order, read from Kafka by the test's own admin client every
+/// 250 ms (a separate client from the operator's, bootstrapped directly).
+struct RetentionWatch {
+    seen: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, Vec<String>>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RetentionWatch {
+    fn start(stack: &Stack, topics: &[String]) -> RetentionWatch {
+        use rdkafka::admin::{AdminOptions, ResourceSpecifier};
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::<String, Vec<String>>::new()));
+        let (admin, topics, out) = (stack.admin(), topics.to_vec(), seen.clone());
+        let task = tokio::spawn(async move {
+            let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(5)));
+            loop {
+                let specs: Vec<_> = topics.iter().map(|t| ResourceSpecifier::Topic(t)).collect();
+                if let Ok(results) = admin.describe_configs(specs.iter(), &opts).await {
+                    let mut seen = out.lock().unwrap();
+                    for (topic, r) in topics.iter().zip(results) {
+                        let Ok(r) = r else { continue };
+                        let Some(v) = r.get("retention.ms").and_then(|e| e.value.clone()) else { continue };
+                        let values = seen.entry(topic.clone()).or_default();
+                        if values.last() != Some(&v) {
+                            values.push(v);
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        });
+        RetentionWatch { seen, task }
+    }
+
+    /// Whether every topic's latest value is `value`.
+    fn all_at(&self, topics: &[String], value: &str) -> bool {
+        let seen = self.seen.lock().unwrap();
+        topics.iter().all(|t| seen.get(t).and_then(|v| v.last()).is_some_and(|v| v == value))
+    }
+
+    /// Stops watching; each topic's values in the order seen.
+    fn stop(self) -> std::collections::BTreeMap<String, Vec<String>> {
+        self.task.abort();
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+/// How often a topic's value went back to one it had left (`order`: the values in the order the specs set them).
+fn reverts(history: &std::collections::BTreeMap<String, Vec<String>>, order: &[&str]) -> Vec<(String, Vec<String>)> {
+    history
+        .iter()
+        .filter(|(_, values)| {
+            let rank: Vec<usize> =
+                values.iter().map(|v| order.iter().position(|o| o == v).unwrap_or(usize::MAX)).collect();
+            rank.windows(2).any(|w| w[1] < w[0]) || rank.contains(&usize::MAX)
+        })
+        .map(|(t, v)| (t.clone(), v.clone()))
+        .collect()
+}
+
+async fn set_retention(topics: &Api<Topic>, names: &[String], value: &str) {
+    for n in names {
+        let patch = json!({"spec": {"config": {"retention.ms": value}}});
+        topics.patch(n, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await.unwrap();
+    }
+}
+
+/// Waits (up to `timeout`) for `op` to exit by itself; how long that took.
+async fn exited_within(op: &mut Operator, timeout: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    while started.elapsed() < timeout {
+        if op.exited().is_some() {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "fault scenario: make faults"]
+async fn f5_a_leader_cut_off_from_the_apiserver_or_frozen_writes_nothing_a_later_spec_contradicts() {
+    const N: usize = 20;
+    const LEASE: u64 = 6;
+    const CUT: Duration = Duration::from_secs(60);
+    let (r1, r2, r3) = ("3600000", "7200000", "10800000");
+    let (stack, client, ns) = prepare("faults-lease").await;
+    let proxy = Toxiproxy::from_env().unwrap();
+    proxy.reset().unwrap();
+    let filter = std::env::var("TRIBUTARY_TEST_LOG").unwrap_or_else(|_| "info".into());
+    let direct = Operator::kubeconfig(&stack);
+    let proxied = through_apiserver_proxy(&direct).unwrap();
+    // Two replicas with a 6 s Lease, each looking at every Topic again every 2 s (a stale view acts soon).
+    let lease = LEASE.to_string();
+    let args = [
+        "--namespace",
+        ns.name.as_str(),
+        "--leader-election",
+        "--lease-namespace",
+        rbac::OPERATOR_NAMESPACE,
+        "--lease-duration-seconds",
+        lease.as_str(),
+        "--resync-seconds",
+        "2",
+    ];
+    let bin = operator_binary();
+    let holder_is = |id: String| {
+        let client = client.clone();
+        async move {
+            wait_for(
+                "the Lease holder",
+                Duration::from_secs(90),
+                || async { Ok(lease_holder(&client).await) },
+                |h| h.as_deref() == Some(id.as_str()),
+            )
+            .await
+        }
+    };
+    // Replica A reaches the apiserver through its proxy; B directly. Both reach Kafka directly.
+    let mut a = Operator::spawn(&stack, "faults-lease-a", &bin, &proxied, &args, &filter);
+    holder_is(identity_of(&a)).await.unwrap();
+    let mut b = Operator::spawn(&stack, "faults-lease-b", &bin, &direct, &args, &filter);
+    b.wait_ready().await;
+
+    let _: KafkaConnection = apply_in(&client, &ns.name, manifest::kafka_connection("main", &stack.bootstrap)).await;
+    let prefix = unique("flease");
+    let _leftovers = Leftovers { stack: stack.clone(), namespace: ns.name.clone(), kafka_prefix: prefix.clone() };
+    let names: Vec<String> = (0..N).map(|i| format!("{prefix}-{i:02}")).collect();
+    let topics: Api<Topic> = Api::namespaced(client.clone(), &ns.name);
+    for n in &names {
+        let spec = json!({"connectionRef": {"name": "main"}, "partitions": 1, "config": {"retention.ms": r1}});
+        let _: Topic = apply_in(&client, &ns.name, manifest::topic(n, spec)).await;
+    }
+    for n in &names {
+        wait_condition(&topics, n, "Ready", "True", None, Duration::from_secs(120)).await.unwrap();
+    }
+    let watch = RetentionWatch::start(&stack, &names);
+    let all_at = |value: &'static str| {
+        let watch = &watch;
+        let names = &names;
+        async move {
+            let done = || async { Ok(watch.all_at(names, value)) };
+            wait_for(&format!("retention.ms={value} on every topic"), Duration::from_secs(90), done, |d| *d).await
+        }
+    };
+    all_at(r1).await.unwrap();
+
+    // 1. A, the leader, cut off from the apiserver for 60 s; it keeps Kafka. B takes the Lease; the spec changes
+    //    and B applies it. A's cache still holds the old spec, and its resyncs come every 2 s.
+    let cut = proxy.cut("apiserver").unwrap();
+    let cut_at = Instant::now();
+    holder_is(identity_of(&b)).await.unwrap();
+    let takeover_cut = cut_at.elapsed();
+    set_retention(&topics, &names, r2).await;
+    all_at(r2).await.unwrap();
+    let applied_cut = cut_at.elapsed();
+    tokio::time::sleep(CUT.saturating_sub(cut_at.elapsed())).await;
+    cut.restore().unwrap();
+    let a_exit = exited_within(&mut a, Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+
+    // 2. B, now the leader, frozen (SIGSTOP) past three Lease terms while A (started again) takes over and applies
+    //    a newer spec; then B runs again with its timers all due and its cache two specs old.
+    let a = Operator::spawn(&stack, "faults-lease-a2", &bin, &proxied, &args, &filter);
+    a.wait_ready().await;
+    signal(b.pid(), "STOP").unwrap();
+    let frozen_at = Instant::now();
+    holder_is(identity_of(&a)).await.unwrap();
+    let takeover_frozen = frozen_at.elapsed();
+    set_retention(&topics, &names, r3).await;
+    all_at(r3).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3 * LEASE).saturating_sub(frozen_at.elapsed())).await;
+    let frozen_for = frozen_at.elapsed();
+    signal(b.pid(), "CONT").unwrap();
+    let b_exit = exited_within(&mut b, Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let history = watch.stop();
+
+    // Kafka's own CLI has the latest spec on every topic; the 250 ms watch never saw a value go back.
+    let described = describe_topics_cli(&stack, &format!("{prefix}-.*")).unwrap();
+    let wrong: Vec<_> = names
+        .iter()
+        .filter(|n| described.get(*n).and_then(|t| t.configs.get("retention.ms")).map(String::as_str) != Some(r3))
+        .collect();
+    let back = reverts(&history, &[r1, r2, r3]);
+    let changes: usize = history.values().map(|v| v.len().saturating_sub(1)).sum();
+    println!(
+        "FIGURE F5 {N} Topics, two replicas (Lease {LEASE} s, resync 2 s): leader cut off from the apiserver {}s — B \
+         leader after {:.1}s, new spec in Kafka {:.1}s after the cut, A exited {} after the cut ended; then the leader \
+         frozen {:.1}s — A leader after {:.1}s, B exited {} after SIGCONT; retention.ms changes seen in Kafka {changes} \
+         (want {}), values that went back {}, topics not at the latest spec (TopicCommand) {}",
+        CUT.as_secs(),
+        takeover_cut.as_secs_f64(),
+        applied_cut.as_secs_f64(),
+        a_exit.map_or("never".into(), |d| format!("{:.1}s", d.as_secs_f64())),
+        frozen_for.as_secs_f64(),
+        takeover_frozen.as_secs_f64(),
+        b_exit.map_or("never".into(), |d| format!("{:.1}s", d.as_secs_f64())),
+        2 * N,
+        back.len(),
+        wrong.len()
+    );
+    assert!(back.is_empty(), "a replica wrote a spec a later one contradicts: {back:?}");
+    assert!(wrong.is_empty(), "not at retention.ms={r3} in Kafka: {wrong:?}");
+    assert!(a_exit.is_some(), "the replica cut off from the apiserver did not step down once it could see the Lease");
+    assert!(b_exit.is_some(), "the frozen replica did not step down after SIGCONT");
+    delete_all_topics(&client, &ns.name, Duration::from_secs(120)).await.expect("deleting the Topic resources");
+    purge_kafka_topics(&stack, &prefix, &[], Duration::from_secs(120)).await.expect("deleting the Kafka topics");
+    drop((a, b));
+}
+
+/// A small deterministic generator (xorshift64*) for the soak's fault schedule: a seed repeats a run.
+struct Dice(u64);
+
+impl Dice {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// The samples (`config/samples`), pointed at `bootstrap`, applied in `ns`.
+async fn apply_samples(client: &kube::Client, ns: &str, bootstrap: &str) {
+    use tributary::api::{ConsumerGroup as Cg, DlqPolicy as Dlq};
+    let dir = repo_root().join("config/samples");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let servers: Vec<&str> = bootstrap.split(',').collect();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for doc in serde_yaml::Deserializer::from_str(&text) {
+            let mut v: serde_json::Value = serde::Deserialize::deserialize(doc).unwrap();
+            if v.is_null() {
+                continue;
+            }
+            match v["kind"].as_str().unwrap() {
+                "KafkaConnection" => {
+                    v["spec"]["bootstrapServers"] = json!(servers);
+                    let _: KafkaConnection = apply_in(client, ns, v).await;
+                }
+                "Topic" => {
+                    let _: Topic = apply_in(client, ns, v).await;
+                }
+                "ConsumerGroup" => {
+                    let _: Cg = apply_in(client, ns, v).await;
+                }
+                "DlqPolicy" => {
+                    let _: Dlq = apply_in(client, ns, v).await;
+                }
+                other => panic!("a sample of kind {other}"),
+            }
+        }
+    }
+}
+
+/// One fault of the soak, applied, held and lifted; what it was.
+async fn soak_fault(
+    which: u64,
+    dice: &mut Dice,
+    stack: &Stack,
+    proxy: &Toxiproxy,
+    client: &kube::Client,
+    operator: &mut Operator,
+    restart_operator: &dyn Fn() -> Operator,
+) -> String {
+    let node = 1 + dice.below(broker_count() as u64) as usize;
+    let apiserver_back = || async {
+        wait_for(
+            "the apiserver",
+            Duration::from_secs(120),
+            || async { Ok(client.apiserver_version().await.is_ok()) },
+            |ok| *ok,
+        )
+        .await
+        .unwrap();
+    };
+    match which {
+        0 => {
+            let broker = KafkaNode::of(stack, node).unwrap();
+            broker.process.kill().unwrap();
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            broker.start().unwrap();
+            broker.wait_listening(Duration::from_secs(180)).unwrap();
+            format!("kafka-{node} SIGKILL, restarted after 5 s")
+        }
+        1 => {
+            let paused = KafkaNode::of(stack, node).unwrap().process.pause().unwrap();
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            paused.resume().unwrap();
+            format!("kafka-{node} SIGSTOP 10 s")
+        }
+        2 => {
+            let late = Toxic::Latency { latency: Duration::from_millis(500), jitter: Duration::from_millis(100) };
+            let guards: Vec<_> = (1..=broker_count())
+                .map(|i| proxy.add(&format!("kafka-{i}"), Direction::Downstream, late).unwrap())
+                .collect();
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            for g in guards {
+                g.lift().unwrap();
+            }
+            "500 ms latency on every broker 30 s".into()
+        }
+        3 => {
+            let reset = Toxic::ResetPeer { after: Duration::from_secs(3) };
+            let g = proxy.add(&format!("kafka-{node}"), Direction::Upstream, reset).unwrap();
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            g.lift().unwrap();
+            format!("kafka-{node} connections reset 3 s after opening, 30 s")
+        }
+        4 => {
+            let paused = StackProcess::of("kube-apiserver", "kube-apiserver").unwrap().pause().unwrap();
+            tokio::time::sleep(Duration::from_secs(15)).await;
+            paused.resume().unwrap();
+            "kube-apiserver SIGSTOP 15 s".into()
+        }
+        5 => {
+            let cut = proxy.cut("apiserver").unwrap();
+            tokio::time::sleep(Duration::from_secs(20)).await;
+            cut.restore().unwrap();
+            "the operator's apiserver connection cut 20 s".into()
+        }
+        6 => {
+            let etcd = StackProcess::of("etcd", "etcd").unwrap();
+            etcd.kill().unwrap();
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            etcd.start().unwrap();
+            apiserver_back().await;
+            "etcd SIGKILL, restarted after 3 s".into()
+        }
+        7 => {
+            let apiserver = StackProcess::of("kube-apiserver", "kube-apiserver").unwrap();
+            apiserver.kill().unwrap();
+            apiserver.start().unwrap();
+            apiserver_back().await;
+            "kube-apiserver SIGKILL, restarted".into()
+        }
+        _ => {
+            operator.stop_with(9, Duration::from_secs(10)).unwrap();
+            *operator = restart_operator();
+            operator.wait_ready().await;
+            "operator SIGKILL, restarted".into()
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "fault scenario: make faults"]
+async fn f6_soak_the_demo_topology_under_random_faults() {
+    const KINDS: u64 = 9;
+    let minutes: u64 = std::env::var("SOAK_MINUTES").ok().and_then(|m| m.parse().ok()).unwrap_or(30);
+    let seed: u64 = std::env::var("SOAK_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| now_ms() as u64);
+    eprintln!("soak: {minutes} min, seed {seed} (SOAK_SEED={seed} repeats the schedule)");
+    let mut dice = Dice(seed | 1);
+    let (stack, client, ns) = prepare("faults-soak").await;
+    let proxy = Toxiproxy::from_env().unwrap();
+    proxy.reset().unwrap();
+    // The samples' Kafka names are fixed: what an earlier run left goes first.
+    purge_kafka_topics(&stack, "orders", &[], Duration::from_secs(120)).await.unwrap();
+    purge_kafka_topics(&stack, "payments_v1", &[], Duration::from_secs(120)).await.unwrap();
+    let filter = std::env::var("TRIBUTARY_TEST_LOG").unwrap_or_else(|_| "info".into());
+    let kubeconfig = through_apiserver_proxy(&Operator::kubeconfig(&stack)).unwrap();
+    let args = ["--namespace", ns.name.as_str()];
+    let start_operator = || Operator::spawn(&stack, "faults-soak", &operator_binary(), &kubeconfig, &args, &filter);
+    let mut operator = start_operator();
+    operator.wait_ready().await;
+    let _: Deployment = apply_in(&client, &ns.name, manifest::emulated_deployment("orders-billing", 0)).await;
+    apply_samples(&client, &ns.name, &proxied_bootstrap().unwrap()).await;
+    let topics: Api<Topic> = Api::namespaced(client.clone(), &ns.name);
+    let policies: Api<DlqPolicy> = Api::namespaced(client.clone(), &ns.name);
+    let groups: Api<ConsumerGroup> = Api::namespaced(client.clone(), &ns.name);
+    for t in ["orders", "payments-v1"] {
+        wait_condition(&topics, t, "Ready", "True", None, Duration::from_secs(120)).await.unwrap();
+    }
+    wait_condition(&policies, "orders", "Ready", "True", None, Duration::from_secs(120)).await.unwrap();
+    // The consumers Tributary scales: real rdkafka consumers in group orders-billing, 100 records/s each.
+    let emulator = tributary_e2e::emulator::ReplicaEmulator::start(
+        &stack,
+        client.clone(),
+        &ns.name,
+        "orders-billing",
+        "orders-billing",
+        "orders",
+        100,
+    );
+
+    // Steady traffic, 20 records/s, and a burst of 3,000 every 3 minutes; each record's value is unique.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let producing = tokio::spawn({
+        let (producer, stop, acked) = (stack.producer(), stop.clone(), acked.clone());
+        async move {
+            let started = Instant::now();
+            let mut i = 0u64;
+            let mut bursts = 0;
+            let mut pending = futures::stream::FuturesUnordered::new();
+            use futures::StreamExt as _;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let burst = started.elapsed().as_secs() / 180 + 1 > bursts;
+                let n = if burst {
+                    bursts += 1;
+                    3000
+                } else {
+                    20
+                };
+                for _ in 0..n {
+                    let value = format!("s-{i}");
+                    i += 1;
+                    let key = format!("k{}", i % 31);
+                    let record = rdkafka::producer::FutureRecord::to("orders").key(&key).payload(&value);
+                    let delivery = producer.send_result(record).expect("queued");
+                    pending.push(async move { delivery.await.ok().and_then(|r| r.ok()).map(|_| value) });
+                }
+                let tick = tokio::time::sleep(Duration::from_secs(1));
+                tokio::pin!(tick);
+                loop {
+                    tokio::select! {
+                        () = &mut tick => break,
+                        Some(done) = pending.next() => {
+                            if let Some(v) = done { acked.lock().unwrap().push(v); }
+                        }
+                    }
+                }
+            }
+            while let Some(done) = pending.next().await {
+                if let Some(v) = done {
+                    acked.lock().unwrap().push(v);
+                }
+            }
+        }
+    });
+
+    // RSS of the operator every 10 s.
+    let rss = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(f64, u32, u64)>::new()));
+    let soak_started = Instant::now();
+    let mut faults: Vec<(f64, String)> = vec![];
+    let mut last_restart = 0.0;
+    let end = Duration::from_secs(minutes * 60);
+    while soak_started.elapsed() < end {
+        // 30–90 s of quiet, sampling memory, then one fault.
+        let quiet = Duration::from_secs(30 + dice.below(61));
+        let until = Instant::now() + quiet;
+        while Instant::now() < until && soak_started.elapsed() < end {
+            if let Some(s) = proc_sample(operator.pid()) {
+                rss.lock().unwrap().push((soak_started.elapsed().as_secs_f64(), operator.pid(), s.rss_kb));
+            }
+            tokio::time::sleep(Duration::from_secs(10)).await;
+        }
+        if soak_started.elapsed() >= end {
+            break;
+        }
+        let mut which = dice.below(KINDS);
+        // The operator is restarted only in the first third, so the rest shows one process's memory over time.
+        if which == KINDS - 1 && soak_started.elapsed() > end / 3 {
+            which = dice.below(KINDS - 1);
+        }
+        let at = soak_started.elapsed().as_secs_f64();
+        let what = soak_fault(which, &mut dice, &stack, &proxy, &client, &mut operator, &start_operator).await;
+        if which == KINDS - 1 {
+            last_restart = soak_started.elapsed().as_secs_f64();
+        }
+        eprintln!("soak {:>6.0}s: {what}", at);
+        faults.push((at, what));
+    }
+    proxy.reset().unwrap();
+
+    // At rest: a minute to settle, then two minutes counted (traffic goes on).
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let before = MetricsSnapshot::take(&operator).await.unwrap();
+    let rest = Instant::now();
+    while rest.elapsed() < Duration::from_secs(120) {
+        if let Some(s) = proc_sample(operator.pid()) {
+            rss.lock().unwrap().push((soak_started.elapsed().as_secs_f64(), operator.pid(), s.rss_kb));
+        }
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    }
+    let after = MetricsSnapshot::take(&operator).await.unwrap();
+    let delta = Delta::new(&before, &after);
+    let writes_per_min = delta.sum("tributary_status_writes_total", &[]) / 2.0;
+    let kafka_writes: f64 = delta
+        .kafka_requests()
+        .iter()
+        .filter(|(op, _)| tributary::kafka::WRITE_OPERATIONS.contains(&op.as_str()))
+        .map(|(_, n)| n)
+        .sum();
+
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    producing.await.unwrap();
+    let acked = acked.lock().unwrap().clone();
+    let want: std::collections::HashSet<&String> = acked.iter().collect();
+    // Every acknowledged record is processed by the group's consumers (at least once).
+    let caught_up = || async {
+        let processed: std::collections::HashSet<String> = emulator.processed_values().into_iter().collect();
+        Ok(want.iter().filter(|v| !processed.contains(**v)).count())
+    };
+    let missing = wait_for("every acknowledged record processed", Duration::from_secs(300), caught_up, |m| *m == 0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let processed = emulator.processed_values();
+    let duplicates = processed.len() - processed.iter().collect::<std::collections::HashSet<_>>().len();
+
+    // Every resource Ready; Kafka (TopicCommand) as the samples say; no object created twice.
+    for t in ["orders", "payments-v1"] {
+        wait_condition(&topics, t, "Ready", "True", None, Duration::from_secs(120)).await.unwrap();
+    }
+    wait_condition(&policies, "orders", "Ready", "True", None, Duration::from_secs(120)).await.unwrap();
+    wait_condition(&groups, "orders-billing", "Ready", "True", None, Duration::from_secs(120)).await.unwrap();
+    let described = describe_topics_cli(&stack, "orders.*|payments_v1.*").unwrap();
+    let orders = &described["orders"];
+    assert_eq!(orders.partitions, 3, "orders partitions");
+    assert_eq!(orders.configs.get("retention.ms").map(String::as_str), Some("604800000"));
+    assert_eq!(described["payments_v1.events"].partitions, 6, "payments_v1.events partitions");
+    assert!(described.contains_key("orders-dlt"), "the dead-letter topic: {:?}", described.keys());
+    let created = event_counts(&client, &ns.name, "Created").await;
+    let twice: Vec<_> = created.iter().filter(|(_, n)| **n > 1).collect();
+
+    // Memory of the last operator process: the middle third of the soak against the last third.
+    let samples: Vec<(f64, u64)> = rss
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(t, pid, _)| *pid == operator.pid() && *t > last_restart + 60.0)
+        .map(|(t, _, kb)| (*t, *kb))
+        .collect();
+    let span = end.as_secs_f64();
+    let peak_in = |from: f64, to: f64| samples.iter().filter(|(t, _)| *t >= from && *t < to).map(|(_, kb)| *kb).max();
+    let (middle, last) = (peak_in(span / 3.0, 2.0 * span / 3.0), peak_in(2.0 * span / 3.0, f64::INFINITY));
+    let mb = |kb: Option<u64>| kb.map_or("-".into(), |kb| format!("{:.1} MB", kb as f64 / 1024.0));
+    let mut kinds = std::collections::BTreeMap::<String, usize>::new();
+    for (_, f) in &faults {
+        let kind = f.split(" restarted").next().unwrap_or(f).replace(|c: char| c.is_ascii_digit(), "N");
+        *kinds.entry(kind).or_default() += 1;
+    }
+    println!(
+        "FIGURE F6 soak {minutes} min (seed {seed}), samples topology, 20 records/s + 3,000 every 3 min: {} faults \
+         ({kinds:?}); {} records acknowledged, {missing} not processed, {duplicates} processed again after a \
+         rebalance; operator RSS peak {} in the middle third, {} in the last third; at rest {writes_per_min:.1} status \
+         writes/min, {kafka_writes} Kafka writes in 2 min; {} Created Events, {} objects created twice",
+        faults.len(),
+        acked.len(),
+        mb(middle),
+        mb(last),
+        created.values().sum::<i32>(),
+        twice.len()
+    );
+    assert!(twice.is_empty(), "created more than once: {twice:?}");
+    assert_eq!(kafka_writes, 0.0, "Kafka writes at rest");
+    if let (Some(m), Some(l)) = (middle, last) {
+        assert!(l as f64 <= m as f64 * 1.25, "operator memory grew from {} to {}", mb(middle), mb(last));
+    }
+    assert!(operator.exited().is_none(), "the operator exited by itself");
+    drop(emulator);
+    drop(operator);
+    delete_all_topics(&client, &ns.name, Duration::from_secs(120)).await.ok();
+    purge_kafka_topics(&stack, "orders", &[], Duration::from_secs(120)).await.ok();
+    purge_kafka_topics(&stack, "payments_v1", &[], Duration::from_secs(120)).await.ok();
 }

@@ -98,6 +98,94 @@ async fn only_the_lease_holder_writes_and_a_standby_takes_over() {
     eprintln!("takeover after SIGKILL of the holder: {takeover:?}");
 }
 
+/// `retention.ms` of `topic` as Kafka reports it to the test's own admin client.
+async fn retention_in_kafka(stack: &Stack, topic: &str) -> Option<String> {
+    use rdkafka::admin::{AdminOptions, ResourceSpecifier};
+    let specs = [ResourceSpecifier::Topic(topic)];
+    let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(5)));
+    let results = stack.admin().describe_configs(specs.iter(), &opts).await.ok()?;
+    results.into_iter().next()?.ok()?.get("retention.ms")?.value.clone()
+}
+
+/// The short form of `make faults`' F5: the leader frozen (SIGSTOP) past its Lease term while the standby takes over
+/// and applies a new spec; resumed with its resyncs all due and its cache one spec old, it writes nothing (Kafka,
+/// read every 200 ms by the test, never shows the old value again) and steps down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_frozen_past_its_term_writes_nothing_when_it_runs_again() {
+    const LEASE: u64 = 4;
+    let lease = LEASE.to_string();
+    let ha = ["--leader-election", "--lease-namespace", OPERATOR_NAMESPACE, "--lease-duration-seconds", &lease];
+    let ha = [&ha[..], &["--resync-seconds", "1"]].concat();
+    let f = Fixture::start_process("frozen", &ha).await;
+    let second = Operator::start(&f.stack, "frozen-second", &[&ha[..], &["--namespace", f.ns.name.as_str()]].concat());
+    second.wait_ready().await;
+    let (first_id, second_id) = (identity_of(&f.operator), identity_of(&second));
+    let holder_in = |ids: Vec<String>| {
+        let client = f.client.clone();
+        async move {
+            let get = move || {
+                let client = client.clone();
+                async move { Ok(holder(&client).await) }
+            };
+            wait_for("the Lease holder", T, get, |h| h.as_ref().is_some_and(|h| ids.contains(h)))
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    let leader = holder_in(vec![first_id.clone(), second_id.clone()]).await;
+    f.connection("main").await;
+    let name = unique("frozen");
+    let spec = |retention: &str| {
+        manifest::topic(
+            &name,
+            json!({"connectionRef": {"name": "main"}, "partitions": 1, "config": {"retention.ms": retention}}),
+        )
+    };
+    f.apply::<Topic>(spec("3600000")).await;
+    wait_condition(&f.api::<Topic>(), &name, "Ready", "True", None, T).await.unwrap();
+
+    let (frozen_pid, standby_id) =
+        if leader == first_id { (f.operator.pid(), second_id) } else { (second.pid(), first_id) };
+    tributary_e2e::faults::signal(frozen_pid, "STOP").unwrap();
+    let frozen_at = Instant::now();
+    let resume = scopeguard(frozen_pid);
+    holder_in(vec![standby_id]).await;
+    f.apply::<Topic>(spec("7200000")).await;
+    let kafka = || async { Ok(retention_in_kafka(&f.stack, &name).await) };
+    wait_for("the new spec in Kafka", T, kafka, |v| v.as_deref() == Some("7200000")).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3 * LEASE).saturating_sub(frozen_at.elapsed())).await;
+    drop(resume);
+    let mut seen = vec![];
+    let resumed = Instant::now();
+    while resumed.elapsed() < Duration::from_secs(10) {
+        if let Some(v) = retention_in_kafka(&f.stack, &name).await
+            && seen.last() != Some(&v)
+        {
+            seen.push(v);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(seen, ["7200000"], "retention.ms in Kafka after the frozen leader ran again");
+    let gone = || async { Ok(!tributary_e2e::faults::alive(frozen_pid)) };
+    wait_for("the frozen leader to step down", T, gone, |g| *g).await.unwrap();
+    eprintln!(
+        "frozen {:.1}s; after SIGCONT Kafka kept the new spec and the old leader exited",
+        frozen_at.elapsed().as_secs_f64()
+    );
+}
+
+/// SIGCONT to `pid` when dropped (a failing test leaves no stopped process behind).
+fn scopeguard(pid: u32) -> impl Drop {
+    struct Cont(u32);
+    impl Drop for Cont {
+        fn drop(&mut self) {
+            let _ = tributary_e2e::faults::signal(self.0, "CONT");
+        }
+    }
+    Cont(pid)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn samples_reach_ready_and_reapplying_them_writes_nothing() {
     let f = Fixture::start("gitops", &[]).await;
