@@ -14,7 +14,7 @@
 //!     partitions cut off for 30 s): the Deployment keeps its replicas (no scale-down on missing data), the
 //!     ConsumerGroup's ScalingActive condition says LagUnknown, and scaling is Active again within a tick or two of
 //!     the proxy coming back.
-//! F4. A redrive of 200,000 dead letters while every connection to kafka-2 is reset 3 s after it opens and the
+//! F4. A redrive of 200,000 dead letters while every connection to kafka-2 is reset every 3 s and the
 //!     operator is killed (SIGKILL) twice mid-move: read_committed by an independent client, 0 lost, 0 duplicated,
 //!     and the move resumed to Completed.
 //! F5. Two replicas with a Lease. The leader cut off from the apiserver for 60 s (it keeps Kafka), a standby takes
@@ -423,9 +423,13 @@ async fn f4_redrive_under_connection_resets_and_two_operator_kills_moves_every_r
     }
     acks.wait().await.expect("every dead letter delivered");
 
-    let reset = proxy.add("kafka-2", Direction::Upstream, Toxic::ResetPeer { after: Duration::from_secs(3) }).unwrap();
+    // Every connection to kafka-2 (a third of the partitions' leader, maybe the transaction coordinator) closed
+    // every 3 s, with records flowing in between.
+    let flapping = proxy.flap("kafka-2", Duration::from_secs(3));
     let started = Instant::now();
-    let patch = json!({"spec": {"redrive": {"id": "big", "maxPerSecond": 0}}});
+    // At 4,000 records/s the move spans about 50 s: the resets and both kills land in the middle of it (unthrottled,
+    // a debug build moves the 200,000 in about 3 s, before any fault).
+    let patch = json!({"spec": {"redrive": {"id": "big", "maxPerSecond": 4000}}});
     policies.patch("orders", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await.unwrap();
     let mut kills = vec![];
     for share in [4, 2] {
@@ -442,7 +446,7 @@ async fn f4_redrive_under_connection_resets_and_two_operator_kills_moves_every_r
         |p: &DlqPolicy| p.status.as_ref().and_then(|s| s.redrive.as_ref()).is_some_and(|r| r.phase == "Completed");
     let p = wait_status(&policies, "orders", "redrive big Completed", Duration::from_secs(900), done).await.unwrap();
     let took = started.elapsed();
-    reset.lift().unwrap();
+    let resets = flapping.stop();
     let r = p.status.unwrap().redrive.unwrap();
     assert_eq!((r.moved, r.total), (N as i64, Some(N as i64)), "{r:?}");
 
@@ -457,8 +461,8 @@ async fn f4_redrive_under_connection_resets_and_two_operator_kills_moves_every_r
     let duplicated: usize = counts.values().map(|c| c.saturating_sub(1)).sum();
     let foreign = counts.keys().filter(|v| !v.starts_with("u-")).count();
     println!(
-        "FIGURE F4 redrive of {N}, kafka-2 connections reset 3 s after opening, operator SIGKILLed at {:?} moved: \
-         Completed in {:.1}s; read_committed: {lost} lost, {duplicated} duplicated, {foreign} foreign",
+        "FIGURE F4 redrive of {N} at 4,000/s, every kafka-2 connection reset every 3 s ({resets} times), operator SIGKILLed at \
+         {:?} moved: Completed in {:.1}s; read_committed: {lost} lost, {duplicated} duplicated, {foreign} foreign",
         kills,
         took.as_secs_f64()
     );
@@ -787,11 +791,10 @@ async fn soak_fault(
             "500 ms latency on every broker 30 s".into()
         }
         3 => {
-            let reset = Toxic::ResetPeer { after: Duration::from_secs(3) };
-            let g = proxy.add(&format!("kafka-{node}"), Direction::Upstream, reset).unwrap();
+            let flapping = proxy.flap(&format!("kafka-{node}"), Duration::from_secs(3));
             tokio::time::sleep(Duration::from_secs(30)).await;
-            g.lift().unwrap();
-            format!("kafka-{node} connections reset 3 s after opening, 30 s")
+            flapping.stop();
+            format!("kafka-{node} connections reset every 3 s for 30 s")
         }
         4 => {
             let paused = StackProcess::of("kube-apiserver", "kube-apiserver").unwrap().pause().unwrap();

@@ -33,7 +33,9 @@ pub enum Toxic {
     Latency { latency: Duration, jitter: Duration },
     /// Caps the rate at `kb_per_second` KB/s.
     Bandwidth { kb_per_second: u64 },
-    /// Closes each connection with a TCP RST after `after` (0: at once).
+    /// Closes each connection with a TCP RST `after` its first data arrives, and that data never goes through: with
+    /// it, the target answers nothing (a black hole that resets). For resets with traffic flowing in between, see
+    /// [`Toxiproxy::flap`].
     ResetPeer { after: Duration },
     /// Black hole: data is dropped and the connection closed after `after`; 0 keeps it open, silent, for as long as
     /// the toxic stays.
@@ -123,6 +125,34 @@ impl Toxiproxy {
         Ok(CutGuard { proxy: self.clone(), name: proxy.to_string(), restored: false })
     }
 
+    /// Closes every open connection of `proxy` every `every` (the proxy disabled for 20 ms, which also refuses the
+    /// connections tried in that moment), with traffic flowing in between, until the guard stops or drops.
+    pub fn flap(&self, proxy: &str, every: Duration) -> FlapGuard {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let resets = std::sync::Arc::new(AtomicU64::new(0));
+        let (me, name, stop2, resets2) = (self.clone(), proxy.to_string(), stop.clone(), resets.clone());
+        let thread = std::thread::spawn(move || {
+            let step = Duration::from_millis(50);
+            let mut waited = Duration::ZERO;
+            while !stop2.load(Ordering::SeqCst) {
+                std::thread::sleep(step);
+                waited += step;
+                if waited < every {
+                    continue;
+                }
+                waited = Duration::ZERO;
+                if me.set_enabled(&name, false).is_ok() {
+                    std::thread::sleep(Duration::from_millis(20));
+                    let _ = me.set_enabled(&name, true);
+                    resets2.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+            let _ = me.set_enabled(&name, true);
+        });
+        FlapGuard { stop, resets, thread: Some(thread) }
+    }
+
     fn set_enabled(&self, proxy: &str, enabled: bool) -> anyhow::Result<()> {
         self.expect("POST", &format!("/proxies/{proxy}"), Some(&json!({"enabled": enabled})))?;
         Ok(())
@@ -188,5 +218,33 @@ impl Drop for CutGuard {
         {
             eprintln!("could not enable the proxy {} again: {e:#}", self.name);
         }
+    }
+}
+
+/// A proxy whose connections are reset periodically ([`Toxiproxy::flap`]); stops (proxy left enabled) when dropped.
+pub struct FlapGuard {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    resets: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FlapGuard {
+    /// Stops flapping; how many times every connection was reset.
+    pub fn stop(mut self) -> u64 {
+        self.halt();
+        self.resets.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn halt(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for FlapGuard {
+    fn drop(&mut self) {
+        self.halt();
     }
 }
