@@ -32,6 +32,7 @@ where
     }
     let remaining: Vec<&String> = obj.finalizers().iter().filter(|f| *f != finalizer).collect();
     let patch = serde_json::json!({"metadata": {"finalizers": remaining, "resourceVersion": obj.resource_version()}});
+    crate::controllers::status::fenced_kube()?;
     api.patch(&obj.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
     Ok(true)
 }

@@ -59,6 +59,9 @@ pub enum RegistryError {
     /// The client could not be built from the settings.
     #[error("{0}")]
     Config(String),
+    /// A write withheld: this replica does not hold a live leader Lease term (see `runtime::leadership`).
+    #[error("{0}")]
+    Fenced(#[from] crate::runtime::leadership::Fenced),
 }
 
 impl RegistryError {
@@ -69,6 +72,7 @@ impl RegistryError {
             RegistryError::Incompatible(m) => Problem::new("Incompatible", m.clone()),
             RegistryError::Invalid(m) => Problem::new("RegistryRejected", m.clone()),
             RegistryError::Http { .. } => Problem::new("RegistryError", self.to_string()),
+            RegistryError::Fenced(_) => Problem::transient("NotLeader", self.to_string()),
             RegistryError::Config(m) => Problem::new("InvalidRegistryConfig", m.clone()),
         }
     }
@@ -223,6 +227,7 @@ impl RegistryClient {
     /// Registers `schema` under the subject (the registry tests compatibility again and answers 409 when it does
     /// not hold); returns its version and id.
     pub async fn register(&self, subject: &str, schema: &SchemaPayload) -> Result<Registered, RegistryError> {
+        crate::runtime::leadership::gate().permit()?;
         let v = self
             .call(reqwest::Method::POST, &format!("/subjects/{}/versions", seg(subject)), Some(schema.body()))
             .await?;
@@ -259,6 +264,7 @@ impl RegistryClient {
 
     /// Sets the subject's compatibility level.
     pub async fn set_level(&self, subject: &str, level: CompatibilityLevel) -> Result<(), RegistryError> {
+        crate::runtime::leadership::gate().permit()?;
         let body = json!({"compatibility": level.as_str()});
         let v = self.call(reqwest::Method::PUT, &format!("/config/{}", seg(subject)), Some(body)).await?;
         match level_of(&v) {
@@ -273,6 +279,7 @@ impl RegistryClient {
 
     /// Soft-deletes the subject (its versions stay recoverable). A subject that does not exist is fine.
     pub async fn delete_subject(&self, subject: &str) -> Result<(), RegistryError> {
+        crate::runtime::leadership::gate().permit()?;
         match self.call(reqwest::Method::DELETE, &format!("/subjects/{}", seg(subject)), None).await {
             Ok(_) | Err(RegistryError::Http { status: 404, .. }) => Ok(()),
             Err(e) => Err(e),

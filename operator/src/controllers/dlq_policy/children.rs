@@ -109,6 +109,7 @@ pub async fn sync_children(
                 && t.meta().deletion_timestamp.is_none()
         });
         if !up_to_date {
+            crate::controllers::status::fenced_kube()?;
             api.patch(&g.resource_name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&desired)).await?;
         }
         let ready = existing.as_ref().filter(|_| up_to_date).and_then(|t| {

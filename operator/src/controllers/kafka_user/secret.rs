@@ -79,6 +79,7 @@ pub async fn write(
     let mut body = serde_json::to_value(&secret).expect("a Secret serializes");
     body["apiVersion"] = "v1".into();
     body["kind"] = "Secret".into();
+    crate::controllers::status::fenced_kube()?;
     api.patch(name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&body)).await?;
     Ok(true)
 }
