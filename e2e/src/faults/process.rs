@@ -29,14 +29,20 @@ fn read_pid(file: &PathBuf) -> Option<u32> {
     std::fs::read_to_string(file).ok()?.trim().parse().ok()
 }
 
-/// Whether `pid` runs. A zombie (state `Z`, nobody reaped it yet) counts as gone: the kernel gives it that state
-/// only after it closed its files and sockets. (An empty command line is not enough: the memory, and with it the
-/// command line, goes before the sockets, so a port could still answer.)
+/// Whether `pid` runs. A process whose every thread is a zombie (state `Z`, nobody reaped it yet) counts as gone:
+/// its files and sockets were released when its last thread exited. The leader's state alone is not enough: a
+/// killed multi-threaded process (a Go server) shows its leader as `Z` while its other threads are still exiting
+/// and its listening socket still bound — a restart then fails with "address already in use". (An empty command
+/// line is not enough either: the memory, and with it the command line, goes before the sockets.)
 pub fn alive(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
-    // The state is the first field after the command name, which is in parentheses and may hold spaces.
-    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next());
-    !matches!(state, Some("Z" | "X") | None)
+    let state =
+        |stat: &str| stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next().map(str::to_string));
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return false };
+    tasks.flatten().any(|task| {
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // The state is the first field after the command name, which is in parentheses and may hold spaces.
+        !matches!(state(&stat).as_deref(), Some("Z" | "X") | None)
+    })
 }
 
 /// Sends `signal` (a name kill(1) knows: STOP, CONT, TERM, KILL) to `pid`.
