@@ -85,7 +85,7 @@ bench-topology: ## Benchmark: drawing the map of 500 topics and 200 groups in ev
 faults: ## Fault scenarios (numbered, each prints a FIGURE line) on a 3-broker stack behind Toxiproxy; not part of make test
 	$(STACK)/up --brokers 3 --no-node --fault-proxy
 	$(CARGO) build -p tributary
-	. $(STACK)/env.sh && $(CARGO) test -p tributary-e2e --test faults -- --ignored --test-threads=1 --nocapture $(FAULTS_ARGS) \
+	. $(STACK)/env.sh && $(CARGO) test -p tributary-e2e --test faults --test soak -- --ignored --test-threads=1 --nocapture $(FAULTS_ARGS) \
 		2>&1 | tee $${TRIBUTARY_STACK_DIR:-e2e/.stack}/logs/faults.out; exit $${PIPESTATUS[0]}
 	@# F7: the bad-input corpus at volume (220 invalid manifests per kind) and the idempotence of random valid specs.
 	. $(STACK)/env.sh && BAD_INPUT_PER_KIND=$${BAD_INPUT_PER_KIND:-220} $(CARGO) test -p tributary-e2e --test bad_input \

@@ -401,7 +401,6 @@ async fn bad_input_is_refused_with_the_field_named_and_never_reaches_kafka() {
     assert!(failures.is_empty(), "{} of {} cases answered badly (listed above)", failures.len(), cases.len());
 }
 
-/// A CLI's output without the log lines some of Kafka's tools print first (`[time] INFO ...`).
 /// kafka-acls' `Current ACLs for resource …:` blocks as `resource | entry` lines.
 fn acl_entries(listing: &str) -> BTreeSet<String> {
     let mut resource = "";
@@ -428,6 +427,7 @@ fn user_configs(listing: &str) -> BTreeSet<String> {
     items
 }
 
+/// A CLI's output without the log lines some of Kafka's tools print first (`[time] INFO ...`).
 fn without_log_lines(out: String) -> String {
     out.lines().filter(|l| !l.starts_with('[')).map(|l| format!("{l}\n")).collect()
 }
@@ -447,25 +447,11 @@ fn cut(s: &str, max: usize) -> String {
     }
 }
 
-/// Kafka write operations the operator counts (`tributary_kafka_requests_total{operation=…}`): any change in their
-/// sum is a request that could have written.
-const KAFKA_WRITES: &[&str] = &[
-    "create_topics",
-    "create_partitions",
-    "incremental_alter_configs",
-    "delete_topics",
-    "alter_group_offsets",
-    "create_acls",
-    "delete_acls",
-    "alter_user_scram_credentials",
-    "alter_client_quotas",
-    "alter_partition_reassignments",
-];
-
+/// Kafka requests that could have written (the operations the operator's write gate holds), as it counts them.
 async fn kafka_writes(op: &Operator) -> f64 {
     let (code, body) = op.http_get("/metrics").await.expect("/metrics");
     assert_eq!(code, 200);
-    KAFKA_WRITES
+    tributary::kafka::WRITE_OPERATIONS
         .iter()
         .map(|w| tributary_e2e::sum_series(&body, &format!("tributary_kafka_requests_total{{operation=\"{w}\"")))
         .sum()

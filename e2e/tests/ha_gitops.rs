@@ -3,45 +3,27 @@
 
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use serde_json::json;
 use tributary::api::{ConsumerGroup, DlqPolicy, KafkaConnection, Topic};
+use tributary_e2e::faults::{identity_of, lease_holder};
 use tributary_e2e::manifest;
 use tributary_e2e::rbac::OPERATOR_NAMESPACE;
 use tributary_e2e::*;
 
 const T: Duration = Duration::from_secs(90);
-const WRITES: &[&str] = &[
-    "tributary_kafka_requests_total{operation=\"create_topics\"",
-    "tributary_kafka_requests_total{operation=\"create_partitions\"",
-    "tributary_kafka_requests_total{operation=\"incremental_alter_configs\"",
-    "tributary_kafka_requests_total{operation=\"delete_topics\"",
-    "tributary_kafka_requests_total{operation=\"alter_group_offsets\"",
-    "tributary_status_writes_total",
-];
 
-/// Kafka writes and status writes the operator counted. A failed /metrics read is an error, not a zero: "nothing was
-/// written" must not pass because nothing could be read. (A series appears once counted, so a renamed metric would
+/// Kafka writes (every operation the write gate holds) and status writes the operator counted. A failed /metrics
+/// read is an error, not a zero: "nothing was written" must not pass because nothing could be read. (A series appears once counted, so a renamed metric would
 /// still read 0: the tests also compare resourceVersions.)
 async fn writes(op: &impl OperatorEndpoints) -> anyhow::Result<f64> {
     let (code, body) = op.http_get("/metrics").await?;
     anyhow::ensure!(code == 200, "/metrics answered {code}");
-    let mut total = 0.0;
-    for w in WRITES {
-        total += sum_series(&body, w);
-    }
-    Ok(total)
-}
-
-async fn holder(client: &kube::Client) -> Option<String> {
-    let leases: Api<Lease> = Api::namespaced(client.clone(), OPERATOR_NAMESPACE);
-    leases.get_opt("tributary-leader").await.ok().flatten().and_then(|l| l.spec.and_then(|s| s.holder_identity))
-}
-
-fn identity_of(op: &Operator) -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    format!("{}-{}", host.trim(), op.pid())
+    let kafka: f64 = tributary::kafka::WRITE_OPERATIONS
+        .iter()
+        .map(|op| sum_series(&body, &format!("tributary_kafka_requests_total{{operation=\"{op}\"")))
+        .sum();
+    Ok(kafka + sum_series(&body, "tributary_status_writes_total"))
 }
 
 fn topic(name: &str) -> serde_json::Value {
@@ -61,7 +43,7 @@ async fn only_the_lease_holder_writes_and_a_standby_takes_over() {
     second.wait_ready().await;
     let first_id = identity_of(&f.operator);
     let second_id = identity_of(&second);
-    let leader = wait_for_some("a leader", T, || async { Ok(holder(&f.client).await) }).await.unwrap();
+    let leader = wait_for_some("a leader", T, || async { Ok(lease_holder(&f.client).await) }).await.unwrap();
     assert!(leader == first_id || leader == second_id, "holder {leader:?} is neither replica");
     let leader_is_first = leader == first_id;
 
@@ -84,7 +66,7 @@ async fn only_the_lease_holder_writes_and_a_standby_takes_over() {
         second.stop_with(9, Duration::from_secs(10)).unwrap();
         first_id
     };
-    let holder_now = || async { Ok(holder(&f.client).await) };
+    let holder_now = || async { Ok(lease_holder(&f.client).await) };
     wait_for("takeover", T, holder_now, |h| h.as_deref() == Some(standby_id.as_str())).await.unwrap();
     let takeover = killed_at.elapsed();
     // Lease duration 15 s, plus one renewal period of the standby.
@@ -125,7 +107,7 @@ async fn a_leader_frozen_past_its_term_writes_nothing_when_it_runs_again() {
         async move {
             let get = move || {
                 let client = client.clone();
-                async move { Ok(holder(&client).await) }
+                async move { Ok(lease_holder(&client).await) }
             };
             wait_for("the Lease holder", T, get, |h| h.as_ref().is_some_and(|h| ids.contains(h)))
                 .await

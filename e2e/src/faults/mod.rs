@@ -1,13 +1,15 @@
-//! The fault-injection harness of `make faults` (e2e/tests/faults.rs): network faults through Toxiproxy, which the
+//! The fault-injection harness of `make faults` (e2e/tests/faults.rs and soak.rs): network faults through Toxiproxy, which the
 //! stack puts in front of the apiserver and every broker when started with `--fault-proxy` ([`toxiproxy`]), and
 //! process faults on the stack's recorded PIDs ([`process`]). Each fault is a guard that lifts it when dropped.
 //!
 //! What a scenario checks is read with independent clients (Kafka's CLI classes, rdkafka, kubectl), never from the
 //! operator's own status alone.
 
+pub mod leader;
 pub mod process;
 pub mod toxiproxy;
 
+pub use leader::*;
 pub use process::*;
 pub use toxiproxy::*;
 
@@ -35,4 +37,9 @@ pub fn proxied_bootstrap() -> anyhow::Result<String> {
         .ok()
         .filter(|b| !b.is_empty())
         .context("KAFKA_PROXIED_BOOTSTRAP is not set: start the stack with `e2e/stack/up --fault-proxy`")
+}
+
+/// How many brokers the stack runs (`KAFKA_BROKER_PORTS`).
+pub fn broker_count() -> usize {
+    std::env::var("KAFKA_BROKER_PORTS").map(|p| p.split_whitespace().count()).unwrap_or(0)
 }
