@@ -15,7 +15,6 @@ use crate::runtime::sync::lock;
 pub struct GroupMemory {
     pub lag: GroupLagTracker,
     pub commits: BTreeMap<TopicPartition, CommitWindow>,
-    pub last_committed: BTreeMap<TopicPartition, i64>,
     pub autoscale: AutoscaleState,
     /// When the last lag tick this group worked from began (ms): a tick is worked from once.
     pub last_tick_ms: Option<i64>,

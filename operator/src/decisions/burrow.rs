@@ -69,8 +69,8 @@ impl CommitWindow {
 
     /// An empty window of at most `capacity` commits (at least 2).
     pub fn with_capacity(capacity: usize) -> Self {
-        let capacity = capacity.max(2);
-        Self { samples: VecDeque::with_capacity(capacity), capacity }
+        // The window grows as commits come: a partition nobody commits on keeps one sample, not room for N.
+        Self { samples: VecDeque::new(), capacity: capacity.max(2) }
     }
 
     /// Adds a commit. A sample older than the newest is ignored; one at the same time replaces it.

@@ -43,7 +43,6 @@ pub fn observe_lag(
         if rewound || (due && (moved || observed.members > 0)) {
             window.record(CommitSample { at_ms: now, committed: c, lag: o.lag() });
         }
-        memory.last_committed.insert(tp.clone(), c);
         health.insert(tp.clone(), window.status(now, o.lag()));
     }
     memory.commits.retain(|tp, _| observed.offsets.contains_key(tp));
