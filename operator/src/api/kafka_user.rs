@@ -200,7 +200,7 @@ pub struct AclRule {
     pub operations: Vec<AclOperation>,
     /// The client's IP address the rule applies to; `*` (default) for any. Kafka matches addresses, not names.
     #[serde(default = "any_host")]
-    #[schemars(length(min = 1, max = 45), regex(pattern = r"^(\*|[0-9a-fA-F.:]+)$"))]
+    #[schemars(length(min = 1, max = 45), regex(pattern = acl_host_pattern()))]
     pub host: String,
     /// `Allow` (default) or `Deny`.
     #[serde(rename = "type", default)]
@@ -209,6 +209,30 @@ pub struct AclRule {
 
 fn any_host() -> String {
     "*".into()
+}
+
+/// The pattern of `acls[].host`: `*`, or an IPv4 or IPv6 address after RFC 3986's grammar (no zone, no leading
+/// zeros). A name or a malformed address would make an ACL that never matches a client: the apiserver refuses it.
+fn acl_host_pattern() -> String {
+    const H16: &str = "[0-9a-fA-F]{1,4}";
+    let octet = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
+    let v4 = format!(r"({octet}\.){{3}}{octet}");
+    let ls32 = format!("({H16}:{H16}|{v4})");
+    // `n` groups before "::" at most, then what must follow it.
+    let compressed = |n: usize, tail: &str| format!("(({H16}:){{0,{n}}}{H16})?::{tail}");
+    let v6 = [
+        format!("({H16}:){{6}}{ls32}"),
+        format!("::({H16}:){{5}}{ls32}"),
+        format!("({H16})?::({H16}:){{4}}{ls32}"),
+        compressed(1, &format!("({H16}:){{3}}{ls32}")),
+        compressed(2, &format!("({H16}:){{2}}{ls32}")),
+        compressed(3, &format!("{H16}:{ls32}")),
+        compressed(4, &ls32),
+        compressed(5, H16),
+        compressed(6, ""),
+    ]
+    .join("|");
+    format!(r"^(\*|{v4}|({v6}))$")
 }
 
 /// Client quotas, Kafka's `user` entity quotas.
@@ -315,6 +339,49 @@ mod tests {
     //! The schema's defaults and the CEL rules, evaluated client-side by kube's `cel` feature.
     use super::*;
     use serde_json::{Value, json};
+
+    #[test]
+    fn an_acl_host_is_any_or_an_ip_address_as_std_parses_them() {
+        let pattern = regex::Regex::new(&acl_host_pattern()).unwrap();
+        let named = [
+            ("*", true),
+            ("10.0.0.1", true),
+            ("::1", true),
+            ("fe80::1:2", true),
+            ("::ffff:10.0.0.1", true),
+            ("1:2:3:4:5:6:7:8", true),
+            ("1:2:3:4:5:6:1.2.3.4", true),
+            ("::", true),
+            ("bbeec:bbeec", false),
+            ("01.2.3.4", false),
+            ("256.1.1.1", false),
+            ("1:2:3:4:5:6:7:8:9", false),
+            ("1::2::3", false),
+            ("broker.local", false),
+            ("**", false),
+        ];
+        for (host, valid) in named {
+            assert_eq!(pattern.is_match(host), valid, "{host}");
+        }
+        // Random strings of the characters addresses are made of: the pattern agrees with std's parser on each.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut accepted = 0;
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = 1 + (x % 20) as usize;
+            let host: String =
+                (0..len).map(|i| b"0123456789abcdef:.:"[((x >> (i * 3)) % 19) as usize] as char).collect();
+            let valid = host.parse::<std::net::IpAddr>().is_ok();
+            accepted += usize::from(valid);
+            assert_eq!(pattern.is_match(&host), valid, "{host}");
+        }
+        assert!(accepted > 100, "the random corpus holds valid addresses too ({accepted})");
+        // The generated CRD carries the pattern.
+        let crd = serde_json::to_string(&<KafkaUser as kube::CustomResourceExt>::crd()).unwrap();
+        assert!(crd.contains(&serde_json::to_string(&acl_host_pattern()).unwrap()[1..20]));
+    }
 
     fn user(spec: Value) -> KafkaUser {
         serde_json::from_value(json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "KafkaUser",
