@@ -237,13 +237,17 @@ impl Acks {
         Acks { pending: Vec::new(), max_pending }
     }
 
-    /// Sends one record; fails when the producer refuses it for another reason than a full queue.
+    /// Sends one record; fails when the producer refuses it for another reason than a full queue (or, for up to 60 s,
+    /// a partition its metadata does not know yet).
     pub async fn send<K, P>(&mut self, producer: &FutureProducer, record: FutureRecord<'_, K, P>) -> anyhow::Result<()>
     where
         K: ToBytes + ?Sized,
         P: ToBytes + ?Sized,
     {
         let mut record = record;
+        // A new topic's partitions can reach this producer's metadata after the topic shows in another broker's
+        // answer: a partition it does not know yet is retried for a while.
+        let unknown_until = std::time::Instant::now() + Duration::from_secs(60);
         loop {
             match producer.send_result(record) {
                 Ok(f) => {
@@ -257,6 +261,12 @@ impl Acks {
                     } else {
                         self.wait().await?;
                     }
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::UnknownPartition), back))
+                    if std::time::Instant::now() < unknown_until =>
+                {
+                    record = back;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
                 }
                 Err((e, _)) => return Err(e.into()),
             }
