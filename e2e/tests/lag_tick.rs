@@ -107,7 +107,7 @@ async fn one_snapshot_matches_kafka_for_every_group_with_one_request_per_broker_
         let rows = group_offsets_cli(&stack, g).unwrap();
         let committed = snap.groups[g].committed.as_ref().unwrap();
         for p in 0..3 {
-            let tp = tributary::decisions::lag::TopicPartition { topic: topic.clone(), partition: p };
+            let tp = tributary::decisions::lag::TopicPartition::new(topic.as_str(), p);
             let cli = rows.get(&(topic.clone(), p)).and_then(|(_, c)| *c);
             assert_eq!(committed.get(&tp).copied(), cli, "group {g}, partition {p}");
             if let Some((end, _)) = rows.get(&(topic.clone(), p)) {

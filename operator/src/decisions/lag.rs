@@ -12,6 +12,7 @@
 //! Pure: offsets and times (`*_ms`, milliseconds since the Unix epoch) come in as parameters.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Where a consumer resumes reading: its committed offset, or the log start when it has none or when retention
@@ -51,11 +52,18 @@ impl PartitionOffsets {
     }
 }
 
-/// A topic partition.
+/// A topic partition. The topic's name is shared: the thousands of keys a tick makes for one topic's partitions
+/// (and every copy of them kept between ticks) point to one allocation of its name.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TopicPartition {
-    pub topic: String,
+    pub topic: Arc<str>,
     pub partition: i32,
+}
+
+impl TopicPartition {
+    pub fn new(topic: impl Into<Arc<str>>, partition: i32) -> TopicPartition {
+        TopicPartition { topic: topic.into(), partition }
+    }
 }
 
 /// One sample of a partition's end offset.
@@ -292,6 +300,8 @@ impl GroupLag {
 struct PartitionHistory {
     timeline: OffsetTimeline,
     rates: RateWindow,
+    /// The poll that last brought this partition (see `GroupLagTracker::polls`).
+    seen: u64,
 }
 
 /// The per-partition history of one consumer group, carried between polls.
@@ -300,6 +310,8 @@ pub struct GroupLagTracker {
     timeline_capacity: usize,
     rate_span: Duration,
     partitions: BTreeMap<TopicPartition, PartitionHistory>,
+    /// Polls observed so far.
+    polls: u64,
 }
 
 impl Default for GroupLagTracker {
@@ -310,7 +322,7 @@ impl Default for GroupLagTracker {
 
 impl GroupLagTracker {
     pub fn new(timeline_capacity: usize, rate_span: Duration) -> Self {
-        Self { timeline_capacity, rate_span, partitions: BTreeMap::new() }
+        Self { timeline_capacity, rate_span, partitions: BTreeMap::new(), polls: 0 }
     }
 
     /// Records one poll's offsets and returns the group's lag. Partitions absent from `offsets` are forgotten (the
@@ -320,13 +332,18 @@ impl GroupLagTracker {
         now_ms: i64,
         offsets: impl IntoIterator<Item = (TopicPartition, PartitionOffsets)>,
     ) -> GroupLag {
-        let mut previous = std::mem::take(&mut self.partitions);
+        self.polls += 1;
+        // Histories are updated where they are (a tick of a thousand groups reallocates no map); those the poll
+        // did not bring are dropped after.
         let mut lag = GroupLag::default();
         for (partition, offsets) in offsets {
-            let mut history = previous.remove(&partition).unwrap_or_else(|| PartitionHistory {
-                timeline: OffsetTimeline::with_capacity(self.timeline_capacity),
-                rates: RateWindow::new(self.rate_span),
+            let (timeline_capacity, rate_span, poll) = (self.timeline_capacity, self.rate_span, self.polls);
+            let history = self.partitions.entry(partition.clone()).or_insert_with(|| PartitionHistory {
+                timeline: OffsetTimeline::with_capacity(timeline_capacity),
+                rates: RateWindow::new(rate_span),
+                seen: poll,
             });
+            history.seen = poll;
             history.timeline.record(offsets.end, now_ms);
             history.rates.record(now_ms, offsets.end, offsets.position());
             let partition_lag = PartitionLag {
@@ -334,9 +351,9 @@ impl GroupLagTracker {
                 lag_seconds: history.timeline.lag_seconds(offsets.position(), now_ms),
                 rates: history.rates.rates(),
             };
-            lag.partitions.insert(partition.clone(), partition_lag);
-            self.partitions.insert(partition, history);
+            lag.partitions.insert(partition, partition_lag);
         }
+        self.partitions.retain(|_, history| history.seen == self.polls);
         lag
     }
 }
@@ -517,7 +534,7 @@ mod tests {
 
     #[test]
     fn group_tracker_sums_partitions_and_forgets_removed_ones() {
-        let partition = |number| TopicPartition { topic: "orders".to_string(), partition: number };
+        let partition = |number| TopicPartition::new("orders", number);
         let mut tracker = GroupLagTracker::default();
         let poll = |at_s: i64, committed: Option<i64>| {
             [
@@ -540,5 +557,10 @@ mod tests {
             tracker.observe(20_000, [(partition(0), PartitionOffsets { end: 2000, committed: None, log_start: 0 })]);
         assert_eq!(lag.partitions.len(), 1);
         assert_eq!(tracker.partitions.len(), 1);
+        // A partition that left and came back starts afresh; the one that stayed keeps its history.
+        let back = tracker.observe(30_000, poll(30, Some(2500)));
+        assert_eq!(back.partitions[&partition(1)].rates, None);
+        assert!(back.partitions[&partition(0)].rates.is_some());
+        assert_eq!(tracker.partitions.len(), 2);
     }
 }

@@ -121,7 +121,7 @@ pub fn log_start_needed(
         .filter(|tp| match known.get(*tp) {
             None => true,
             Some(start) => by_topic
-                .get(tp.topic.as_str())
+                .get(&*tp.topic)
                 .is_some_and(|readers| readers.iter().any(|c| c.get(*tp).is_none_or(|c| *c <= *start))),
         })
         .cloned()

@@ -204,7 +204,7 @@ impl TickState {
         for (g, topics) in watches {
             let read = match (topics.is_empty(), &snap.groups[g].committed) {
                 (false, _) => topics.clone(),
-                (true, Ok(c)) => c.keys().map(|tp| tp.topic.clone()).collect(),
+                (true, Ok(c)) => c.keys().map(|tp| tp.topic.to_string()).collect(),
                 (true, Err(_)) => BTreeSet::new(),
             };
             reads.insert(g, read);
@@ -217,7 +217,10 @@ impl TickState {
         let partitions: BTreeSet<TopicPartition> = topics
             .iter()
             .filter_map(|t| Some((t, self.leaders.get(t)?.as_ref()?)))
-            .flat_map(|(t, ps)| ps.keys().map(|p| TopicPartition { topic: t.clone(), partition: *p }))
+            .flat_map(|(t, ps)| {
+                let topic: Arc<str> = t.as_str().into();
+                ps.keys().map(move |p| TopicPartition::new(topic.clone(), *p))
+            })
             .collect();
         let ends = self.offsets(&partitions, LATEST, true, call).await;
         let readers: Vec<_> =
@@ -228,9 +231,10 @@ impl TickState {
         self.log_starts.extend(starts);
         for t in &topics {
             let entry = self.leaders.get(t).and_then(|l| l.as_ref()).map(|ps| {
+                let topic: Arc<str> = t.as_str().into();
                 ps.keys()
                     .map(|p| {
-                        let tp = TopicPartition { topic: t.clone(), partition: *p };
+                        let tp = TopicPartition::new(topic.clone(), *p);
                         let log_start = self.log_starts.get(&tp).copied().unwrap_or(0);
                         (*p, PartitionEnds { end: ends.get(&tp).copied(), log_start })
                     })
@@ -357,7 +361,7 @@ impl TickState {
         call: &(dyn Fn(&'static str) -> Call + Send + Sync),
     ) -> BTreeMap<TopicPartition, i64> {
         let leader = |tp: &TopicPartition| {
-            self.leaders.get(&tp.topic)?.as_ref()?.get(&tp.partition).copied().filter(|l| *l >= 0)
+            self.leaders.get(&*tp.topic)?.as_ref()?.get(&tp.partition).copied().filter(|l| *l >= 0)
         };
         let (batches, unplaced) = by_node(partitions.iter().cloned(), leader);
         if !unplaced.is_empty() {

@@ -60,13 +60,13 @@ pub fn fill_lag_status(
     d.status.total_lag = Some(lag.total_lag());
     // Seconds are rounded so that sub-second jitter does not rewrite status.
     d.status.max_lag_seconds = lag.max_lag_seconds().map(|s| s.round());
-    let mut topics: BTreeMap<String, TopicLag> = BTreeMap::new();
+    let mut topics: BTreeMap<&str, TopicLag> = BTreeMap::new();
     for (tp, pl) in &lag.partitions {
-        let t = topics.entry(tp.topic.clone()).or_insert_with(|| TopicLag {
-            topic: tp.topic.clone(),
+        let t = topics.entry(&tp.topic).or_insert_with(|| TopicLag {
+            topic: tp.topic.to_string(),
             lag: 0,
             lag_seconds: None,
-            partitions: o.partitions_per_topic.get(&tp.topic).copied().unwrap_or(0),
+            partitions: o.partitions_per_topic.get(&*tp.topic).copied().unwrap_or(0),
         });
         t.lag += pl.lag;
         if let Some(s) = pl.lag_seconds {
@@ -79,7 +79,7 @@ pub fn fill_lag_status(
         .filter(|(_, s)| **s != PartitionStatus::Ok)
         .take(MAX_LISTED_PARTITIONS)
         .map(|(tp, s)| PartitionHealth {
-            topic: tp.topic.clone(),
+            topic: tp.topic.to_string(),
             partition: tp.partition,
             status: *s,
             lag: lag.partitions.get(tp).map_or(0, |p| p.lag),

@@ -2,6 +2,7 @@
 //! connection's [`LagSnapshot`] (no request of its own).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use crate::decisions::lag::{PartitionOffsets, TopicPartition};
 use crate::kafka::KafkaError;
@@ -57,7 +58,7 @@ pub fn view(snap: &LagSnapshot, group: &str, topics: &[String]) -> View {
         (Ok(c), Ok(_)) => c,
     };
     let topics: Vec<String> = if topics.is_empty() {
-        committed.keys().map(|tp| tp.topic.clone()).collect::<BTreeSet<_>>().into_iter().collect()
+        committed.keys().map(|tp| tp.topic.to_string()).collect::<BTreeSet<_>>().into_iter().collect()
     } else {
         topics.to_vec()
     };
@@ -71,8 +72,9 @@ pub fn view(snap: &LagSnapshot, group: &str, topics: &[String]) -> View {
             Some(Some(ps)) => ps,
         };
         partitions_per_topic.insert(t.clone(), partitions.len() as i32);
+        let topic: Arc<str> = t.as_str().into();
         for (p, ends) in partitions {
-            let tp = TopicPartition { topic: t.clone(), partition: *p };
+            let tp = TopicPartition::new(topic.clone(), *p);
             // A partition whose leader did not answer this tick is left out of the offsets, and named.
             let Some(end) = ends.end else {
                 unanswered.insert(tp);

@@ -82,12 +82,12 @@ async fn reset_offsets(
 ) -> Result<usize, String> {
     let value = targets::parse_value(spec.to, spec.value.as_deref())?;
     let chosen: Vec<&TopicPartition> =
-        observed.offsets.keys().filter(|tp| topics.is_empty() || topics.contains(&tp.topic)).collect();
+        observed.offsets.keys().filter(|tp| topics.is_empty() || topics.iter().any(|t| *t == *tp.topic)).collect();
     if chosen.is_empty() {
         return Err("no partition to reset (check spec.offsetReset.topics and spec.topics)".into());
     }
     // The tick reads log starts only where lag needs them: read the bounds afresh for the few partitions moved.
-    let parts: Vec<(String, i32)> = chosen.iter().map(|tp| (tp.topic.clone(), tp.partition)).collect();
+    let parts: Vec<(String, i32)> = chosen.iter().map(|tp| (tp.topic.to_string(), tp.partition)).collect();
     let fresh = |list: Vec<crate::kafka::PartitionOffset>| -> HashMap<(String, i32), i64> {
         list.into_iter().filter(|o| o.error.is_none()).map(|o| ((o.topic, o.partition), o.offset.max(0))).collect()
     };
@@ -112,14 +112,14 @@ async fn reset_offsets(
         .iter()
         .map(|tp| {
             let o = observed.offsets[*tp];
-            let key = (tp.topic.clone(), tp.partition);
+            let key = (tp.topic.to_string(), tp.partition);
             let bounds = PartitionBounds {
                 log_start: starts.get(&key).copied().unwrap_or(o.log_start),
                 end: ends.get(&key).copied().unwrap_or(o.end),
                 committed: o.committed,
-                at_timestamp: at_ts.get(&(tp.topic.clone(), tp.partition)).copied(),
+                at_timestamp: at_ts.get(&key).copied(),
             };
-            (tp.topic.clone(), tp.partition, targets::target_offset(spec.to, value, bounds))
+            (key.0, tp.partition, targets::target_offset(spec.to, value, bounds))
         })
         .collect();
     let n = offsets.len();

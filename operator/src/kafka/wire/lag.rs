@@ -8,6 +8,7 @@
 //! OffsetFetch v8 and FindCoordinator v4 came with Kafka 3.0; every other version here is older.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
@@ -265,12 +266,11 @@ fn offset_fetch_answer(response: OffsetFetchResponse) -> BTreeMap<String, GroupO
                 .topics
                 .iter()
                 .flat_map(|t| {
-                    t.partitions.iter().filter(|p| p.error_code == 0 && p.committed_offset >= 0).map(|p| {
-                        (
-                            TopicPartition { topic: t.name.0.as_str().to_string(), partition: p.partition_index },
-                            p.committed_offset,
-                        )
-                    })
+                    let topic: Arc<str> = t.name.0.as_str().into();
+                    t.partitions
+                        .iter()
+                        .filter(|p| p.error_code == 0 && p.committed_offset >= 0)
+                        .map(move |p| (TopicPartition::new(topic.clone(), p.partition_index), p.committed_offset))
                 })
                 .collect();
             (g.group_id.0.as_str().to_string(), GroupOffsets { error_code: g.error_code, committed })
@@ -327,7 +327,7 @@ pub async fn list_offsets(
 fn list_offsets_request(parts: &[TopicPartition], timestamp: i64, read_committed: bool) -> ListOffsetsRequest {
     let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
     for tp in parts {
-        by_topic.entry(tp.topic.as_str()).or_default().push(tp.partition);
+        by_topic.entry(&*tp.topic).or_default().push(tp.partition);
     }
     let topics = by_topic
         .into_iter()
@@ -355,8 +355,9 @@ fn list_offsets_answer(response: ListOffsetsResponse) -> Vec<(TopicPartition, Re
         .topics
         .iter()
         .flat_map(|t| {
-            t.partitions.iter().map(|p| {
-                let tp = TopicPartition { topic: t.name.0.as_str().to_string(), partition: p.partition_index };
+            let topic: Arc<str> = t.name.0.as_str().into();
+            t.partitions.iter().map(move |p| {
+                let tp = TopicPartition::new(topic.clone(), p.partition_index);
                 (tp, if p.error_code == 0 { Ok(p.offset) } else { Err(p.error_code) })
             })
         })
