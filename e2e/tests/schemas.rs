@@ -135,6 +135,10 @@ async fn schemas_register_evolve_refuse_and_keep_their_level() {
     let got = latest(&subject);
     assert_eq!((got["version"].as_i64(), got["compatibility"].as_str()), (Some(1), Some("BACKWARD")), "{got}");
     assert_eq!(got["id"].as_i64(), status.id);
+    // The level it set on the new subject is no drift, and says so in the same status (not a resync later).
+    let drifted =
+        status.conditions.iter().find(|c| c.type_ == "Drifted").map(|c| (c.status.as_str(), c.reason.as_str()));
+    assert_eq!(drifted, Some(("False", "InSync")), "{:?}", status.conditions);
 
     // A producer with automatic registration off: the declared schema goes, an undeclared one is refused.
     let sent = produce(&f, &topic, &v1, json!({"id": "o-1"}));

@@ -127,13 +127,16 @@ async fn converge(schema: &Schema, sctx: &SchemaContext, draft: &mut StatusDraft
         (Some((found_level, _)), Some(to)) => {
             registry.set_level(subject, to).await.map_err(registry_halt)?;
             draft.status.compatibility = Some(to.as_str().to_string());
-            // A level set on a subject new to this resource is its creation, not a drift.
+            // A level set on a subject new to this resource is its creation, not a drift: in sync from the first
+            // status on (not only from the next resync's, a second write for nothing).
             if observed.had_version {
                 let msg =
                     format!("compatibility of subject {subject:?} was {found_level}; set back to {}", to.as_str());
                 ctx.metrics.drift_corrections.get_or_create(&KindLabels { kind: "Schema" }).inc();
                 ctx.event(schema, false, "DriftCorrected", "Update", msg.clone()).await;
                 draft.set(DRIFTED, false, "DriftCorrected", msg);
+            } else {
+                draft.set(DRIFTED, false, "InSync", format!("compatibility of subject {subject:?} is {}", to.as_str()));
             }
         }
         (Some((found_level, declared)), None) => {
