@@ -247,7 +247,7 @@ impl Acks {
         let mut record = record;
         // A new topic's partitions can reach this producer's metadata after the topic shows in another broker's
         // answer: a partition it does not know yet is retried for a while.
-        let unknown_until = std::time::Instant::now() + Duration::from_secs(60);
+        let unknown_until = Instant::now() + Duration::from_secs(60);
         loop {
             match producer.send_result(record) {
                 Ok(f) => {
@@ -263,7 +263,7 @@ impl Acks {
                     }
                 }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::UnknownPartition), back))
-                    if std::time::Instant::now() < unknown_until =>
+                    if Instant::now() < unknown_until =>
                 {
                     record = back;
                     tokio::time::sleep(Duration::from_millis(200)).await;

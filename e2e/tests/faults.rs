@@ -1,6 +1,6 @@
-//! The fault scenarios of `make faults` (F6, the soak, is in soak.rs) (ignored by `make test`; run with `--ignored`), each printing its figure on a
-//! line starting with `FIGURE`. The stack must be up with `--fault-proxy` (`make faults` starts it). Kafka is
-//! checked with Kafka's own CLI classes, never through the operator.
+//! The fault scenarios of `make faults` (ignored by `make test`; run with `--ignored`; F6, the soak, is in
+//! soak.rs), each printing its figure on a line starting with `FIGURE`. The stack must be up with `--fault-proxy`
+//! (`make faults` starts it). Kafka is checked with Kafka's own CLI classes, never through the operator.
 //!
 //! F0. The KRaft controller (kafka-1) stopped with SIGTERM and then killed with SIGKILL, each time started again
 //!     with the same command line: the stack's SCRAM user still logs in to every broker, with both mechanisms.

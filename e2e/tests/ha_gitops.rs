@@ -14,8 +14,8 @@ use tributary_e2e::*;
 const T: Duration = Duration::from_secs(90);
 
 /// Kafka writes (every operation the write gate holds) and status writes the operator counted. A failed /metrics
-/// read is an error, not a zero: "nothing was written" must not pass because nothing could be read. (A series appears once counted, so a renamed metric would
-/// still read 0: the tests also compare resourceVersions.)
+/// read is an error, not a zero: "nothing was written" must not pass because nothing could be read. (A series
+/// appears once counted, so a renamed metric would still read 0: the tests also compare resourceVersions.)
 async fn writes(op: &impl OperatorEndpoints) -> anyhow::Result<f64> {
     let (code, body) = op.http_get("/metrics").await?;
     anyhow::ensure!(code == 200, "/metrics answered {code}");

@@ -1,6 +1,7 @@
-//! The fault-injection harness of `make faults` (e2e/tests/faults.rs and soak.rs): network faults through Toxiproxy, which the
-//! stack puts in front of the apiserver and every broker when started with `--fault-proxy` ([`toxiproxy`]), and
-//! process faults on the stack's recorded PIDs ([`process`]). Each fault is a guard that lifts it when dropped.
+//! The fault-injection harness of `make faults` (e2e/tests/faults.rs and soak.rs): network faults through
+//! Toxiproxy, which the stack puts in front of the apiserver and every broker when started with `--fault-proxy`
+//! ([`toxiproxy`]), process faults on the stack's recorded PIDs ([`process`]), and who leads ([`leader`]). Each
+//! fault is a guard that lifts it when dropped.
 //!
 //! What a scenario checks is read with independent clients (Kafka's CLI classes, rdkafka, kubectl), never from the
 //! operator's own status alone.
