@@ -222,6 +222,8 @@ pub fn group_members(stack: &Stack, group: &str) -> anyhow::Result<usize> {
 /// is full, or once `max_pending` are in flight, so any number of records goes at the pace the brokers take them.
 pub struct Acks {
     pending: Vec<DeliveryFuture>,
+    /// The producer of the records in flight, to send again one that failed on a partition it did not know yet.
+    producer: Option<FutureProducer>,
     max_pending: usize,
 }
 
@@ -234,7 +236,7 @@ impl Default for Acks {
 
 impl Acks {
     pub fn new(max_pending: usize) -> Acks {
-        Acks { pending: Vec::new(), max_pending }
+        Acks { pending: Vec::new(), producer: None, max_pending }
     }
 
     /// Sends one record; fails when the producer refuses it for another reason than a full queue (or, for up to 60 s,
@@ -245,6 +247,7 @@ impl Acks {
         P: ToBytes + ?Sized,
     {
         let mut record = record;
+        self.producer.get_or_insert_with(|| producer.clone());
         // A new topic's partitions can reach this producer's metadata after the topic shows in another broker's
         // answer: a partition it does not know yet is retried for a while.
         let unknown_until = Instant::now() + Duration::from_secs(60);
@@ -279,8 +282,40 @@ impl Acks {
 
     /// Waits for every acknowledgement in flight; fails on the first record Kafka did not take.
     pub async fn wait(&mut self) -> anyhow::Result<()> {
-        for f in self.pending.drain(..) {
-            f.await.context("delivery future dropped")?.map_err(|(e, _)| e)?;
+        // The producer can also learn of a new topic's partition after taking the record, and fail it then: such a
+        // record is sent again, for up to 60 s, as in `send`.
+        let unknown_until = Instant::now() + Duration::from_secs(60);
+        for f in std::mem::take(&mut self.pending) {
+            let mut outcome = f.await.context("delivery future dropped")?;
+            loop {
+                match outcome {
+                    Ok(_) => break,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::UnknownPartition), m))
+                        if Instant::now() < unknown_until && self.producer.is_some() =>
+                    {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        let producer = self.producer.as_ref().expect("checked");
+                        let mut again = FutureRecord::<[u8], [u8]>::to(m.topic());
+                        if m.partition() >= 0 {
+                            again = again.partition(m.partition());
+                        }
+                        if let Some(k) = m.key() {
+                            again = again.key(k);
+                        }
+                        if let Some(v) = m.payload() {
+                            again = again.payload(v);
+                        }
+                        if let Some(h) = m.headers() {
+                            again = again.headers(h.clone());
+                        }
+                        outcome = match producer.send_result(again) {
+                            Ok(f) => f.await.context("delivery future dropped")?,
+                            Err((e, _)) => return Err(e.into()),
+                        };
+                    }
+                    Err((e, _)) => return Err(e.into()),
+                }
+            }
         }
         Ok(())
     }

@@ -143,10 +143,21 @@ pub async fn cost_phase(b: &Bench<'_>, partitions: i32) -> anyhow::Result<Cost> 
     };
     let cluster_groups = stack.admin().inner().fetch_group_list(None, Duration::from_secs(30))?.groups().len();
 
+    // The window's figures now, so that a later step's failure does not lose them.
+    eprintln!(
+        "  window: {cycles:.1} cycles, operator CPU {:.3} s a cycle, VmRSS {:.1} MB, VmHWM {:.1} MB, {:.0} status \
+         writes a minute, {:.1} Kafka requests a second, load {load:.1}",
+        (proc.cpu_seconds - cpu_before) / cycles,
+        proc.rss_kb as f64 / 1000.0,
+        proc.hwm_kb as f64 / 1000.0,
+        status_writes * 60.0 / b.args.window().as_secs_f64(),
+        requests.values().sum::<f64>() / b.args.window().as_secs_f64(),
+    );
+
     // Freshness: one more record on every partition; every group's lag grows by its partition count.
     produce_each_partition(stack, &topics, partitions, 1).await?;
     let produced = Instant::now();
-    let (first, last) = tracker.wait_showing(n, lag + i64::from(partitions), Duration::from_secs(120)).await?;
+    let (first, last) = tracker.wait_showing(n, lag + i64::from(partitions), Duration::from_secs(300)).await?;
     let fresh_first = first.saturating_duration_since(produced);
     let fresh_all = last.saturating_duration_since(produced);
 
