@@ -6,6 +6,15 @@
 
 use crate::api::consumer_group::ConsumerGroupStatus;
 
+/// The least time between two writes of one group's lag figures alone, in ms: the status interval, or longer when
+/// `groups` groups writing that often would exceed `per_second` writes a second over all of them. At the defaults
+/// (10 s, 20 a second) 200 groups keep the 10 s; 1,000 lagging groups are written every 50 s each, 20 writes a
+/// second in all instead of 100. The autoscaler and /metrics do not wait for it.
+pub fn figure_interval_ms(interval_ms: i64, groups: usize, per_second: u32) -> i64 {
+    let spread = (groups as i64).saturating_mul(1000) / i64::from(per_second.max(1));
+    interval_ms.max(spread)
+}
+
 /// Whether to write `next` over `current` (`None`: nothing written yet), the last write `since_last_write_ms` ago
 /// (`None`: not known, e.g. after a restart) with the status interval `interval_ms`.
 pub fn status_write_due(
@@ -18,28 +27,54 @@ pub fn status_write_due(
     if current == next {
         return false;
     }
-    if without_figures(current) != without_figures(next) {
+    if !same_but_figures(current, next) {
         return true;
     }
     since_last_write_ms.is_none_or(|ms| ms >= interval_ms)
 }
 
-/// The status with its lag figures (and the condition messages that quote them) blanked.
-fn without_figures(s: &ConsumerGroupStatus) -> ConsumerGroupStatus {
-    let mut s = s.clone();
-    s.total_lag = None;
-    s.max_lag_seconds = None;
-    for t in &mut s.topics {
-        t.lag = 0;
-        t.lag_seconds = None;
-    }
-    for p in &mut s.partitions {
-        p.lag = 0;
-    }
-    for c in &mut s.conditions {
-        c.message.clear();
-    }
-    s
+/// Whether two statuses differ at most in their lag figures (and the condition messages that quote them). Compared
+/// field by field, without copies: this runs for every group on every tick.
+fn same_but_figures(a: &ConsumerGroupStatus, b: &ConsumerGroupStatus) -> bool {
+    let conditions = a.conditions.len() == b.conditions.len()
+        && a.conditions.iter().zip(&b.conditions).all(|(x, y)| {
+            (&x.type_, &x.status, &x.reason, &x.last_transition_time, x.observed_generation)
+                == (&y.type_, &y.status, &y.reason, &y.last_transition_time, y.observed_generation)
+        });
+    let topics = a.topics.len() == b.topics.len()
+        && a.topics.iter().zip(&b.topics).all(|(x, y)| (&x.topic, x.partitions) == (&y.topic, y.partitions));
+    let partitions = a.partitions.len() == b.partitions.len()
+        && a.partitions
+            .iter()
+            .zip(&b.partitions)
+            .all(|(x, y)| (&x.topic, x.partition, x.status) == (&y.topic, y.partition, y.status));
+    // Destructured so that a field added to the status must be placed here: compared, or named a figure.
+    let ConsumerGroupStatus {
+        observed_generation,
+        conditions: _,
+        group_id,
+        state,
+        members,
+        total_lag: _,
+        max_lag_seconds: _,
+        topics: _,
+        partitions: _,
+        desired_replicas,
+        current_replicas,
+        last_scale,
+        offset_reset,
+    } = a;
+    conditions
+        && topics
+        && partitions
+        && *observed_generation == b.observed_generation
+        && *group_id == b.group_id
+        && *state == b.state
+        && *members == b.members
+        && *desired_replicas == b.desired_replicas
+        && *current_replicas == b.current_replicas
+        && *last_scale == b.last_scale
+        && *offset_reset == b.offset_reset
 }
 
 #[cfg(test)]
@@ -68,6 +103,24 @@ mod tests {
     }
 
     #[test]
+    fn the_figure_interval_stretches_with_the_groups_to_the_budget() {
+        // (status interval ms, groups, writes a second over all groups, least ms between one group's writes)
+        for (interval, groups, per_second, want) in [
+            (10_000, 0, 20, 10_000),
+            (10_000, 200, 20, 10_000),
+            (10_000, 201, 20, 10_050),
+            (10_000, 1_000, 20, 50_000),
+            (10_000, 1_000, 0, 1_000_000),
+            (60_000, 1_000, 20, 60_000),
+        ] {
+            let got = figure_interval_ms(interval, groups, per_second);
+            assert_eq!(got, want, "{interval} ms, {groups} groups, {per_second}/s");
+            // Every group writing once per interval stays within the budget, or within the status interval.
+            assert!(groups as f64 * 1000.0 / got as f64 <= f64::from(per_second.max(1)) + 1e-9 || got == interval);
+        }
+    }
+
+    #[test]
     fn lag_figures_alone_wait_for_the_interval_everything_else_is_written_at_once() {
         let base = status(100, true);
         let scaled = ConsumerGroupStatus {
@@ -90,9 +143,17 @@ mod tests {
             ..status(100, true)
         };
         let rebalancing = ConsumerGroupStatus { state: Some("PreparingRebalance".into()), ..status(100, true) };
+        let stalled_deeper = ConsumerGroupStatus {
+            partitions: vec![PartitionHealth { lag: 50, ..stalled.partitions[0].clone() }],
+            ..stalled.clone()
+        };
+        let mut another_topic = status(100, true);
+        another_topic.topics.push(TopicLag { topic: "u".into(), lag: 0, lag_seconds: None, partitions: 2 });
+        let mut message_only = base.clone();
+        message_only.conditions[0].message = "largest lag 99 s".into();
         // (case, written, next, ms since the last write, write now?)
         type Case<'a> = (&'a str, Option<&'a ConsumerGroupStatus>, ConsumerGroupStatus, Option<i64>, bool);
-        let table: [Case<'_>; 9] = [
+        let table: [Case<'_>; 12] = [
             ("first write", None, base.clone(), None, true),
             ("nothing changed", Some(&base), base.clone(), Some(60_000), false),
             ("lag moved, 1 s after the last write", Some(&base), status(300, true), Some(1_000), false),
@@ -100,8 +161,11 @@ mod tests {
             ("lag moved, last write not known", Some(&base), status(300, true), None, true),
             ("a condition flipped", Some(&base), status(300, false), Some(1_000), true),
             ("a scaling action", Some(&base), scaled, Some(1_000), true),
-            ("a partition stalled", Some(&base), stalled, Some(1_000), true),
+            ("a partition stalled", Some(&base), stalled.clone(), Some(1_000), true),
             ("the group rebalances", Some(&base), rebalancing, Some(1_000), true),
+            ("a stalled partition's lag grew", Some(&stalled), stalled_deeper, Some(1_000), false),
+            ("a topic more is read", Some(&base), another_topic, Some(1_000), true),
+            ("a condition's message alone", Some(&base), message_only, Some(1_000), false),
         ];
         for (case, current, next, since, want) in table {
             assert_eq!(status_write_due(current, &next, since, 10_000), want, "{case}");

@@ -22,7 +22,7 @@ use super::call::Call;
 use super::error::KafkaError;
 use super::wire::check;
 use super::wire::lag::{self as wire, BrokerPool, EARLIEST, LATEST};
-use crate::decisions::lag::TopicPartition;
+use crate::decisions::lag::{TopicNames, TopicPartition};
 use crate::decisions::lag_tick::{CoordinatorAnswer, CoordinatorCache, by_node, coordinator_answer, log_start_needed};
 use crate::runtime::sync::lock;
 
@@ -42,7 +42,8 @@ pub struct LagSnapshot {
     pub error: Option<KafkaError>,
     pub groups: BTreeMap<String, GroupSnapshot>,
     /// Per topic read: its partitions, or `None` when Kafka has no such topic.
-    pub topics: BTreeMap<String, Option<BTreeMap<i32, PartitionEnds>>>,
+    /// The names are the tick's shared allocations (see [`TopicNames`]): keys made from them compare by pointer.
+    pub topics: BTreeMap<Arc<str>, Option<BTreeMap<i32, PartitionEnds>>>,
 }
 
 /// A group in one tick.
@@ -158,6 +159,8 @@ struct TickState {
     metadata_tick: Option<u64>,
     metadata_stale: bool,
     log_starts: BTreeMap<TopicPartition, i64>,
+    /// One allocation per topic name for every key the tick makes, and for the snapshot's.
+    names: TopicNames,
 }
 
 /// Kafka's error codes of ListOffsets that mean the leader moved: read Metadata again.
@@ -177,6 +180,7 @@ impl TickState {
             metadata_tick: None,
             metadata_stale: false,
             log_starts: BTreeMap::new(),
+            names: TopicNames::default(),
         }
     }
 
@@ -186,6 +190,7 @@ impl TickState {
         call: &(dyn Fn(&'static str) -> Call + Send + Sync),
     ) -> LagSnapshot {
         self.tick += 1;
+        self.names.forget_unused();
         let mut snap = LagSnapshot {
             tick: self.tick,
             at_ms: k8s_openapi::jiff::Timestamp::now().as_millisecond(),
@@ -217,10 +222,10 @@ impl TickState {
         let partitions: BTreeSet<TopicPartition> = topics
             .iter()
             .filter_map(|t| Some((t, self.leaders.get(t)?.as_ref()?)))
-            .flat_map(|(t, ps)| {
-                let topic: Arc<str> = t.as_str().into();
-                ps.keys().map(move |p| TopicPartition::new(topic.clone(), *p))
-            })
+            .map(|(t, ps)| (self.names.get(t), ps))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .flat_map(|(topic, ps)| ps.keys().map(move |p| TopicPartition::new(topic.clone(), *p)))
             .collect();
         let ends = self.offsets(&partitions, LATEST, true, call).await;
         let readers: Vec<_> =
@@ -230,8 +235,8 @@ impl TickState {
         self.log_starts.retain(|tp, _| partitions.contains(tp));
         self.log_starts.extend(starts);
         for t in &topics {
+            let topic = self.names.get(t);
             let entry = self.leaders.get(t).and_then(|l| l.as_ref()).map(|ps| {
-                let topic: Arc<str> = t.as_str().into();
                 ps.keys()
                     .map(|p| {
                         let tp = TopicPartition::new(topic.clone(), *p);
@@ -240,7 +245,7 @@ impl TickState {
                     })
                     .collect()
             });
-            snap.topics.insert(t.clone(), entry);
+            snap.topics.insert(topic, entry);
         }
         snap
     }
@@ -308,7 +313,11 @@ impl TickState {
                 Ok(answers) => {
                     for (g, a) in answers {
                         self.coordinators.answered(&g, coordinator_answer(a.error_code));
-                        let r = if a.error_code == 0 { Ok(a.committed) } else { Err(coordinator_error(a.error_code)) };
+                        let r = if a.error_code == 0 {
+                            Ok(shared_keys(&mut self.names, a.committed))
+                        } else {
+                            Err(coordinator_error(a.error_code))
+                        };
                         committed.insert(g, r);
                     }
                 }
@@ -367,9 +376,9 @@ impl TickState {
         if !unplaced.is_empty() {
             self.metadata_stale = true;
         }
-        let mut out = BTreeMap::new();
+        let mut out = vec![];
         if batches.is_empty() {
-            return out;
+            return BTreeMap::new();
         }
         let op = if timestamp == EARLIEST { "lag_list_offsets_start" } else { "lag_list_offsets_end" };
         let answers = timed(call(op), wire::list_offsets(&mut self.pool, &batches, timestamp, read_committed)).await;
@@ -378,9 +387,7 @@ impl TickState {
                 Ok(answers) => {
                     for (tp, a) in answers {
                         match a {
-                            Ok(o) => {
-                                out.insert(tp, o.max(0));
-                            }
+                            Ok(o) => out.push((tp, o.max(0))),
                             Err(code) => self.metadata_stale |= leader_moved(code),
                         }
                     }
@@ -388,8 +395,33 @@ impl TickState {
                 Err(_) => self.metadata_stale = true,
             }
         }
-        out
+        shared_keys(&mut self.names, out)
     }
+}
+
+/// `entries` keyed with the shared allocations of their topics' names. Entries of one topic come one after another
+/// from the wire client, holding one allocation of their own: it is looked up once per run.
+fn shared_keys<V>(
+    names: &mut TopicNames,
+    entries: impl IntoIterator<Item = (TopicPartition, V)>,
+) -> BTreeMap<TopicPartition, V> {
+    let mut last: Option<(Arc<str>, Arc<str>)> = None;
+    entries
+        .into_iter()
+        .map(|(tp, v)| {
+            let topic = match &last {
+                Some((theirs, ours)) if Arc::ptr_eq(theirs, &tp.topic) => ours.clone(),
+                _ => {
+                    let ours = names.get(&tp.topic);
+                    last = Some((tp.topic.clone(), ours.clone()));
+                    ours
+                }
+            };
+            (TopicPartition { topic, partition: tp.partition }, v)
+        })
+        // Collecting sorts the entries (mostly in order already: runs per broker and topic) and builds the map in
+        // bulk, instead of one search per insert.
+        .collect()
 }
 
 /// Runs per-node requests under one call's breaker and metrics (one request counted per node).

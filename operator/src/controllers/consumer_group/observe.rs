@@ -2,7 +2,6 @@
 //! connection's [`LagSnapshot`] (no request of its own).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use crate::decisions::lag::{PartitionOffsets, TopicPartition};
 use crate::kafka::KafkaError;
@@ -66,13 +65,13 @@ pub fn view(snap: &LagSnapshot, group: &str, topics: &[String]) -> View {
     let mut partitions_per_topic = BTreeMap::new();
     let mut unanswered = BTreeSet::new();
     for t in &topics {
-        let partitions = match snap.topics.get(t) {
+        // The snapshot's name is the tick's shared one: the keys made from it compare by pointer.
+        let (topic, partitions) = match snap.topics.get_key_value(t.as_str()) {
             None => return View::NotYet,
-            Some(None) => return View::TopicNotFound(format!("topic {t:?} in spec.topics does not exist")),
-            Some(Some(ps)) => ps,
+            Some((_, None)) => return View::TopicNotFound(format!("topic {t:?} in spec.topics does not exist")),
+            Some((topic, Some(ps))) => (topic.clone(), ps),
         };
         partitions_per_topic.insert(t.clone(), partitions.len() as i32);
-        let topic: Arc<str> = t.as_str().into();
         for (p, ends) in partitions {
             let tp = TopicPartition::new(topic.clone(), *p);
             // A partition whose leader did not answer this tick is left out of the offsets, and named.
