@@ -52,6 +52,10 @@ pub struct RunArgs {
     /// and offset resets are written at once).
     #[arg(long, env = "TRIBUTARY_STATUS_INTERVAL_SECONDS")]
     pub status_interval_seconds: Option<u64>,
+    /// Status writes a second, over all ConsumerGroups, for lag figures alone: with more lagging groups than this
+    /// budget allows at the status interval, each group's figures are written less often (at least 1).
+    #[arg(long, env = "TRIBUTARY_STATUS_FIGURE_WRITES_PER_SECOND")]
+    pub status_figure_writes_per_second: Option<u32>,
     /// Watch only this namespace (default: every namespace).
     #[arg(long, env = "TRIBUTARY_NAMESPACE")]
     pub namespace: Option<String>,
@@ -79,6 +83,7 @@ struct ConfigFile {
     group_poll_seconds: Option<u64>,
     lag_tick_millis: Option<u64>,
     status_interval_seconds: Option<u64>,
+    status_figure_writes_per_second: Option<u32>,
     namespace: Option<String>,
     leader_election: Option<bool>,
     lease_namespace: Option<String>,
@@ -102,6 +107,8 @@ pub struct OperatorConfig {
     pub lag_tick: Duration,
     /// Least time between two status writes of a ConsumerGroup for changed lag figures alone (default 10 s).
     pub status_interval: Duration,
+    /// Status writes a second over all ConsumerGroups for lag figures alone (default 20).
+    pub status_figure_writes_per_second: u32,
     /// The one namespace watched, or every namespace.
     pub namespace: Option<String>,
     /// Leader election, when enabled.
@@ -166,6 +173,11 @@ impl OperatorConfig {
             status_interval: Duration::from_secs(
                 args.status_interval_seconds.or(file.status_interval_seconds).unwrap_or(10),
             ),
+            status_figure_writes_per_second: args
+                .status_figure_writes_per_second
+                .or(file.status_figure_writes_per_second)
+                .unwrap_or(20)
+                .max(1),
         })
     }
 }
@@ -235,12 +247,18 @@ mod tests {
     fn lag_tick_and_status_interval_default_and_come_from_the_file_and_flags() {
         let d = OperatorConfig::defaults();
         assert_eq!((d.lag_tick, d.status_interval), (Duration::from_millis(1000), Duration::from_secs(10)));
+        assert_eq!(d.status_figure_writes_per_second, 20);
         let dir = std::env::temp_dir().join(format!("tributary-tick-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("operator.yaml");
-        std::fs::write(&path, "lagTickMillis: 500\nstatusIntervalSeconds: 30\n").unwrap();
+        std::fs::write(&path, "lagTickMillis: 500\nstatusIntervalSeconds: 30\nstatusFigureWritesPerSecond: 5\n")
+            .unwrap();
         let file = OperatorConfig::load(&RunArgs { config: Some(path.clone()), ..Default::default() }).unwrap();
         assert_eq!((file.lag_tick, file.status_interval), (Duration::from_millis(500), Duration::from_secs(30)));
+        assert_eq!(file.status_figure_writes_per_second, 5);
+        let zero =
+            RunArgs { config: Some(path.clone()), status_figure_writes_per_second: Some(0), ..Default::default() };
+        assert_eq!(OperatorConfig::load(&zero).unwrap().status_figure_writes_per_second, 1, "at least 1");
         let args = RunArgs { config: Some(path), lag_tick_millis: Some(5), ..Default::default() };
         assert_eq!(OperatorConfig::load(&args).unwrap().lag_tick, Duration::from_millis(100), "at least 100 ms");
     }
