@@ -23,6 +23,7 @@ pub mod tenancy;
 pub mod topic;
 pub mod topic_config;
 pub mod topic_deletion;
+pub mod topic_partition;
 pub mod topology;
 
 #[cfg(test)]
