@@ -65,7 +65,10 @@ fn scaled_objects(client: &Client, ns: &str) -> Api<DynamicObject> {
 }
 
 /// A ScaledObject scaling `deployment` on the lag of `group` on `topic`: the Kafka trigger with `lagThreshold` per
-/// replica, between `min` and `max` replicas, KEDA's other settings at their defaults.
+/// replica, between `min` and `max` replicas, `offsetResetPolicy: earliest` like the emulated consumers' own
+/// `auto.offset.reset` (a user sets it so: with KEDA's default, latest, a partition nobody committed on yet counts
+/// as a lag of 1 whatever it holds, while the consumer will read it from the start), KEDA's other settings at their
+/// defaults.
 pub fn scaled_object(
     name: &str,
     deployment: &str,
@@ -80,7 +83,7 @@ pub fn scaled_object(
                     "minReplicaCount": min, "maxReplicaCount": max,
                     "triggers": [{"type": "kafka", "metadata": {
                         "bootstrapServers": bootstrap, "consumerGroup": group, "topic": topic,
-                        "lagThreshold": lag_threshold.to_string()}}]}})
+                        "lagThreshold": lag_threshold.to_string(), "offsetResetPolicy": "earliest"}}]}})
 }
 
 /// Server-side applies a ScaledObject in the bench's namespace.
@@ -100,9 +103,7 @@ pub async fn delete_scaled_object(b: &Bench<'_>, name: &str) -> anyhow::Result<(
 }
 
 /// The HPA KEDA made for ScaledObject `name` has read the metric (ScalingActive True) and wants no more than the
-/// minimum, and the emulated replica has joined `group`. The metric is not 0 here: for a group without committed
-/// offsets (nothing consumed yet) KEDA's Kafka scaler reports a lag of 1 per partition (4 on an empty 4-partition
-/// topic, seen on this stack), below the 100 per replica.
+/// minimum, and the emulated replica has joined `group`.
 pub async fn wait_keda_steady(b: &Bench<'_>, name: &str, group: &str) -> anyhow::Result<()> {
     let hpas: Api<HorizontalPodAutoscaler> = b.api();
     let hpa = format!("keda-hpa-{name}");
@@ -122,6 +123,65 @@ pub async fn wait_keda_steady(b: &Bench<'_>, name: &str, group: &str) -> anyhow:
     })
     .await?;
     Ok(())
+}
+
+/// What KEDA's HPA showed over a reaction run, read every half second: each change of (metric, desired replicas,
+/// conditions) with the time since the follower started. Printed with every KEDA run, and in the error when a run
+/// does not scale: the HPA's own view says whether the metric, the HPA or the `/scale` write held it back.
+pub struct HpaFollower {
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(Duration, String)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl HpaFollower {
+    pub fn start(b: &Bench<'_>, scaled_object: &str) -> HpaFollower {
+        let hpas: Api<HorizontalPodAutoscaler> = b.api();
+        let hpa = format!("keda-hpa-{scaled_object}");
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen2 = seen.clone();
+        let task = tokio::spawn(async move {
+            let started = Instant::now();
+            loop {
+                let line = match hpas.get_opt(&hpa).await {
+                    Ok(Some(h)) => hpa_line(&h),
+                    Ok(None) => "no HPA".to_string(),
+                    Err(e) => format!("reading the HPA: {e}"),
+                };
+                {
+                    let mut seen = seen2.lock().unwrap();
+                    if seen.last().is_none_or(|(_, last)| *last != line) {
+                        seen.push((started.elapsed(), line));
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        });
+        HpaFollower { seen, task }
+    }
+
+    /// Stops following; every change seen, one per line.
+    pub fn stop(self) -> String {
+        self.task.abort();
+        let seen = self.seen.lock().unwrap();
+        seen.iter().map(|(t, line)| format!("    @{}: {line}", secs(*t))).collect::<Vec<_>>().join("\n")
+    }
+}
+
+/// One HPA's view: the external metric's average, current and desired replicas, and its conditions' reasons.
+fn hpa_line(h: &HorizontalPodAutoscaler) -> String {
+    let status = h.status.as_ref();
+    let conditions = status.and_then(|s| s.conditions.as_ref()).map_or(String::new(), |cs| {
+        cs.iter()
+            .map(|c| format!("{}={} {}", c.type_, c.status, c.reason.as_deref().unwrap_or("")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
+    format!(
+        "metric {} current {} desired {} ({conditions})",
+        external_average(h).unwrap_or_else(|| "-".into()),
+        status.and_then(|s| s.current_replicas).map_or("-".into(), |r| r.to_string()),
+        status.map_or("-".into(), |s| s.desired_replicas.to_string()),
+    )
 }
 
 fn scaling_active(h: &HorizontalPodAutoscaler) -> bool {

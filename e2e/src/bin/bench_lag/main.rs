@@ -61,7 +61,7 @@ use tributary_e2e::{
 
 use crate::cost::{Cost, cost_phase};
 use crate::keda::{KedaCost, KedaProcesses, keda_cost_phase};
-use crate::reaction::{Reaction, Scaler, reaction_run};
+use crate::reaction::{Outcome, Reaction, Scaler, reaction_run};
 use crate::report::{print_cost, print_keda_cost, print_reaction, print_trajectories};
 use crate::retry::retry;
 use crate::units::secs;
@@ -233,9 +233,9 @@ async fn main() -> anyhow::Result<()> {
         secs(cleanup.elapsed())
     );
     let results = result?;
-    for (scaler, reactions) in &results.reactions {
+    for (scaler, reactions, missed) in &results.reactions {
         let period = if *scaler == Scaler::Tributary { args.period() } else { args.hpa_sync() };
-        print_reaction(*scaler, reactions, args.burst, period);
+        print_reaction(*scaler, reactions, *missed, args.burst, period);
     }
     if !results.reactions.is_empty() {
         print_trajectories(&results.reactions, args.follow());
@@ -259,7 +259,7 @@ async fn main() -> anyhow::Result<()> {
 #[derive(Default)]
 struct Results {
     /// Per scaler, in the order run: Tributary, KEDA at its defaults, KEDA tuned.
-    reactions: Vec<(Scaler, Vec<Reaction>)>,
+    reactions: Vec<(Scaler, Vec<Reaction>, usize)>,
     costs: Vec<Cost>,
     keda_costs: Vec<KedaCost>,
 }
@@ -279,9 +279,17 @@ async fn measure(b: &Bench<'_>) -> anyhow::Result<Results> {
             }
         }
         for (scaler, period) in scalers {
-            let mut reactions = vec![];
+            let (mut reactions, mut missed) = (vec![], 0);
             for i in 0..args.runs {
-                let r = reaction_run(b, scaler, (i, args.runs), period).await?;
+                // A run that does not scale within 90 s is counted and reported, and the other runs go on.
+                let r = match reaction_run(b, scaler, (i, args.runs), period).await? {
+                    Outcome::Scaled(r) => r,
+                    Outcome::NoScaleUp(why) => {
+                        eprintln!("{} run {i}: {why}", scaler.label());
+                        missed += 1;
+                        continue;
+                    }
+                };
                 eprintln!(
                     "{} run {i}: burst → /scale {} (produce {}, phase delay {}), scaled 1 → {}, trajectory {}",
                     scaler.label(),
@@ -293,7 +301,7 @@ async fn measure(b: &Bench<'_>) -> anyhow::Result<Results> {
                 );
                 reactions.push(r);
             }
-            results.reactions.push((scaler, reactions));
+            results.reactions.push((scaler, reactions, missed));
         }
     }
     let costs = &mut results.costs;

@@ -19,7 +19,7 @@ use tributary_e2e::manifest::{self, emulated_deployment};
 use tributary_e2e::{Conditions, wait_status};
 
 use crate::Bench;
-use crate::keda::{apply_scaled_object, delete_scaled_object, scaled_object, wait_keda_steady};
+use crate::keda::{HpaFollower, apply_scaled_object, delete_scaled_object, scaled_object, wait_keda_steady};
 use crate::retry::retry;
 
 /// The group's shape, the same for both scalers.
@@ -81,6 +81,13 @@ impl Reaction {
     }
 }
 
+/// How a reaction run ended.
+pub enum Outcome {
+    Scaled(Reaction),
+    /// The Deployment was not scaled up within 90 s of the burst: why not, as far as the run saw (KEDA's HPA).
+    NoScaleUp(String),
+}
+
 /// Watches one Deployment, recording every change of spec.replicas with the time it was seen. The first receiver
 /// fires once the watch's initial list is done, the second the first time spec.replicas goes above 1.
 struct ReplicaWatch {
@@ -133,7 +140,7 @@ pub async fn reaction_run(
     scaler: Scaler,
     (i, runs): (usize, usize),
     period: Duration,
-) -> anyhow::Result<Reaction> {
+) -> anyhow::Result<Outcome> {
     let (stack, run, made) = (b.stack, b.run, b.made);
     let tag = scaler.tag();
     let topic = format!("{run}-{tag}-react-{i:02}");
@@ -185,23 +192,30 @@ pub async fn reaction_run(
     let phase = period.mul_f64(i as f64 / runs as f64);
     tokio::time::sleep(phase).await;
 
+    let hpa = matches!(scaler, Scaler::Keda { .. }).then(|| HpaFollower::start(b, &name));
     let started = Instant::now();
     produce(&stack.producer(), &topic, &format!("burst{i}"), b.args.burst).await?;
     let produced = started.elapsed();
-    let (at, scaled_to) = tokio::time::timeout(Duration::from_secs(90), watch.scaled_up)
-        .await
-        .context("no scale-up within 90 s of the burst")?
-        .context("the Deployment watch ended")?;
-    // Follow the replicas until `--follow` after the burst: further steps up, and any way back down.
-    tokio::time::sleep((started + b.args.follow()).saturating_duration_since(Instant::now())).await;
-    watch.task.abort();
-    let seen = watch.seen.lock().unwrap().clone();
-    let at_burst = seen.iter().rev().find(|(t, _)| *t <= started).map_or(MIN_REPLICAS, |(_, r)| *r);
-    let mut trajectory = vec![(Duration::ZERO, at_burst)];
-    trajectory.extend(seen.iter().filter(|(t, _)| *t > started).map(|(t, r)| (*t - started, *r)));
-    let reaction = Reaction { to_scale: at - started, produce: produced, phase, scaled_to, trajectory };
+    let scaled_up = tokio::time::timeout(Duration::from_secs(90), watch.scaled_up).await;
+    let reaction = if let Ok(Ok((at, scaled_to))) = scaled_up {
+        // Follow the replicas until `--follow` after the burst: further steps up, and any way back down.
+        tokio::time::sleep((started + b.args.follow()).saturating_duration_since(Instant::now())).await;
+        watch.task.abort();
+        if let Some(h) = hpa {
+            eprintln!("  {name}: the HPA from the burst on:\n{}", h.stop());
+        }
+        let seen = watch.seen.lock().unwrap().clone();
+        let at_burst = seen.iter().rev().find(|(t, _)| *t <= started).map_or(MIN_REPLICAS, |(_, r)| *r);
+        let mut trajectory = vec![(Duration::ZERO, at_burst)];
+        trajectory.extend(seen.iter().filter(|(t, _)| *t > started).map(|(t, r)| (*t - started, *r)));
+        Outcome::Scaled(Reaction { to_scale: at - started, produce: produced, phase, scaled_to, trajectory })
+    } else {
+        watch.task.abort();
+        let trace = hpa.map_or(String::new(), |h| format!("; the HPA from the burst on:\n{}", h.stop()));
+        Outcome::NoScaleUp(format!("{name}: no scale-up within 90 s of the burst{trace}"))
+    };
 
-    // Reset: the next run gets a new topic, group and Deployment.
+    // Reset, whether it scaled or not: the next run gets a new topic, group and Deployment.
     drop(emulator);
     let background = DeleteParams::background();
     match scaler {

@@ -17,7 +17,15 @@ pub fn percentile(samples: &[Duration], p: f64) -> Duration {
 }
 
 /// The reaction table of one scaler: every run, then p50, p95 and max.
-pub fn print_reaction(scaler: Scaler, reactions: &[Reaction], burst: usize, period: Duration) {
+pub fn print_reaction(scaler: Scaler, reactions: &[Reaction], missed: usize, burst: usize, period: Duration) {
+    if reactions.is_empty() {
+        println!();
+        println!(
+            "Reaction, {}: none of {missed} runs scaled up within 90 s of the burst (stderr has why)",
+            scaler.label()
+        );
+        return;
+    }
     let to_scale: Vec<Duration> = reactions.iter().map(|r| r.to_scale).collect();
     let produce: Vec<Duration> = reactions.iter().map(|r| r.produce).collect();
     let spread = match scaler {
@@ -29,9 +37,16 @@ pub fn print_reaction(scaler: Scaler, reactions: &[Reaction], burst: usize, peri
         "Reaction, {}: burst of {burst} records to the /scale patch, {} runs spread over {spread} ({}), \
          lagPerReplica 100, {PARTITIONS} partitions, replicas {MIN_REPLICAS}..{MAX_REPLICAS}",
         scaler.label(),
-        reactions.len(),
+        reactions.len() + missed,
         secs(period)
     );
+    if missed > 0 {
+        println!();
+        println!(
+            "{missed} of {} runs did not scale up within 90 s of the burst (stderr has why); the figures below are the other runs'",
+            reactions.len() + missed
+        );
+    }
     println!();
     println!("| run | phase delay | produce (acks) | burst → /scale | scaled 1 → |");
     println!("|---|---|---|---|---|");
@@ -67,19 +82,19 @@ pub fn trajectory(r: &Reaction) -> String {
 }
 
 /// The trajectories of every scaler side by side, run by run, then the scale-up steps and reversals per scaler.
-pub fn print_trajectories(all: &[(Scaler, Vec<Reaction>)], follow: Duration) {
+pub fn print_trajectories(all: &[(Scaler, Vec<Reaction>, usize)], follow: Duration) {
     println!();
     println!(
         "Replica trajectories: spec.replicas from the burst start until {} after it (time since the burst start)",
         secs(follow)
     );
     println!();
-    let labels: Vec<String> = all.iter().map(|(s, _)| s.label()).collect();
+    let labels: Vec<String> = all.iter().map(|(s, ..)| s.label()).collect();
     println!("| run | {} |", labels.join(" | "));
     println!("|---|{}", "---|".repeat(all.len()));
-    let runs = all.iter().map(|(_, r)| r.len()).max().unwrap_or(0);
+    let runs = all.iter().map(|(_, r, _)| r.len()).max().unwrap_or(0);
     for i in 0..runs {
-        let cells: Vec<String> = all.iter().map(|(_, rs)| rs.get(i).map_or(String::new(), trajectory)).collect();
+        let cells: Vec<String> = all.iter().map(|(_, rs, _)| rs.get(i).map_or(String::new(), trajectory)).collect();
         println!("| {i} | {} |", cells.join(" | "));
     }
     println!();
@@ -87,7 +102,7 @@ pub fn print_trajectories(all: &[(Scaler, Vec<Reaction>)], follow: Duration) {
         "| scaler | runs reaching {MAX_REPLICAS} | mean steps up to the peak | runs with a reversal (flapping) | reversals |"
     );
     println!("|---|---|---|---|---|");
-    for (scaler, rs) in all {
+    for (scaler, rs, missed) in all {
         let at_max = rs.iter().filter(|r| r.trajectory.iter().any(|(_, n)| *n == MAX_REPLICAS)).count();
         let steps_up: usize = rs.iter().map(steps_to_peak).sum();
         let flapping = rs.iter().filter(|r| r.reversals() > 0).count();
@@ -95,7 +110,7 @@ pub fn print_trajectories(all: &[(Scaler, Vec<Reaction>)], follow: Duration) {
         println!(
             "| {} | {at_max} / {} | {:.1} | {flapping} | {reversals} |",
             scaler.label(),
-            rs.len(),
+            rs.len() + missed,
             steps_up as f64 / rs.len().max(1) as f64
         );
     }
