@@ -2,7 +2,8 @@
 //! for humans and tools that read it, and every write wakes every watcher of the object. So a status is written at
 //! once when something other than the lag figures changed — a condition's status or reason, a scaling action, the
 //! group's state or members, an offset reset's progress, the partitions' health — and, when only the figures moved
-//! (lag in records and seconds, condition messages quoting them), at most once per status interval.
+//! (lag in records and seconds, condition messages quoting them), at most once per status interval, in the group's
+//! own slot of it ([`FigurePace`]), so that groups created together do not write their figures together ever after.
 
 use crate::api::consumer_group::ConsumerGroupStatus;
 
@@ -15,13 +16,44 @@ pub fn figure_interval_ms(interval_ms: i64, groups: usize, per_second: u32) -> i
     interval_ms.max(spread)
 }
 
-/// Whether to write `next` over `current` (`None`: nothing written yet), the last write `since_last_write_ms` ago
-/// (`None`: not known, e.g. after a restart) with the status interval `interval_ms`.
+/// When one group's lag figures alone are written: once per interval, when the group's own slot of the interval
+/// comes round. The slots are shifted per group by a phase taken from its name, so the figure writes of many
+/// groups spread evenly over the interval. Without it, 1,000 groups created together (or written together after a
+/// restart) write their figures in the same tick every interval: a thousand applies at once, then none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FigurePace {
+    interval_ms: i64,
+    phase_ms: i64,
+}
+
+impl FigurePace {
+    /// The pace of the group named `key` (`namespace/name`) at `interval_ms` (see [`figure_interval_ms`]).
+    pub fn new(interval_ms: i64, key: &str) -> FigurePace {
+        let interval_ms = interval_ms.max(1);
+        // FNV-1a: stable across builds and restarts, so a group keeps its slot.
+        let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        FigurePace { interval_ms, phase_ms: (hash % interval_ms as u64) as i64 }
+    }
+
+    fn slot(&self, at_ms: i64) -> i64 {
+        (at_ms + self.phase_ms).div_euclid(self.interval_ms)
+    }
+
+    /// Whether figures last written at `last_write_ms` (`None`: not known, e.g. after a restart) are due at
+    /// `now_ms`: the group's next slot has begun. Steadily, that is once per interval, each group at its own time.
+    pub fn due(&self, last_write_ms: Option<i64>, now_ms: i64) -> bool {
+        last_write_ms.is_none_or(|last| self.slot(now_ms) > self.slot(last))
+    }
+}
+
+/// Whether to write `next` over `current` (`None`: nothing written yet) at `now_ms`, the last write at
+/// `last_write_ms`, the lag figures alone at `pace`.
 pub fn status_write_due(
     current: Option<&ConsumerGroupStatus>,
     next: &ConsumerGroupStatus,
-    since_last_write_ms: Option<i64>,
-    interval_ms: i64,
+    last_write_ms: Option<i64>,
+    now_ms: i64,
+    pace: FigurePace,
 ) -> bool {
     let Some(current) = current else { return true };
     if current == next {
@@ -30,7 +62,7 @@ pub fn status_write_due(
     if !same_but_figures(current, next) {
         return true;
     }
-    since_last_write_ms.is_none_or(|ms| ms >= interval_ms)
+    pace.due(last_write_ms, now_ms)
 }
 
 /// Whether two statuses differ at most in their lag figures (and the condition messages that quote them). Compared
@@ -151,13 +183,16 @@ mod tests {
         another_topic.topics.push(TopicLag { topic: "u".into(), lag: 0, lag_seconds: None, partitions: 2 });
         let mut message_only = base.clone();
         message_only.conditions[0].message = "largest lag 99 s".into();
+        // A 10 s pace whose slots begin at 10 s, 20 s, …: the last write at 12 s.
+        let pace = FigurePace { interval_ms: 10_000, phase_ms: 0 };
         // (case, written, next, ms since the last write, write now?)
         type Case<'a> = (&'a str, Option<&'a ConsumerGroupStatus>, ConsumerGroupStatus, Option<i64>, bool);
-        let table: [Case<'_>; 12] = [
+        let table: [Case<'_>; 13] = [
             ("first write", None, base.clone(), None, true),
             ("nothing changed", Some(&base), base.clone(), Some(60_000), false),
             ("lag moved, 1 s after the last write", Some(&base), status(300, true), Some(1_000), false),
-            ("lag moved, 10 s after", Some(&base), status(300, true), Some(10_000), true),
+            ("lag moved, 7.9 s after, the slot not over", Some(&base), status(300, true), Some(7_900), false),
+            ("lag moved, 8 s after, the next slot begun", Some(&base), status(300, true), Some(8_000), true),
             ("lag moved, last write not known", Some(&base), status(300, true), None, true),
             ("a condition flipped", Some(&base), status(300, false), Some(1_000), true),
             ("a scaling action", Some(&base), scaled, Some(1_000), true),
@@ -168,7 +203,39 @@ mod tests {
             ("a condition's message alone", Some(&base), message_only, Some(1_000), false),
         ];
         for (case, current, next, since, want) in table {
-            assert_eq!(status_write_due(current, &next, since, 10_000), want, "{case}");
+            let last = since.map(|_| 12_000);
+            let now = 12_000 + since.unwrap_or(0);
+            assert_eq!(status_write_due(current, &next, last, now, pace), want, "{case}");
         }
+    }
+
+    #[test]
+    fn groups_written_together_write_their_figures_spread_over_the_interval() {
+        // 1,000 groups, all last written at the same moment, ticked every second for one 50 s interval.
+        let interval = 50_000;
+        let paces: Vec<FigurePace> =
+            (0..1_000).map(|i| FigurePace::new(interval, &format!("ns/group-{i:04}"))).collect();
+        let mut last = vec![Some(1_000_000_i64); paces.len()];
+        let mut per_tick = vec![];
+        for tick in 1..=50 {
+            let now = 1_000_000 + tick * 1_000;
+            let mut writes = 0;
+            for (pace, last) in paces.iter().zip(&mut last) {
+                if pace.due(*last, now) {
+                    *last = Some(now);
+                    writes += 1;
+                }
+            }
+            per_tick.push(writes);
+        }
+        // Each group once in the interval, and no tick with more than a few times the even share (20).
+        assert_eq!(per_tick.iter().sum::<i32>(), 1_000);
+        assert!(per_tick.iter().all(|w| *w <= 45), "{per_tick:?}");
+        // A group keeps its slot: due again exactly one interval after.
+        let (pace, at) = (paces[7], last[7].unwrap());
+        assert!(!pace.due(Some(at), at + interval - 1_000) && pace.due(Some(at), at + interval));
+        // The same name, the same phase (stable across restarts); and a degenerate interval does not divide by 0.
+        assert_eq!(FigurePace::new(interval, "ns/group-0007"), pace);
+        assert!(FigurePace::new(0, "ns/g").due(Some(5), 6));
     }
 }

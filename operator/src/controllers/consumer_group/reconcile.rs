@@ -5,10 +5,11 @@
 //! ([`crate::kafka::lag_tick`]), and every tick of that connection reconciles each of its groups from the tick's
 //! snapshot ([`tick_triggers`]), so the autoscaler and /metrics follow Kafka within about one tick. The status is
 //! written at once on a condition change or a scaling action and at most every `statusIntervalSeconds` for lag
-//! figures alone ([`status_write_due`]), less often when the groups would exceed `statusFigureWritesPerSecond`
-//! together ([`figure_interval_ms`]). What must be remembered between ticks (offset timelines, commit windows, the
-//! autoscaler's state) lives in [`GroupMemory`](crate::controllers::group_memory::GroupMemory), in memory. A deleted
-//! group's memory, metric series and watch are dropped as the watch reports the deletion ([`on_watch_event`]).
+//! figures alone ([`status_write_due`], each group in its own slot of the interval), less often when the groups
+//! would exceed `statusFigureWritesPerSecond` together ([`figure_interval_ms`]). What must be remembered between
+//! ticks (offset timelines, commit windows, the autoscaler's state) lives in
+//! [`GroupMemory`](crate::controllers::group_memory::GroupMemory), in memory. A deleted group's memory, metric
+//! series and watch are dropped as the watch reports the deletion ([`on_watch_event`]).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -37,7 +38,7 @@ use crate::controllers::status::apply_status;
 use crate::controllers::watch;
 use crate::decisions::burrow;
 use crate::decisions::lag::TopicPartition;
-use crate::decisions::status_pace::{figure_interval_ms, status_write_due};
+use crate::decisions::status_pace::{FigurePace, figure_interval_ms, status_write_due};
 use crate::runtime::metrics::{KindLabels, ReconcileLabels, ResourceLabels, ResultLabel};
 
 /// How long after a deletion a reconcile that was already running may still write memory or metrics: the group is
@@ -256,7 +257,7 @@ async fn write_status(api: &Api<ConsumerGroup>, cg: &ConsumerGroup, d: &Draft, c
         groups,
         ctx.config.status_figure_writes_per_second,
     );
-    if !status_write_due(cg.status.as_ref(), &d.status, last.map(|t| now - t), interval) {
+    if !status_write_due(cg.status.as_ref(), &d.status, last, now, FigurePace::new(interval, &key)) {
         return Ok(());
     }
     match apply_status(api, cg, cg.status.as_ref(), &d.status, &ctx.metrics).await {
