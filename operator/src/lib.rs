@@ -25,7 +25,8 @@
 //! No file imports a layer after its own, no two files import each other (directly or around a circle), and no
 //! source file grows past about 600 lines: `cargo test -p tributary --test layers` fails when any of that breaks.
 #![deny(rust_2018_idioms)]
-// `unsafe` lives in `kafka::ffi` alone, which opts back in; there every block says why it is sound.
+// `unsafe` lives in `kafka::ffi` and `runtime::malloc` alone, which opt back in; there every block says why it is
+// sound.
 #![deny(unsafe_code)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 

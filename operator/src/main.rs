@@ -49,6 +49,9 @@ fn main() -> anyhow::Result<()> {
         Command::Run(args) => {
             let config = tributary::runtime::config::OperatorConfig::load(&args)?;
             tributary::runtime::telemetry::init(config.log_format);
+            // Before the runtime's threads start: see runtime::malloc.
+            let one_arena = tributary::runtime::malloc::one_arena();
+            tracing::debug!(one_arena, "malloc arenas");
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(tributary::app::run(config))
         }

@@ -5,6 +5,7 @@ pub mod config;
 pub mod events;
 pub mod http;
 pub mod leadership;
+pub mod malloc;
 pub mod metrics;
 pub mod sync;
 pub mod telemetry;
