@@ -27,8 +27,9 @@ crds: ## Regenerate crds/ (and the chart's CRDs) from the Rust types
 	@if [ -d charts/tributary/crds ]; then cp crds/*.yaml charts/tributary/crds/; fi
 
 bench-redrive: ## Benchmark: unthrottled redrive of 1,000,000 records beside a kcat pipe (needs make stack-up)
-	$(CARGO) build --release -p tributary -p tributary-e2e --bin tributary --bin bench_redrive
-	. $(STACK)/env.sh && TRIBUTARY_BIN=target/release/tributary target/release/bench_redrive $(BENCH_ARGS)
+	$(CARGO) build --profile dist -p tributary --bin tributary
+	$(CARGO) build --release -p tributary-e2e --bin bench_redrive
+	. $(STACK)/env.sh && TRIBUTARY_BIN=target/dist/tributary target/release/bench_redrive $(BENCH_ARGS)
 
 stack-up: ## Start the local stack (BROKERS=3 by default)
 	$(STACK)/up --brokers $(BROKERS)
@@ -39,26 +40,27 @@ stack-down: ## Stop the local stack
 .PHONY: help demo test lint unit crds stack-up stack-down bench-redrive
 
 bench-lag: ## Benchmark: ConsumerGroup burst → /scale reaction and lag cost of 200 groups, KEDA beside it (needs make stack-up)
-	$(CARGO) build --release -p tributary
+	$(CARGO) build --profile dist -p tributary --bin tributary
 	$(CARGO) build --release -p tributary-e2e --bin bench_lag
 	@# KEDA (built from the Go module proxy, behind the apiserver's aggregation layer): the bench skips it, and says
 	@# so, when it cannot start; SKIP_KEDA=1 does not start it.
 	@if [ -z "$(SKIP_KEDA)" ]; then $(STACK)/keda up || echo "KEDA not started: bench_lag runs without it"; fi
-	. $(STACK)/env.sh && TRIBUTARY_BIN=$${CARGO_TARGET_DIR:-target}/release/tributary $${CARGO_TARGET_DIR:-target}/release/bench_lag $(BENCH_ARGS)
+	. $(STACK)/env.sh && TRIBUTARY_BIN=$${CARGO_TARGET_DIR:-target}/dist/tributary $${CARGO_TARGET_DIR:-target}/release/bench_lag $(BENCH_ARGS)
 
 .PHONY: bench-lag
 
 bench-topics: ## Benchmark: 1,000 and 10,000 new Topics → Ready, against a plain batched rdkafka client (needs make stack-up)
-	$(CARGO) build --release -p tributary
+	$(CARGO) build --profile dist -p tributary --bin tributary
 	$(CARGO) build --release -p tributary-e2e --bin bench_topics
-	. $(STACK)/env.sh && TRIBUTARY_BIN=target/release/tributary target/release/bench_topics --topics 1000
-	. $(STACK)/env.sh && TRIBUTARY_BIN=target/release/tributary target/release/bench_topics --topics 10000
+	. $(STACK)/env.sh && TRIBUTARY_BIN=target/dist/tributary target/release/bench_topics --topics 1000
+	. $(STACK)/env.sh && TRIBUTARY_BIN=target/dist/tributary target/release/bench_topics --topics 10000
 
 .PHONY: bench-topics
 
 image: ## Build the operator and replica-consumer (+ demo producer) images into target/images/; load them into the node if up
-	$(CARGO) build --release --locked -p tributary -p tributary-e2e --bin tributary --bin replica_consumer --bin demo_producer
-	e2e/image/build --name tributary.local/tributary:dev --binary target/release/tributary \
+	$(CARGO) build --profile dist --locked -p tributary --bin tributary
+	$(CARGO) build --release --locked -p tributary-e2e --bin replica_consumer --bin demo_producer
+	e2e/image/build --name tributary.local/tributary:dev --binary target/dist/tributary \
 		--out target/images/tributary.tar --entrypoint /tributary --cmd 'run --http-addr 0.0.0.0:8080' \
 		--user 65532:65532 --expose 8080 --label org.opencontainers.image.title=tributary \
 		--label org.opencontainers.image.source=https://github.com/tributary-dev/tributary \

@@ -42,7 +42,7 @@ Watch, after \`. e2e/stack/env.sh\`:
   kubectl -n tributary-demo patch dlq orders --type merge -p '{"spec":{"redrive":{"id":"try-1"}}}'   # move them back
   kubectl -n tributary-demo get dlq orders -o jsonpath='{.status.redrive}{"\n"}'
   kubectl -n tributary-system logs deployment/tributary -f
-The map:  http://127.0.0.1:$port/topology.html   (or: target/release/tributary topology -n tributary-demo --format mermaid)
+The map:  http://127.0.0.1:$port/topology.html   (or: target/dist/tributary topology -n tributary-demo --format mermaid)
 Metrics: http://127.0.0.1:$port/metrics   (curl -s http://127.0.0.1:$port/metrics | grep tributary_consumergroup)
 Stop everything: make stack-down
 TXT

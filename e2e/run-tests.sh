@@ -35,7 +35,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step "images (release build), loaded into the node"
+step "images (the operator's dist build, the consumers' release build), loaded into the node"
 make --no-print-directory image
 
 step "end-to-end tests"

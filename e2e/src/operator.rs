@@ -19,9 +19,10 @@ pub fn operator_binary() -> PathBuf {
     target.join("debug").join("tributary")
 }
 
-/// The release build of the operator the benchmarks run by default: `target/release/tributary` of the workspace.
+/// The shipped build of the operator the benchmarks run by default: `target/dist/tributary` of the workspace
+/// (`cargo build --profile dist -p tributary`, the binary `make image` puts in the operator's image).
 pub fn release_operator_binary() -> PathBuf {
-    repo_root().join("target").join("release").join("tributary")
+    repo_root().join("target").join("dist").join("tributary")
 }
 
 /// A running operator process. Stopped with SIGTERM when dropped; its log tail is printed if the test panicked.

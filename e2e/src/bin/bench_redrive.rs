@@ -1,9 +1,9 @@
 //! Benchmark: unthrottled redrive throughput beside a plain pipe through an independent client, in the same run.
 //!
 //! ```text
-//! cargo build --release -p tributary
+//! cargo build --profile dist -p tributary
 //! . e2e/stack/env.sh
-//! TRIBUTARY_BIN=target/release/tributary cargo run --release -p tributary-e2e --bin bench_redrive -- \
+//! TRIBUTARY_BIN=target/dist/tributary cargo run --release -p tributary-e2e --bin bench_redrive -- \
 //!     [--records 1000000] [--partitions 3]
 //! ```
 //! (`make bench-redrive` does exactly this.)
@@ -79,7 +79,7 @@ async fn main() -> anyhow::Result<()> {
     let a = Args::parse();
     let bin = operator_binary();
     if !bin.to_string_lossy().contains("release") {
-        eprintln!("warning: benchmarking {} (set TRIBUTARY_BIN=target/release/tributary)", bin.display());
+        eprintln!("warning: benchmarking {} (set TRIBUTARY_BIN=target/dist/tributary)", bin.display());
     }
     let (stack, client, ns) = prepare("bench-redrive").await;
     let operator = Operator::start(&stack, "bench-redrive", &["--namespace", &ns.name]);

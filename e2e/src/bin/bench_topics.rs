@@ -1,9 +1,9 @@
 //! Benchmark: how fast the operator turns N new Topic resources into Ready Kafka topics, against the floors.
 //!
 //! ```text
-//! cargo build --release -p tributary
+//! cargo build --profile dist -p tributary
 //! . e2e/stack/env.sh
-//! cargo run --release -p tributary-e2e --bin bench_topics -- --topics 1000 [--bin target/release/tributary]
+//! cargo run --release -p tributary-e2e --bin bench_topics -- --topics 1000 [--bin target/dist/tributary]
 //!     [--concurrency 64] [--partitions 1]
 //! ```
 //!
@@ -117,7 +117,7 @@ async fn apiserver_floor(client: &kube::Client, n: usize, concurrency: usize) ->
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let n = args.topics;
-    anyhow::ensure!(args.bin.exists(), "{} missing: cargo build --release -p tributary", args.bin.display());
+    anyhow::ensure!(args.bin.exists(), "{} missing: cargo build --profile dist -p tributary", args.bin.display());
     let stack = Stack::from_env();
     let client = stack.kube().await;
     install_crds(&client).await?;

@@ -2,14 +2,14 @@
 //! costs — with KEDA beside it, for real, when `e2e/stack/keda up` started it.
 //!
 //! ```text
-//! cargo build --release -p tributary
+//! cargo build --profile dist -p tributary
 //! . e2e/stack/env.sh && e2e/stack/keda up
 //! cargo run --release -p tributary-e2e --bin bench_lag -- [--runs 10] [--burst 2000] [--groups 200]
-//!     [--partitions 16,4] [--window 60] [--period 1] [--follow 30] [--bin target/release/tributary]
+//!     [--partitions 16,4] [--window 60] [--period 1] [--follow 30] [--bin target/dist/tributary]
 //!     [--skip-reaction] [--skip-cost] [--skip-keda] [--keda-tuned] [--keda-partitions 16]
 //! ```
 //!
-//! One operator (a release build, default `$TRIBUTARY_BIN` or `target/release/tributary`, started here with
+//! One operator (the dist build, default `$TRIBUTARY_BIN` or `target/dist/tributary`, started here with
 //! `--namespace` set to a namespace of its own and its defaults: a lag tick of 1 s, or the 5 s poll of builds
 //! before the tick, given as `--period 5` so the runs spread over it) runs on the stack.
 //!
@@ -182,7 +182,7 @@ struct Made {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     anyhow::ensure!(args.runs > 0 && args.groups > 0 && !args.partitions.is_empty(), "nothing to measure");
-    anyhow::ensure!(args.bin.exists(), "{} missing: cargo build --release -p tributary", args.bin.display());
+    anyhow::ensure!(args.bin.exists(), "{} missing: cargo build --profile dist -p tributary", args.bin.display());
     let (stack, client, ns) = prepare("bench-lag").await;
     let run = unique("benchlag");
     eprintln!("bench_lag: namespace {}, operator {}, Kafka names {run}-*", ns.name, args.bin.display());
