@@ -90,7 +90,7 @@ async fn one_snapshot_matches_kafka_for_every_group_with_one_request_per_broker_
             && s.topics.get(tx_topic.as_str()).is_some_and(|t| t.is_some())
             && s.topics
                 .get(topic.as_str())
-                .is_some_and(|t| t.as_ref().is_some_and(|ps| ps.values().all(|p| p.end.is_some())))
+                .is_some_and(|t| t.as_ref().is_some_and(|ps| ps.iter().all(|(_, p)| p.end.is_some())))
     };
     let snap = snapshot_where(&client, "a tick with every group and partition", all_there).await;
     assert!(snap.error.is_none(), "{:?}", snap.error);
@@ -98,7 +98,8 @@ async fn one_snapshot_matches_kafka_for_every_group_with_one_request_per_broker_
     // Every partition as the watermarks and Kafka's ConsumerGroupCommand show it.
     let consumer: BaseConsumer = stack.kafka_config().create().unwrap();
     let partitions = snap.topics[topic.as_str()].as_ref().unwrap();
-    assert_eq!(partitions.len(), 3);
+    assert_eq!(partitions.iter().map(|(p, _)| *p).collect::<Vec<_>>(), vec![0, 1, 2], "in order");
+    let partitions: std::collections::BTreeMap<i32, _> = partitions.iter().copied().collect();
     for p in 0..3 {
         let (low, high) = consumer.fetch_watermarks(&topic, p, Duration::from_secs(5)).unwrap();
         assert_eq!(partitions[&p].end, Some(high), "end of partition {p}");
@@ -120,7 +121,8 @@ async fn one_snapshot_matches_kafka_for_every_group_with_one_request_per_broker_
     }
     assert!(snap.groups[&groups[0]].committed.as_ref().unwrap().is_empty(), "group 0 never committed");
     let tx_parts = snap.topics[tx_topic.as_str()].as_ref().unwrap();
-    assert_eq!(tx_parts[&0].end, Some(11), "10 records and the commit marker");
+    assert_eq!(tx_parts[0].0, 0);
+    assert_eq!(tx_parts[0].1.end, Some(11), "10 records and the commit marker");
     let tx_committed = snap.groups[&tx_group].committed.as_ref().unwrap();
     assert_eq!(tx_committed.values().copied().collect::<Vec<_>>(), vec![11], "lag 0: the marker is not lag");
 

@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
-pub use super::topic_partition::{TopicNames, TopicPartition};
+pub use super::topic_partition::{PartitionMap, TopicNames, TopicPartition};
 
 /// Where a consumer resumes reading: its committed offset, or the log start when it has none or when retention
 /// already deleted the records it points at.

@@ -82,6 +82,68 @@ impl TopicPartition {
     }
 }
 
+/// A small read-only map by topic partition: its entries in one sorted list, looked up by binary search. A lag
+/// tick keeps one per group (its committed offsets, 16 entries at 16 partitions), and a list holds them in half
+/// the memory of a `BTreeMap`'s nodes, in one allocation instead of three.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionMap<V>(Vec<(TopicPartition, V)>);
+
+impl<V> Default for PartitionMap<V> {
+    fn default() -> Self {
+        PartitionMap(Vec::new())
+    }
+}
+
+impl<V> PartitionMap<V> {
+    pub fn get(&self, tp: &TopicPartition) -> Option<&V> {
+        self.0.binary_search_by(|(k, _)| k.cmp(tp)).ok().map(|i| &self.0[i].1)
+    }
+
+    /// Entries in key order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&TopicPartition, &V)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    pub fn keys(&self) -> impl ExactSizeIterator<Item = &TopicPartition> {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    pub fn values(&self) -> impl ExactSizeIterator<Item = &V> {
+        self.0.iter().map(|(_, v)| v)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Sorted by key; of entries with the same key the last one stays (as inserting them into a map would).
+impl<V> FromIterator<(TopicPartition, V)> for PartitionMap<V> {
+    fn from_iter<I: IntoIterator<Item = (TopicPartition, V)>>(iter: I) -> Self {
+        let mut entries: Vec<(TopicPartition, V)> = iter.into_iter().collect();
+        // Stable: equal keys keep their order, so the last of them is the one kept below.
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<(TopicPartition, V)> = Vec::with_capacity(entries.len());
+        for e in entries {
+            match out.last_mut() {
+                Some(last) if last.0 == e.0 => *last = e,
+                _ => out.push(e),
+            }
+        }
+        PartitionMap(out)
+    }
+}
+
+impl<V, const N: usize> From<[(TopicPartition, V); N]> for PartitionMap<V> {
+    fn from(entries: [(TopicPartition, V); N]) -> Self {
+        entries.into_iter().collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +174,20 @@ mod tests {
         names.forget_unused();
         assert_eq!(names.len(), 1);
         assert!(Arc::ptr_eq(&names.get("orders"), &shared));
+    }
+
+    #[test]
+    fn a_partition_map_answers_like_a_map() {
+        let tp = |t: &str, p: i32| TopicPartition::new(t, p);
+        let entries = [(tp("u", 0), 1), (tp("t", 2), 2), (tp("t", 0), 3), (tp("t", 2), 4), (tp("t", 10), 5)];
+        let list: PartitionMap<i64> = entries.clone().into_iter().collect();
+        let map: std::collections::BTreeMap<TopicPartition, i64> = entries.into_iter().collect();
+        assert_eq!(list.len(), map.len());
+        assert_eq!(list.iter().collect::<Vec<_>>(), map.iter().collect::<Vec<_>>(), "same order, last value kept");
+        for key in [tp("t", 0), tp("t", 1), tp("t", 2), tp("t", 10), tp("u", 0), tp("a", 0), tp("z", 9)] {
+            assert_eq!(list.get(&key), map.get(&key), "{key:?}");
+        }
+        assert!(PartitionMap::<i64>::default().is_empty() && !list.is_empty());
+        assert_eq!(list.values().copied().collect::<Vec<_>>(), vec![3, 4, 5, 1]);
     }
 }

@@ -72,8 +72,8 @@ pub fn view(snap: &LagSnapshot, group: &str, topics: &[String]) -> View {
             Some((topic, Some(ps))) => (topic.clone(), ps),
         };
         partitions_per_topic.insert(t.clone(), partitions.len() as i32);
-        for (p, ends) in partitions {
-            let tp = TopicPartition::new(topic.clone(), *p);
+        for &(p, ends) in partitions {
+            let tp = TopicPartition::new(topic.clone(), p);
             // A partition whose leader did not answer this tick is left out of the offsets, and named.
             let Some(end) = ends.end else {
                 unanswered.insert(tp);
@@ -102,8 +102,8 @@ mod tests {
     fn snapshot() -> LagSnapshot {
         let ends = |end: Option<i64>, log_start| PartitionEnds { end, log_start };
         let mut s = LagSnapshot { tick: 3, at_ms: 1_000, ..Default::default() };
-        s.topics.insert("t".into(), Some([(0, ends(Some(10), 0)), (1, ends(Some(20), 5)), (2, ends(None, 0))].into()));
-        s.topics.insert("u".into(), Some([(0, ends(Some(7), 0))].into()));
+        s.topics.insert("t".into(), Some(vec![(0, ends(Some(10), 0)), (1, ends(Some(20), 5)), (2, ends(None, 0))]));
+        s.topics.insert("u".into(), Some(vec![(0, ends(Some(7), 0))]));
         s.topics.insert("gone".into(), None);
         s.groups.insert(
             "g".into(),
@@ -112,7 +112,7 @@ mod tests {
                 state: Ok(Some(("Stable".into(), 2))),
             },
         );
-        s.groups.insert("new".into(), GroupSnapshot { committed: Ok(BTreeMap::new()), state: Ok(None) });
+        s.groups.insert("new".into(), GroupSnapshot { committed: Ok(Default::default()), state: Ok(None) });
         s.groups.insert("moved".into(), GroupSnapshot { committed: Err(KafkaError::Timeout), state: Ok(None) });
         s
     }
