@@ -57,10 +57,13 @@ bench-topics: ## Benchmark: 1,000 and 10,000 new Topics → Ready, against a pla
 
 .PHONY: bench-topics
 
+# The operator's build in its image: dist (as shipped); `make test` builds it with release (see e2e/run-tests.sh).
+OPERATOR_PROFILE ?= dist
+
 image: ## Build the operator and replica-consumer (+ demo producer) images into target/images/; load them into the node if up
-	$(CARGO) build --profile dist --locked -p tributary --bin tributary
+	$(CARGO) build --profile $(OPERATOR_PROFILE) --locked -p tributary --bin tributary
 	$(CARGO) build --release --locked -p tributary-e2e --bin replica_consumer --bin demo_producer
-	e2e/image/build --name tributary.local/tributary:dev --binary target/dist/tributary \
+	e2e/image/build --name tributary.local/tributary:dev --binary target/$(OPERATOR_PROFILE)/tributary \
 		--out target/images/tributary.tar --entrypoint /tributary --cmd 'run --http-addr 0.0.0.0:8080' \
 		--user 65532:65532 --expose 8080 --label org.opencontainers.image.title=tributary \
 		--label org.opencontainers.image.source=https://github.com/tributary-dev/tributary \
