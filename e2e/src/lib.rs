@@ -30,7 +30,7 @@ pub use conditions::{Cond, Conditions};
 pub use fixture::{Fixture, TestNamespace, install_crds, prepare};
 pub use objects::{Namespaced, apply_in, events_in, manifest_name, server_side_apply};
 pub use operator::{
-    Operator, OperatorEndpoints, free_port, http_get, operator_binary, release_operator_binary, sum_series,
+    Operator, OperatorEndpoints, free_port, http_get, operator_binary, shipped_operator_binary, sum_series,
 };
 pub use wait::{
     Patience, TimedOut, versions_seen_for, wait_condition, wait_for, wait_for_blocking, wait_for_some, wait_status,

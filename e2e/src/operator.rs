@@ -21,7 +21,7 @@ pub fn operator_binary() -> PathBuf {
 
 /// The shipped build of the operator the benchmarks run by default: `target/dist/tributary` of the workspace
 /// (`cargo build --profile dist -p tributary`, the binary `make image` puts in the operator's image).
-pub fn release_operator_binary() -> PathBuf {
+pub fn shipped_operator_binary() -> PathBuf {
     repo_root().join("target").join("dist").join("tributary")
 }
 

@@ -78,7 +78,7 @@ fn read_back(stack: &Stack, topic: &str) -> anyhow::Result<(usize, usize, i64, i
 async fn main() -> anyhow::Result<()> {
     let a = Args::parse();
     let bin = operator_binary();
-    if !bin.to_string_lossy().contains("release") {
+    if bin.to_string_lossy().contains("debug") {
         eprintln!("warning: benchmarking {} (set TRIBUTARY_BIN=target/dist/tributary)", bin.display());
     }
     let (stack, client, ns) = prepare("bench-redrive").await;

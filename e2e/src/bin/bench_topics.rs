@@ -34,7 +34,7 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = 1000)]
     topics: usize,
     /// The operator binary.
-    #[arg(long, value_name = "PATH", env = "TRIBUTARY_BIN", default_value_os_t = release_operator_binary())]
+    #[arg(long, value_name = "PATH", env = "TRIBUTARY_BIN", default_value_os_t = shipped_operator_binary())]
     bin: PathBuf,
     /// Topic resources created at once against the apiserver.
     #[arg(long, value_name = "C", default_value_t = 64)]

@@ -11,6 +11,7 @@ pub mod burrow;
 pub mod credential;
 pub mod dlq;
 pub mod drift;
+pub mod hash;
 pub mod lag;
 pub mod lag_tick;
 pub mod offset_reset;

@@ -6,6 +6,7 @@
 //! own slot of it ([`FigurePace`]), so that groups created together do not write their figures together ever after.
 
 use crate::api::consumer_group::ConsumerGroupStatus;
+use crate::decisions::hash::fnv32;
 
 /// The least time between two writes of one group's lag figures alone, in ms: the status interval, or longer when
 /// `groups` groups writing that often would exceed `per_second` writes a second over all of them. At the defaults
@@ -30,9 +31,8 @@ impl FigurePace {
     /// The pace of the group named `key` (`namespace/name`) at `interval_ms` (see [`figure_interval_ms`]).
     pub fn new(interval_ms: i64, key: &str) -> FigurePace {
         let interval_ms = interval_ms.max(1);
-        // FNV-1a: stable across builds and restarts, so a group keeps its slot.
-        let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
-        FigurePace { interval_ms, phase_ms: (hash % interval_ms as u64) as i64 }
+        // Stable across builds and restarts, so a group keeps its slot.
+        FigurePace { interval_ms, phase_ms: i64::from(fnv32(key)) % interval_ms }
     }
 
     fn slot(&self, at_ms: i64) -> i64 {

@@ -55,7 +55,7 @@ use tributary::api::KafkaConnection;
 use tributary_e2e::kafka::delete_groups;
 use tributary_e2e::scale::{delete_kafka_topics, kafka_topic_names};
 use tributary_e2e::{
-    Namespaced, Operator, Stack, manifest, manifest_name, prepare, release_operator_binary, server_side_apply, unique,
+    Namespaced, Operator, Stack, manifest, manifest_name, prepare, server_side_apply, shipped_operator_binary, unique,
     wait_condition,
 };
 
@@ -88,7 +88,7 @@ struct Args {
     #[arg(long = "window", value_name = "SECONDS", default_value_t = 60)]
     window_seconds: u64,
     /// The operator binary.
-    #[arg(long, value_name = "PATH", env = "TRIBUTARY_BIN", default_value_os_t = release_operator_binary())]
+    #[arg(long, value_name = "PATH", env = "TRIBUTARY_BIN", default_value_os_t = shipped_operator_binary())]
     bin: PathBuf,
     /// The operator's lag period in seconds: its lag tick (1 s by default), or the poll interval (5 s) of builds
     /// before the tick. The reaction runs spread over one period; the cost window starts two periods after the first

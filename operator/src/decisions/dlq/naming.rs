@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::decisions::hash::fnv32;
 use crate::decisions::problem::Problem;
 use crate::decisions::topic_config;
 
@@ -288,11 +289,6 @@ pub fn child_resource_name(policy: &str, source: &str, kafka_name: &str) -> Stri
         clean = format!("{}-{:08x}", clean.trim_end_matches(['-', '.']), fnv32(kafka_name));
     }
     clean.trim_matches(['-', '.']).to_string()
-}
-
-/// FNV-1a, 32 bits: a stable hash (std's `DefaultHasher` may change between releases).
-fn fnv32(s: &str) -> u32 {
-    s.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ b as u32).wrapping_mul(0x0100_0193))
 }
 
 #[cfg(test)]
